@@ -1,0 +1,19 @@
+//! Tandem's domain: the vocabulary of the federation and the rules of a good mentoring match.
+//!
+//! Everything here is plain, synchronous Rust that nodes, the broker and tests call directly:
+//! validation of what companies and association staff submit ([`validate`]), the keyed hashes
+//! that pseudonymise mentors and employers ([`pseudonym`]), the hard constraints and the
+//! explained score of a mentee–mentor pair ([`scoring`]), and the exact assignment solver that a
+//! matching round uses ([`matching`]). The gRPC types of `tandem-proto` are the shared
+//! vocabulary; this crate adds the rules.
+
+pub mod error;
+pub mod matching;
+pub mod model;
+pub mod pseudonym;
+pub mod scoring;
+pub mod taxonomy;
+pub mod validate;
+
+pub use error::ValidationError;
+pub use model::{Goal, MenteeNeeds, MentorProfile, MentorRecord};

@@ -1,0 +1,247 @@
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use tandem_proto::{CareerLevel, ExperienceBand, Format, Industry, Topic};
+
+use super::*;
+use crate::model::Goal;
+
+/// Exhaustive reference: tries every mentee's every option (unmatched or one of its arcs).
+fn brute_force(instance: &Instance) -> i64 {
+    fn go(i: usize, instance: &Instance, by_mentee: &[Vec<Arc>], used: &mut [u32]) -> i64 {
+        if i == instance.mentees {
+            return 0;
+        }
+        let mut best = go(i + 1, instance, by_mentee, used);
+        for a in &by_mentee[i] {
+            let j = a.mentor as usize;
+            if used[j] < instance.capacities[j] {
+                used[j] += 1;
+                best = best.max(a.weight + go(i + 1, instance, by_mentee, used));
+                used[j] -= 1;
+            }
+        }
+        best
+    }
+    let mut by_mentee = vec![Vec::new(); instance.mentees];
+    for a in &instance.arcs {
+        by_mentee[a.mentee as usize].push(*a);
+    }
+    go(
+        0,
+        instance,
+        &by_mentee,
+        &mut vec![0; instance.capacities.len()],
+    )
+}
+
+fn instances() -> impl Strategy<Value = Instance> {
+    (1usize..7, 1usize..5).prop_flat_map(|(n, m)| {
+        let arcs =
+            proptest::collection::btree_map((0..n as u32, 0..m as u32), 1i64..100, 0..=n * m);
+        (Just(n), proptest::collection::vec(0u32..3, m), arcs).prop_map(|(n, capacities, arcs)| {
+            Instance {
+                mentees: n,
+                capacities,
+                arcs: arcs
+                    .into_iter()
+                    .map(|((mentee, mentor), weight)| Arc {
+                        mentee,
+                        mentor,
+                        weight,
+                    })
+                    .collect(),
+            }
+        })
+    })
+}
+
+proptest! {
+    #[test]
+    fn solver_is_optimal_and_feasible(instance in instances()) {
+        let assignment = solve(&instance);
+        prop_assert_eq!(assignment.objective, brute_force(&instance));
+        let mut load = vec![0u32; instance.capacities.len()];
+        let mut seen = HashSet::new();
+        for &(i, j) in &assignment.pairs {
+            prop_assert!(seen.insert(i), "mentee {} matched twice", i);
+            load[j as usize] += 1;
+            prop_assert!(instance.arcs.iter().any(|a| a.mentee == i && a.mentor == j));
+        }
+        for (j, &l) in load.iter().enumerate() {
+            prop_assert!(l <= instance.capacities[j]);
+        }
+        prop_assert_eq!(solve(&instance), assignment, "deterministic");
+    }
+}
+
+#[test]
+fn prefers_two_good_pairs_over_one_great_pair() {
+    // Mentee 0 likes mentor 0 best, but giving mentor 0 to mentee 1 frees mentor 1 for mentee 0.
+    let instance = Instance {
+        mentees: 2,
+        capacities: vec![1, 1],
+        arcs: vec![
+            Arc {
+                mentee: 0,
+                mentor: 0,
+                weight: 10,
+            },
+            Arc {
+                mentee: 0,
+                mentor: 1,
+                weight: 8,
+            },
+            Arc {
+                mentee: 1,
+                mentor: 0,
+                weight: 9,
+            },
+        ],
+    };
+    let a = solve(&instance);
+    assert_eq!(a.objective, 17);
+    assert_eq!(a.pairs, vec![(0, 1), (1, 0)]);
+}
+
+const LANGS: [&str; 3] = ["de", "en", "fr"];
+const REGIONS: [&str; 3] = ["DE-BY", "DE-BE", "AT"];
+
+fn token(k: u8) -> String {
+    format!("{k:064x}")
+}
+
+prop_compose! {
+    fn mentor_profile()(
+        node in 0u8..3, level in 2i32..=6, band in 1i32..=4,
+        industries in proptest::sample::subsequence(vec![1i32, 3, 4, 6], 1..3),
+        expertise in proptest::sample::subsequence((1i32..=16).collect::<Vec<_>>(), 1..5),
+        langs in proptest::sample::subsequence(LANGS.to_vec(), 1..3),
+        region in proptest::sample::select(REGIONS.to_vec()),
+        formats in proptest::sample::subsequence(vec![1i32, 2, 3], 1..3),
+        cap in 0u32..4, employer in 0u8..6, id in any::<u32>(),
+    ) -> MentorProfile {
+        MentorProfile {
+            node_id: format!("node-{node}"),
+            pseudonym: format!("{id:064x}"),
+            career_level: CareerLevel::try_from(level).unwrap_or_default(),
+            experience_band: ExperienceBand::try_from(band).unwrap_or_default(),
+            industries: industries.into_iter().filter_map(|i| Industry::try_from(i).ok()).collect(),
+            expertise: expertise.into_iter().filter_map(|t| Topic::try_from(t).ok()).collect(),
+            languages: langs.into_iter().map(String::from).collect(),
+            region: region.to_owned(),
+            formats: formats.into_iter().filter_map(|f| Format::try_from(f).ok()).collect(),
+            free_capacity: cap,
+            employer_token: token(employer),
+            group_token: token(employer / 2 + 100),
+        }
+    }
+}
+
+prop_compose! {
+    fn mentee_candidate()(
+        level in 1i32..=5,
+        goals in proptest::sample::subsequence((1i32..=16).collect::<Vec<_>>(), 1..4),
+        priority in 1u32..=3,
+        langs in proptest::sample::subsequence(LANGS.to_vec(), 1..3),
+        region in proptest::sample::select(REGIONS.to_vec()),
+        format in 1i32..=3, pref in 0i32..=2, employer in 0u8..6, id in any::<u32>(),
+    ) -> MenteeCandidate {
+        MenteeCandidate {
+            id: format!("mentee-{id}"),
+            needs: MenteeNeeds {
+                career_level: level,
+                goals: goals.into_iter().map(|topic| Goal { topic, priority }).collect(),
+                languages: langs.into_iter().map(String::from).collect(),
+                region: region.to_owned(),
+                format,
+                industry: 4,
+                industry_preference: pref,
+                company_size_band: 1,
+                employer_token: token(employer + 50),
+                group_token: token(employer / 2 + 100),
+                home_node_id: "node-0".into(),
+            },
+            proposed_before: HashSet::new(),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn rounds_never_break_a_hard_constraint(
+        mentees in proptest::collection::vec(mentee_candidate(), 0..120),
+        mentors in proptest::collection::vec(mentor_profile(), 0..60),
+    ) {
+        let plan = plan_round(&mentees, &mentors, &ScoreWeights::default());
+        let mut load: HashMap<usize, u32> = HashMap::new();
+        let mut matched = HashSet::new();
+        let mut objective = 0;
+        for p in &plan.proposals {
+            let (mentee, mentor) = (&mentees[p.mentee], &mentors[p.mentor]);
+            prop_assert!(matched.insert(p.mentee));
+            prop_assert!(mentee.needs.languages.iter().any(|l| mentor.languages.contains(l)));
+            prop_assert!(mentor.career_level as i32 > mentee.needs.career_level);
+            prop_assert!(mentor.formats.contains(&mentee.needs.format()));
+            if mentee.needs.meets_in_person() {
+                prop_assert!(crate::taxonomy::regions_meet(&mentee.needs.region, &mentor.region));
+            }
+            prop_assert!(mentor.employer_token != mentee.needs.employer_token);
+            prop_assert!(mentor.group_token != mentee.needs.group_token);
+            *load.entry(p.mentor).or_default() += 1;
+            objective += p.score.total;
+        }
+        for (j, l) in load {
+            prop_assert!(l <= mentors[j].free_capacity);
+        }
+        prop_assert_eq!(objective, plan.objective);
+        prop_assert_eq!(plan.proposals.len() + plan.unmatched.len(), mentees.len());
+    }
+}
+
+#[test]
+fn a_pair_proposed_before_is_never_proposed_again() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mentor = mentor_profile().new_tree(&mut runner).map(|t| t.current());
+    let Ok(mut mentor) = mentor else { return };
+    mentor.free_capacity = 1;
+    mentor.formats = vec![Format::Remote];
+    mentor.languages = vec!["de".into()];
+    mentor.career_level = CareerLevel::Executive;
+    mentor.expertise = vec![Topic::Leadership];
+    let mut mentee = MenteeCandidate {
+        id: "m".into(),
+        needs: MenteeNeeds {
+            career_level: CareerLevel::TeamLead as i32,
+            goals: vec![Goal {
+                topic: Topic::Leadership as i32,
+                priority: 2,
+            }],
+            languages: vec!["de".into()],
+            region: String::new(),
+            format: Format::Remote as i32,
+            industry: 4,
+            industry_preference: 0,
+            company_size_band: 1,
+            employer_token: token(200),
+            group_token: token(201),
+            home_node_id: String::new(),
+        },
+        proposed_before: HashSet::new(),
+    };
+    let plan = plan_round(
+        std::slice::from_ref(&mentee),
+        std::slice::from_ref(&mentor),
+        &ScoreWeights::default(),
+    );
+    assert_eq!(plan.proposals.len(), 1);
+    mentee
+        .proposed_before
+        .insert((mentor.node_id.clone(), mentor.pseudonym.clone()));
+    let plan = plan_round(&[mentee], &[mentor], &ScoreWeights::default());
+    assert!(plan.proposals.is_empty());
+    assert_eq!(plan.unmatched[0].code, "all_candidates_proposed_before");
+}

@@ -1,0 +1,124 @@
+//! The shared taxonomy: language codes, regions, and readable names for the proto enumerations.
+
+use tandem_proto::{CareerLevel, ExperienceBand, Format, Industry, Topic};
+
+/// ISO 639-1 two-letter language codes.
+const LANGUAGES: &str = "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce \
+ch co cr cs cu cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha \
+he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku \
+kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv \
+ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st \
+su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu";
+
+/// Returns whether `code` is a lower-case ISO 639-1 language code.
+pub fn is_language(code: &str) -> bool {
+    code.len() == 2 && LANGUAGES.split_ascii_whitespace().any(|c| c == code)
+}
+
+/// Returns whether `region` has the form of an ISO 3166 region: a country (`DE`) or a country
+/// with a subdivision (`DE-BY`).
+pub fn is_region(region: &str) -> bool {
+    let (country, subdivision) = match region.split_once('-') {
+        Some((c, s)) => (c, Some(s)),
+        None => (region, None),
+    };
+    let country_ok = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
+    let sub_ok = subdivision.is_none_or(|s| {
+        (1..=3).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    });
+    country_ok && sub_ok
+}
+
+/// Returns the country part of a region (`DE-BY` → `DE`).
+pub fn country_of(region: &str) -> &str {
+    region.split_once('-').map_or(region, |(c, _)| c)
+}
+
+/// Returns whether two regions are close enough to meet in person: the same region, or one is
+/// the country the other lies in (a country-level region is the generalised form).
+pub fn regions_meet(a: &str, b: &str) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    a == b || (country_of(a) == country_of(b) && (!a.contains('-') || !b.contains('-')))
+}
+
+/// Returns the experience band for a number of years.
+pub fn experience_band(years: u32) -> ExperienceBand {
+    match years {
+        0..=4 => ExperienceBand::Under5,
+        5..=9 => ExperienceBand::FiveToNine,
+        10..=19 => ExperienceBand::TenToNineteen,
+        _ => ExperienceBand::TwentyPlus,
+    }
+}
+
+fn readable(name: &str, prefix: &str) -> String {
+    name.strip_prefix(prefix)
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+        .replace('_', " ")
+}
+
+/// Returns a topic's readable name ("finance controlling").
+pub fn topic_name(topic: Topic) -> String {
+    readable(topic.as_str_name(), "TOPIC_")
+}
+
+/// Returns an industry's readable name ("it software").
+pub fn industry_name(industry: Industry) -> String {
+    readable(industry.as_str_name(), "INDUSTRY_")
+}
+
+/// Returns a career level's readable name ("head of department").
+pub fn level_name(level: CareerLevel) -> String {
+    readable(level.as_str_name(), "CAREER_LEVEL_")
+}
+
+/// Returns a format's readable name ("in person").
+pub fn format_name(format: Format) -> String {
+    readable(format.as_str_name(), "FORMAT_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_are_iso_639_1() {
+        assert!(is_language("de"));
+        assert!(is_language("en"));
+        assert!(!is_language("xx"));
+        assert!(!is_language("DE"));
+        assert!(!is_language("deu"));
+    }
+
+    #[test]
+    fn regions_have_iso_3166_shape() {
+        assert!(is_region("DE"));
+        assert!(is_region("DE-BY"));
+        assert!(is_region("AT-9"));
+        assert!(!is_region("de-by"));
+        assert!(!is_region("Bavaria"));
+        assert!(!is_region(""));
+    }
+
+    #[test]
+    fn a_country_meets_its_subdivisions() {
+        assert!(regions_meet("DE-BY", "DE-BY"));
+        assert!(regions_meet("DE", "DE-BY"));
+        assert!(!regions_meet("DE-BE", "DE-BY"));
+        assert!(!regions_meet("AT", "DE-BY"));
+    }
+
+    #[test]
+    fn names_are_readable() {
+        assert_eq!(topic_name(Topic::FinanceControlling), "finance controlling");
+        assert_eq!(
+            level_name(CareerLevel::HeadOfDepartment),
+            "head of department"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! Generated bindings for the `tandem.v1` gRPC contract (`proto/tandem/v1/*.proto`).
+//!
+//! This crate holds generated code only; the domain crate converts between these messages and
+//! its own types. Clients and servers for every service are included.
+
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("tandem.v1");
+}
+
+pub use v1::*;
