@@ -1,1 +1,111 @@
-//! placeholder
+//! Storage for Tandem: the sea-orm entities and migrations of a node's database and of the
+//! broker's database, and the one way to open either.
+//!
+//! A node and the broker each own a separate database: SQLite files by default (nothing to
+//! install), PostgreSQL in production. Migrations are append-only and named so that they sort by
+//! date; [`NodeMigrator`] and [`BrokerMigrator`] apply them.
+
+pub mod broker;
+pub mod migration;
+pub mod node;
+
+pub use migration::{BrokerMigrator, NodeMigrator};
+pub use sea_orm::DatabaseConnection;
+pub use sea_orm_migration::MigratorTrait;
+
+use sea_orm::{ConnectOptions, Database, DbErr};
+
+/// Errors of opening or migrating a database.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("invalid database url {url:?}: expected sqlite:// or postgres://")]
+    InvalidUrl { url: String },
+    #[error("cannot create the directory for {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Returns the SQLite URL for a database file, creating it if missing.
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Opens a database by URL (`sqlite://path?mode=rwc` or `postgres://…`). For SQLite the parent
+/// directory is created and write-ahead logging is switched on.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, StorageError> {
+    let is_sqlite = url.starts_with("sqlite:");
+    if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        return Err(StorageError::InvalidUrl {
+            url: url.to_owned(),
+        });
+    }
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .map(|p| p.split('?').next().unwrap_or(p))
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StorageError::Directory {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false);
+    if is_sqlite {
+        // One writer at a time is what SQLite allows anyway; a small pool avoids lock churn.
+        options.max_connections(4).min_connections(1);
+    } else {
+        options.max_connections(10);
+    }
+    let db = Database::connect(options).await?;
+    if is_sqlite {
+        use sea_orm::ConnectionTrait;
+        db.execute_unprepared(
+            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+        )
+        .await?;
+    }
+    Ok(db)
+}
+
+/// Returns the current time in Unix milliseconds, the timestamp format of every table.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Creates a new, empty PostgreSQL database next to the one `server_url` points at and returns
+/// its URL. Tests use it to give every broker and node a database of its own on one server.
+pub async fn create_scratch_database(
+    server_url: &str,
+    prefix: &str,
+) -> Result<String, StorageError> {
+    use sea_orm::ConnectionTrait;
+    let admin = connect(server_url).await?;
+    let name = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        SCRATCH_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+    .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
+    .to_ascii_lowercase();
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    admin.close().await?;
+    let base = server_url
+        .rsplit_once('/')
+        .map_or(server_url, |(base, _)| base);
+    Ok(format!("{base}/{name}"))
+}
+
+static SCRATCH_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

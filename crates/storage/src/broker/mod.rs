@@ -1,0 +1,9 @@
+//! Entities of the broker's database. Nothing here identifies a person: mentors appear only as
+//! pseudonymised profiles, mentees only as the needs their company submitted.
+
+pub mod matching_round;
+pub mod mentee;
+pub mod node;
+pub mod outbox;
+pub mod profile;
+pub mod proposal;

@@ -1,0 +1,31 @@
+//! Messages to nodes (deliver or close an introduction), retried until acknowledged.
+
+use sea_orm::entity::prelude::*;
+
+/// `kind` of a message that delivers an introduction.
+pub const DELIVER: &str = "deliver_introduction";
+/// `kind` of a message that closes an introduction.
+pub const CLOSE: &str = "close_introduction";
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "outbox")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub node_id: String,
+    pub kind: String,
+    pub introduction_id: String,
+    /// Protobuf-encoded request for the node.
+    pub payload: Vec<u8>,
+    pub attempts: i32,
+    pub next_attempt_at_ms: i64,
+    /// Unix ms when the node acknowledged; 0 while pending.
+    pub delivered_at_ms: i64,
+    pub last_error: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,309 @@
+//! Nodes, profiles, mentees, proposals, matching rounds and the outbox of the broker.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Nodes {
+    Table,
+    Id,
+    Endpoint,
+    DisplayName,
+    FeedVersion,
+    DecisionCursor,
+    LastSyncAtMs,
+    LastError,
+    RegisteredAtMs,
+}
+
+#[derive(DeriveIden)]
+enum Profiles {
+    Table,
+    NodeId,
+    Pseudonym,
+    CareerLevel,
+    ExperienceBand,
+    Industries,
+    Expertise,
+    Languages,
+    Region,
+    Formats,
+    FreeCapacity,
+    EmployerToken,
+    GroupToken,
+    Version,
+    SyncedAtMs,
+}
+
+#[derive(DeriveIden)]
+enum Mentees {
+    Table,
+    Id,
+    CompanyId,
+    IdempotencyKey,
+    RequestHash,
+    Needs,
+    Status,
+    WaitingReason,
+    WaitingDetail,
+    SubmittedAtMs,
+    UpdatedAtMs,
+}
+
+#[derive(DeriveIden)]
+enum Proposals {
+    Table,
+    Id,
+    RoundId,
+    MenteeId,
+    CompanyId,
+    NodeId,
+    Pseudonym,
+    Profile,
+    Score,
+    Reasons,
+    MentorDecision,
+    CompanyDecision,
+    Status,
+    CrossNode,
+    CreatedAtMs,
+    UpdatedAtMs,
+    ExpiresAtMs,
+}
+
+#[derive(DeriveIden)]
+enum MatchingRounds {
+    Table,
+    Id,
+    StartedAtMs,
+    DurationMs,
+    MenteesConsidered,
+    MentorsConsidered,
+    CandidatePairs,
+    Proposals,
+    Objective,
+    CrossNodeProposals,
+    Unmatched,
+    Parameters,
+}
+
+#[derive(DeriveIden)]
+enum Outbox {
+    Table,
+    Id,
+    NodeId,
+    Kind,
+    IntroductionId,
+    Payload,
+    Attempts,
+    NextAttemptAtMs,
+    DeliveredAtMs,
+    LastError,
+    CreatedAtMs,
+}
+
+fn index(name: &str, table: impl IntoIden, cols: Vec<DynIden>) -> IndexCreateStatement {
+    let mut stmt = Index::create();
+    stmt.name(name).table(table);
+    for col in cols {
+        stmt.col(col);
+    }
+    stmt.to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Nodes::Table)
+                    .col(string(Nodes::Id).primary_key())
+                    .col(text(Nodes::Endpoint))
+                    .col(text(Nodes::DisplayName))
+                    .col(big_integer(Nodes::FeedVersion))
+                    .col(big_integer(Nodes::DecisionCursor))
+                    .col(big_integer(Nodes::LastSyncAtMs))
+                    .col(text(Nodes::LastError))
+                    .col(big_integer(Nodes::RegisteredAtMs))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Profiles::Table)
+                    .col(string(Profiles::NodeId))
+                    .col(string(Profiles::Pseudonym))
+                    .col(integer(Profiles::CareerLevel))
+                    .col(integer(Profiles::ExperienceBand))
+                    .col(text(Profiles::Industries))
+                    .col(text(Profiles::Expertise))
+                    .col(text(Profiles::Languages))
+                    .col(string(Profiles::Region))
+                    .col(text(Profiles::Formats))
+                    .col(integer(Profiles::FreeCapacity))
+                    .col(string(Profiles::EmployerToken))
+                    .col(string(Profiles::GroupToken))
+                    .col(big_integer(Profiles::Version))
+                    .col(big_integer(Profiles::SyncedAtMs))
+                    .primary_key(
+                        Index::create()
+                            .col(Profiles::NodeId)
+                            .col(Profiles::Pseudonym),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Mentees::Table)
+                    .col(string(Mentees::Id).primary_key())
+                    .col(string(Mentees::CompanyId))
+                    .col(string(Mentees::IdempotencyKey))
+                    .col(string(Mentees::RequestHash))
+                    .col(text(Mentees::Needs))
+                    .col(integer(Mentees::Status))
+                    .col(string(Mentees::WaitingReason))
+                    .col(text(Mentees::WaitingDetail))
+                    .col(big_integer(Mentees::SubmittedAtMs))
+                    .col(big_integer(Mentees::UpdatedAtMs))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index(
+                    "uq_mentees_company_key",
+                    Mentees::Table,
+                    vec![
+                        Mentees::CompanyId.into_iden(),
+                        Mentees::IdempotencyKey.into_iden(),
+                    ],
+                )
+                .unique()
+                .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "idx_mentees_status",
+                Mentees::Table,
+                vec![Mentees::Status.into_iden()],
+            ))
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Proposals::Table)
+                    .col(string(Proposals::Id).primary_key())
+                    .col(string(Proposals::RoundId))
+                    .col(string(Proposals::MenteeId))
+                    .col(string(Proposals::CompanyId))
+                    .col(string(Proposals::NodeId))
+                    .col(string(Proposals::Pseudonym))
+                    .col(binary(Proposals::Profile))
+                    .col(big_integer(Proposals::Score))
+                    .col(text(Proposals::Reasons))
+                    .col(integer(Proposals::MentorDecision))
+                    .col(integer(Proposals::CompanyDecision))
+                    .col(integer(Proposals::Status))
+                    .col(boolean(Proposals::CrossNode))
+                    .col(big_integer(Proposals::CreatedAtMs))
+                    .col(big_integer(Proposals::UpdatedAtMs))
+                    .col(big_integer(Proposals::ExpiresAtMs))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "idx_proposals_mentee",
+                Proposals::Table,
+                vec![Proposals::MenteeId.into_iden()],
+            ))
+            .await?;
+        manager
+            .create_index(index(
+                "idx_proposals_mentor",
+                Proposals::Table,
+                vec![
+                    Proposals::NodeId.into_iden(),
+                    Proposals::Pseudonym.into_iden(),
+                ],
+            ))
+            .await?;
+        manager
+            .create_index(index(
+                "idx_proposals_status",
+                Proposals::Table,
+                vec![Proposals::Status.into_iden()],
+            ))
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(MatchingRounds::Table)
+                    .col(string(MatchingRounds::Id).primary_key())
+                    .col(big_integer(MatchingRounds::StartedAtMs))
+                    .col(big_integer(MatchingRounds::DurationMs))
+                    .col(integer(MatchingRounds::MenteesConsidered))
+                    .col(integer(MatchingRounds::MentorsConsidered))
+                    .col(integer(MatchingRounds::CandidatePairs))
+                    .col(integer(MatchingRounds::Proposals))
+                    .col(big_integer(MatchingRounds::Objective))
+                    .col(integer(MatchingRounds::CrossNodeProposals))
+                    .col(text(MatchingRounds::Unmatched))
+                    .col(text(MatchingRounds::Parameters))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Outbox::Table)
+                    .col(big_pk_auto(Outbox::Id))
+                    .col(string(Outbox::NodeId))
+                    .col(string(Outbox::Kind))
+                    .col(string(Outbox::IntroductionId))
+                    .col(binary(Outbox::Payload))
+                    .col(integer(Outbox::Attempts))
+                    .col(big_integer(Outbox::NextAttemptAtMs))
+                    .col(big_integer(Outbox::DeliveredAtMs))
+                    .col(text(Outbox::LastError))
+                    .col(big_integer(Outbox::CreatedAtMs))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "idx_outbox_pending",
+                Outbox::Table,
+                vec![
+                    Outbox::DeliveredAtMs.into_iden(),
+                    Outbox::NextAttemptAtMs.into_iden(),
+                ],
+            ))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let tables = [
+            Outbox::Table.into_iden(),
+            MatchingRounds::Table.into_iden(),
+            Proposals::Table.into_iden(),
+            Mentees::Table.into_iden(),
+            Profiles::Table.into_iden(),
+            Nodes::Table.into_iden(),
+        ];
+        for table in tables {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,29 @@
+//! Append-only migrations, one folder per database. Never edit a migration that has shipped:
+//! add a new one with a later date.
+
+pub mod broker;
+pub mod node;
+
+use sea_orm_migration::prelude::*;
+
+/// Migrations of a node's database.
+#[derive(Debug)]
+pub struct NodeMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for NodeMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(node::m20261127_000001_initial::Migration)]
+    }
+}
+
+/// Migrations of the broker's database.
+#[derive(Debug)]
+pub struct BrokerMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for BrokerMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(broker::m20261127_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,64 @@
+//! Migrations apply, roll back and re-apply on SQLite and, when `TANDEM_TEST_POSTGRES_URL` is
+//! set, on a real PostgreSQL server.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use tandem_storage::{BrokerMigrator, MigratorTrait, NodeMigrator, connect, sqlite_url};
+
+async fn table_count(db: &DatabaseConnection) -> usize {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> 'seaql_migrations'"
+        }
+        _ => {
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' \
+             AND table_name <> 'seaql_migrations'"
+        }
+    };
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("list tables")
+        .len()
+}
+
+async fn round_trip(url: &str) {
+    let db = connect(url).await.expect("connect");
+    NodeMigrator::up(&db, None).await.expect("node up");
+    assert_eq!(table_count(&db).await, 3);
+    NodeMigrator::down(&db, None).await.expect("node down");
+    assert_eq!(table_count(&db).await, 0);
+    NodeMigrator::refresh(&db).await.expect("node refresh");
+    assert_eq!(table_count(&db).await, 3);
+    NodeMigrator::reset(&db).await.expect("node reset");
+
+    BrokerMigrator::up(&db, None).await.expect("broker up");
+    assert_eq!(table_count(&db).await, 6);
+    BrokerMigrator::refresh(&db).await.expect("broker refresh");
+    assert_eq!(table_count(&db).await, 6);
+    BrokerMigrator::down(&db, None).await.expect("broker down");
+    assert_eq!(table_count(&db).await, 0);
+}
+
+#[tokio::test]
+async fn migrations_round_trip_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    round_trip(&sqlite_url(&dir.path().join("db.sqlite"))).await;
+}
+
+#[tokio::test]
+async fn migrations_round_trip_on_postgres() {
+    let Ok(server) = std::env::var("TANDEM_TEST_POSTGRES_URL") else {
+        eprintln!("TANDEM_TEST_POSTGRES_URL not set; skipping the PostgreSQL variant");
+        return;
+    };
+    let url = tandem_storage::create_scratch_database(&server, "tandem_migrations")
+        .await
+        .expect("scratch database");
+    round_trip(&url).await;
+}
+
+#[tokio::test]
+async fn a_bad_url_names_itself() {
+    let err = connect("mysql://localhost/x").await.expect_err("refused");
+    assert!(err.to_string().contains("mysql://localhost/x"), "{err}");
+}
