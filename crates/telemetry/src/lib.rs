@@ -1,1 +1,117 @@
-//! placeholder
+//! Tracing and OpenTelemetry set-up shared by Tandem's binaries, and W3C trace-context
+//! propagation across gRPC calls from the broker to nodes.
+//!
+//! Logs go to stderr through `tracing-subscriber` (filter from `RUST_LOG`, default `info`).
+//! Spans are exported over OTLP only when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) variable is set; the exporter itself reads the other
+//! `OTEL_*` variables.
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Flushes and shuts down the span exporter when dropped.
+#[derive(Debug, Default)]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(err) = provider.shutdown()
+        {
+            eprintln!("telemetry shutdown failed: {err}");
+        }
+    }
+}
+
+fn otlp_requested() -> bool {
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+/// Installs the global subscriber for `service`. `default_filter` applies when `RUST_LOG` is
+/// unset (e.g. `"warn"` for the demo, whose output is its own summary). Call once per process.
+pub fn init_telemetry(service: &str, default_filter: &str) -> anyhow::Result<TelemetryGuard> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let mut guard = TelemetryGuard::default();
+    let otel = if otlp_requested() {
+        let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
+        let resource =
+            opentelemetry_sdk::Resource::builder().with_service_name(service.to_owned()).build();
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build();
+        let tracer = provider.tracer(service.to_owned());
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        guard.provider = Some(provider);
+        Some(tracing_opentelemetry::layer().with_tracer(tracer))
+    } else {
+        None
+    };
+    tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
+    Ok(guard)
+}
+
+struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            tonic::metadata::MetadataValue::try_from(value.as_str()),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+struct MetadataExtractor<'a>(&'a tonic::metadata::MetadataMap);
+
+impl Extractor for MetadataExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0
+            .keys()
+            .filter_map(|k| match k {
+                tonic::metadata::KeyRef::Ascii(k) => Some(k.as_str()),
+                tonic::metadata::KeyRef::Binary(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// Writes the current span's W3C trace context (`traceparent`) into outgoing request metadata.
+pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut MetadataInjector(metadata));
+}
+
+/// Makes `span` a child of the trace context carried by incoming request metadata, if any.
+pub fn adopt_trace_context(span: &tracing::Span, metadata: &tonic::metadata::MetadataMap) {
+    let parent = TraceContextPropagator::new().extract(&MetadataExtractor(metadata));
+    // A span without OpenTelemetry layer ignores the parent; that is fine.
+    let _ = span.set_parent(parent);
+}
+
+/// A tonic client interceptor that propagates the trace context on every call.
+pub fn propagate_trace_context(
+    mut request: tonic::Request<()>,
+) -> Result<tonic::Request<()>, tonic::Status> {
+    inject_trace_context(request.metadata_mut());
+    Ok(request)
+}

@@ -1,0 +1,112 @@
+//! Configuration loading in layers: the structure's defaults, then a TOML file, then `TANDEM_*`
+//! environment variables (`TANDEM_DATABASE_URL`, nested keys with `__`, e.g.
+//! `TANDEM_WEIGHTS__GOAL_COVERAGE`). Unknown keys in the file are rejected, and `validate()`
+//! names the key that is wrong.
+
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::de::DeserializeOwned;
+
+/// Top-level keys of a node configuration that environment variables may override.
+const NODE_KEYS: &[&str] =
+    &["node_id", "display_name", "listen", "database_url", "pseudonym_secret", "federation_key"];
+
+/// Top-level keys of a broker configuration that environment variables may override.
+const BROKER_KEYS: &[&str] = &[
+    "listen",
+    "database_url",
+    "sync_interval_secs",
+    "outbox_interval_secs",
+    "proposal_ttl_hours",
+    "profile_staleness_secs",
+    "weights",
+];
+
+fn load<T: DeserializeOwned>(path: &Path, env_keys: &'static [&'static str]) -> anyhow::Result<T> {
+    anyhow::ensure!(path.is_file(), "configuration file {} does not exist", path.display());
+    let env = Env::prefixed("TANDEM_").split("__").filter(move |key| {
+        let top = key.as_str().split('.').next().unwrap_or_default();
+        env_keys.contains(&top)
+    });
+    Figment::new()
+        .merge(Toml::file(path))
+        .merge(env)
+        .extract()
+        .map_err(|err| anyhow::anyhow!("invalid configuration in {}: {err}", path.display()))
+}
+
+/// Loads and validates a node configuration.
+pub fn load_node(path: &Path) -> anyhow::Result<tandem_node::NodeConfig> {
+    let config: tandem_node::NodeConfig = load(path, NODE_KEYS)?;
+    config
+        .validate()
+        .map_err(|err| anyhow::anyhow!("invalid configuration in {}: {err}", path.display()))?;
+    Ok(config)
+}
+
+/// Loads and validates a broker configuration.
+pub fn load_broker(path: &Path) -> anyhow::Result<tandem_broker::BrokerConfig> {
+    let config: tandem_broker::BrokerConfig = load(path, BROKER_KEYS)?;
+    config
+        .validate()
+        .map_err(|err| anyhow::anyhow!("invalid configuration in {}: {err}", path.display()))?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    const NODE: &str = r#"
+node_id = "ind-assoc"
+display_name = "Industry Association"
+database_url = "sqlite://node.sqlite?mode=rwc"
+pseudonym_secret = "0123456789abcdef0123456789abcdef"
+federation_key = "fedcba9876543210fedcba9876543210"
+"#;
+
+    #[test]
+    fn loads_the_shipped_examples() {
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        load_node(&deploy.join("node.toml")).expect("deploy/node.toml");
+        load_broker(&deploy.join("broker.toml")).expect("deploy/broker.toml");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_naming_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(&dir, &format!("{NODE}\ncolour = \"blue\"\n"));
+        let err = load_node(&path).expect_err("unknown key").to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn names_the_line_of_a_syntax_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(&dir, "node_id = \"a\"\nlisten = \n");
+        let err = load_node(&path).expect_err("syntax").to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let err = load_node(Path::new("/nonexistent/node.toml")).expect_err("missing").to_string();
+        assert!(err.contains("/nonexistent/node.toml"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(&dir, &NODE.replace("0123456789abcdef0123456789abcdef", "short"));
+        let err = load_node(&path).expect_err("short secret").to_string();
+        assert!(err.contains("pseudonym_secret"), "{err}");
+    }
+}

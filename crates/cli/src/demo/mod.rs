@@ -1,0 +1,52 @@
+//! `tandem demo`: a whole federation in one process. Three networks start their nodes, the
+//! broker registers them, association staff enter mentors, member companies submit mentees,
+//! the broker syncs and matches across node boundaries, mentors and companies answer, and the
+//! demo prints what happened.
+
+pub mod federation;
+pub mod population;
+mod script;
+pub mod summary;
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+pub use script::run;
+pub use summary::DemoSummary;
+
+/// Options of `tandem demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoOptions {
+    /// Directory for the broker's and nodes' SQLite databases (default: a temporary directory,
+    /// removed at exit). Must not already hold a federation.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Seed of the synthetic population; the same seed gives the same federation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Mentors each of the three networks enters.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub mentors_per_node: u32,
+    /// Mentees the member companies submit.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=20000))]
+    pub mentees: u32,
+    /// Matching rounds to run (mentees declined in one round get a new proposal in the next).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub rounds: u32,
+    /// Print the summary as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the demo and prints its summary.
+pub async fn run_and_print(options: DemoOptions) -> anyhow::Result<()> {
+    let json = options.json;
+    let summary = run(options, !json).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", summary.render());
+    }
+    Ok(())
+}

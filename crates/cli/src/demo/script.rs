@@ -1,0 +1,330 @@
+//! The demo's script: who does what, in which order, over the real gRPC API.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::Context;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tandem_proto::mentee_service_client::MenteeServiceClient;
+use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
+use tandem_proto::operator_service_client::OperatorServiceClient;
+use tandem_proto::{
+    CompanyDecision, CreateMentorRequest, GetContactCardRequest, ListIntroductionsRequest,
+    ListMenteesRequest, ListNodesRequest, ListProposalsRequest, MenteeStatus, MentorDecision,
+    ProposalStatus, RecordDecisionRequest, RespondToProposalRequest, RunMatchingRoundRequest,
+    SubmitMenteeRequest, SyncNodesRequest,
+};
+use tonic::transport::Channel;
+
+use super::DemoOptions;
+use super::federation::{Databases, Federation, NodeSpec, data_dir};
+use super::population::{self, NETWORKS};
+use super::summary::{DemoSummary, Example, MenteeCounts, NodeLine, RoundLine};
+
+/// Chance that a mentor accepts an introduction.
+const MENTOR_ACCEPTS: f64 = 0.85;
+/// Chance that a company confirms a proposal.
+const COMPANY_CONFIRMS: f64 = 0.9;
+
+/// Wraps a message in a request made on behalf of `company`.
+pub fn as_company<T>(company: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("x-tandem-company", company.parse()?);
+    Ok(request)
+}
+
+struct Clients {
+    operator: OperatorServiceClient<Channel>,
+    mentees: MenteeServiceClient<Channel>,
+    admins: Vec<NodeAdminServiceClient<Channel>>,
+}
+
+/// Runs the demo and returns its summary; with `narrate`, tells on stdout what happens.
+pub async fn run(options: DemoOptions, narrate: bool) -> anyhow::Result<DemoSummary> {
+    let started = Instant::now();
+    let say = |line: String| {
+        if narrate {
+            println!("{line}");
+        }
+    };
+    let (dir, _tmp) = data_dir(options.data_dir.as_deref())?;
+    let occupied = std::fs::read_dir(&dir)?
+        .filter_map(Result::ok)
+        .any(|e| e.path().extension().is_some_and(|x| x == "sqlite"));
+    anyhow::ensure!(
+        !occupied,
+        "data directory {} already holds a federation's databases; choose an empty directory",
+        dir.display()
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let federation_key = format!("demo-federation-key-{:016x}-{:016x}", options.seed, rng.random::<u64>());
+    let specs: Vec<NodeSpec> = NETWORKS
+        .iter()
+        .map(|n| NodeSpec { node_id: n.node_id.into(), display_name: n.display_name.into() })
+        .collect();
+    let federation = Federation::start(&Databases::Sqlite(dir.clone()), &federation_key, &specs, |_| {}).await?;
+    say(format!("Tandem demo federation (seed {}), databases in {}", options.seed, dir.display()));
+    for n in &federation.nodes {
+        say(format!("  node   {:<12} {:<32} grpc://{}", n.node_id, n.display_name, n.addr));
+    }
+    say(format!("  broker {:<12} {:<32} grpc://{}", "broker", "network operator", federation.broker_addr));
+
+    let result = script(&federation, &options, &mut rng, &federation_key, &say).await;
+    federation.shutdown().await;
+    let mut summary = result?;
+    summary.data_dir = if options.data_dir.is_some() { Some(dir.display().to_string()) } else { None };
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(summary)
+}
+
+async fn script(
+    federation: &Federation,
+    options: &DemoOptions,
+    rng: &mut ChaCha8Rng,
+    federation_key: &str,
+    say: &impl Fn(String),
+) -> anyhow::Result<DemoSummary> {
+    let mut clients = Clients {
+        operator: OperatorServiceClient::connect(federation.broker_endpoint()).await?,
+        mentees: MenteeServiceClient::connect(federation.broker_endpoint()).await?,
+        admins: Vec::new(),
+    };
+    for n in &federation.nodes {
+        clients.admins.push(NodeAdminServiceClient::connect(n.endpoint()).await?);
+    }
+
+    // Association staff enter their mentors at their own node.
+    let mut mentors_entered = BTreeMap::new();
+    let mut all_employers = Vec::new();
+    for (k, network) in NETWORKS.iter().enumerate() {
+        let employers = population::employers(rng, (options.mentors_per_node as usize / 3).max(3));
+        for _ in 0..options.mentors_per_node {
+            let mentor = population::mentor(rng, network, &employers);
+            clients.admins[k]
+                .create_mentor(CreateMentorRequest { mentor: Some(mentor) })
+                .await
+                .with_context(|| format!("creating a mentor at {}", network.node_id))?;
+        }
+        mentors_entered.insert(network.node_id.to_owned(), options.mentors_per_node);
+        all_employers.extend(employers);
+    }
+    say(format!(
+        "\n1. Association staff entered {} mentors at their own nodes (names, e-mails, employers stay there).",
+        options.mentors_per_node * 3
+    ));
+
+    // Member companies submit their young leaders to the broker.
+    let companies = population::companies(rng, (options.mentees as usize / 4).max(1), &all_employers);
+    let tokens: Vec<String> = companies
+        .iter()
+        .map(|c| tandem_domain::pseudonym::employer_token(federation_key.as_bytes(), &c.registry_number))
+        .collect();
+    for number in 0..options.mentees as usize {
+        let company = rng.random_range(0..companies.len());
+        let seed = population::mentee(rng, &companies, company, number, &tokens[company]);
+        clients
+            .mentees
+            .submit_mentee(as_company(
+                &companies[seed.company].id,
+                SubmitMenteeRequest { idempotency_key: seed.idempotency_key, mentee: Some(seed.request) },
+            )?)
+            .await
+            .context("submitting a mentee")?;
+    }
+    say(format!(
+        "2. {} member companies submitted {} mentees with their goals (no names: companies keep those).",
+        companies.len(),
+        options.mentees
+    ));
+
+    let sync = clients.operator.sync_nodes(SyncNodesRequest::default()).await?.into_inner();
+    let published: u32 = sync.results.iter().map(|r| r.upserts).sum();
+    for r in sync.results.iter().filter(|r| !r.error.is_empty()) {
+        anyhow::bail!("sync of node {} failed: {}", r.node_id, r.error);
+    }
+    say(format!(
+        "3. The broker synced {published} pseudonymised profiles from {} nodes (mentors without consent stay unpublished).",
+        sync.results.len()
+    ));
+
+    let mut rounds = Vec::new();
+    let mut answers = Answers::default();
+    for round_number in 1..=options.rounds {
+        let round = clients.operator.run_matching_round(RunMatchingRoundRequest {}).await?.into_inner();
+        say(format!(
+            "{}. Matching round {round_number}: {} waiting mentees x {} mentors with free places -> {} proposals ({} across node boundaries), total score {}.",
+            3 + round_number * 2 - 1,
+            round.mentees_considered,
+            round.mentors_considered,
+            round.proposals,
+            round.cross_node_proposals,
+            round.objective
+        ));
+        rounds.push(RoundLine::from(&round));
+        let before = answers.clone();
+        mentors_answer(&mut clients, rng, &mut answers).await?;
+        clients.operator.sync_nodes(SyncNodesRequest::default()).await?;
+        companies_answer(&mut clients, &companies, rng, &mut answers).await?;
+        say(format!(
+            "{}. Mentors answered at their nodes ({} accepted, {} declined); companies answered ({} confirmed, {} declined); {} contact cards released after the double opt-in.",
+            3 + round_number * 2,
+            answers.mentor_accepted - before.mentor_accepted,
+            answers.mentor_declined - before.mentor_declined,
+            answers.company_confirmed - before.company_confirmed,
+            answers.company_declined - before.company_declined,
+            answers.contact_cards - before.contact_cards,
+        ));
+    }
+
+    summarise(&mut clients, &companies, options, mentors_entered, rounds, answers).await
+}
+
+#[derive(Debug, Clone, Default)]
+struct Answers {
+    mentor_accepted: u32,
+    mentor_declined: u32,
+    company_confirmed: u32,
+    company_declined: u32,
+    contact_cards: u32,
+}
+
+async fn mentors_answer(clients: &mut Clients, rng: &mut ChaCha8Rng, answers: &mut Answers) -> anyhow::Result<()> {
+    for admin in &mut clients.admins {
+        let introductions =
+            admin.list_introductions(ListIntroductionsRequest::default()).await?.into_inner().introductions;
+        for intro in introductions {
+            if intro.closed || intro.decision != MentorDecision::Pending as i32 {
+                continue;
+            }
+            let accept = rng.random_bool(MENTOR_ACCEPTS);
+            let decision = if accept { MentorDecision::Accepted } else { MentorDecision::Declined };
+            let request = RecordDecisionRequest { introduction_id: intro.introduction_id, decision: decision as i32 };
+            match admin.record_decision(request).await {
+                Ok(_) if accept => answers.mentor_accepted += 1,
+                Ok(_) => answers.mentor_declined += 1,
+                Err(status) => tracing::warn!(%status, "mentor decision refused"),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn companies_answer(
+    clients: &mut Clients,
+    companies: &[population::Company],
+    rng: &mut ChaCha8Rng,
+    answers: &mut Answers,
+) -> anyhow::Result<()> {
+    for company in companies {
+        let mentees =
+            clients.mentees.list_mentees(as_company(&company.id, ListMenteesRequest {})?).await?.into_inner().mentees;
+        for mentee in mentees.iter().filter(|m| m.status == MenteeStatus::Proposed as i32) {
+            let proposals = clients
+                .mentees
+                .list_proposals(as_company(&company.id, ListProposalsRequest { mentee_id: mentee.mentee_id.clone() })?)
+                .await?
+                .into_inner()
+                .proposals;
+            for p in proposals.iter().filter(|p| {
+                p.status == ProposalStatus::Open as i32 && p.company_decision == CompanyDecision::Pending as i32
+            }) {
+                let confirm = rng.random_bool(COMPANY_CONFIRMS);
+                let decision = if confirm { CompanyDecision::Confirmed } else { CompanyDecision::Declined };
+                let answered = clients
+                    .mentees
+                    .respond_to_proposal(as_company(
+                        &company.id,
+                        RespondToProposalRequest { proposal_id: p.proposal_id.clone(), decision: decision as i32 },
+                    )?)
+                    .await?
+                    .into_inner();
+                if !confirm {
+                    answers.company_declined += 1;
+                    continue;
+                }
+                answers.company_confirmed += 1;
+                if answered.status == ProposalStatus::Tandem as i32 {
+                    clients
+                        .mentees
+                        .get_contact_card(as_company(
+                            &company.id,
+                            GetContactCardRequest { proposal_id: p.proposal_id.clone() },
+                        )?)
+                        .await
+                        .context("fetching a contact card after the double opt-in")?;
+                    answers.contact_cards += 1;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn summarise(
+    clients: &mut Clients,
+    companies: &[population::Company],
+    options: &DemoOptions,
+    mentors_entered: BTreeMap<String, u32>,
+    rounds: Vec<RoundLine>,
+    answers: Answers,
+) -> anyhow::Result<DemoSummary> {
+    let stats = clients.operator.get_network_stats(tandem_proto::GetNetworkStatsRequest {}).await?.into_inner();
+    let nodes = clients.operator.list_nodes(ListNodesRequest {}).await?.into_inner().nodes;
+    let node_lines = nodes
+        .iter()
+        .map(|n| NodeLine {
+            node_id: n.node_id.clone(),
+            display_name: n.display_name.clone(),
+            mentors: mentors_entered.get(&n.node_id).copied().unwrap_or(0),
+            profiles_published: n.profiles,
+            free_places: n.free_capacity,
+            tandems: stats.nodes.iter().find(|s| s.node_id == n.node_id).map_or(0, |s| s.tandems),
+        })
+        .collect();
+
+    let mut examples = Vec::new();
+    'companies: for company in companies {
+        let mentees =
+            clients.mentees.list_mentees(as_company(&company.id, ListMenteesRequest {})?).await?.into_inner().mentees;
+        for mentee in mentees.iter().filter(|m| m.status == MenteeStatus::InTandem as i32) {
+            let proposals = clients
+                .mentees
+                .list_proposals(as_company(&company.id, ListProposalsRequest { mentee_id: mentee.mentee_id.clone() })?)
+                .await?
+                .into_inner()
+                .proposals;
+            if let Some(p) = proposals.iter().find(|p| p.status == ProposalStatus::Tandem as i32)
+                && examples.iter().all(|e: &Example| e.mentor_node != p.node_id)
+            {
+                examples.push(Example::new(company, mentee, p));
+                if examples.len() == 3 {
+                    break 'companies;
+                }
+            }
+        }
+    }
+
+    Ok(DemoSummary {
+        seed: options.seed,
+        data_dir: None,
+        nodes: node_lines,
+        mentees: MenteeCounts {
+            submitted: options.mentees,
+            in_tandem: stats.mentees_in_tandem,
+            proposed: stats.mentees_proposed,
+            waiting: stats.mentees_waiting,
+            waiting_reasons: stats.waiting_reasons.iter().map(|r| (r.reason.clone(), r.mentees)).collect(),
+        },
+        rounds,
+        mentor_accepted: answers.mentor_accepted,
+        mentor_declined: answers.mentor_declined,
+        company_confirmed: answers.company_confirmed,
+        company_declined: answers.company_declined,
+        tandems: stats.tandems,
+        cross_node_tandems: stats.cross_node_tandems,
+        contact_cards_released: answers.contact_cards,
+        examples,
+        elapsed_ms: 0,
+    })
+}

@@ -1,0 +1,186 @@
+//! A node's configuration: who the node is, where it listens, its database and its two keys.
+//!
+//! The CLI layers defaults, a TOML file, `TANDEM_*` variables and flags into a [`NodeConfig`]
+//! and calls [`NodeConfig::validate`] before it starts anything.
+
+use std::fmt;
+
+/// Shortest accepted secret or key, in characters.
+const MIN_SECRET_LEN: usize = 32;
+
+/// Configuration of one node.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Stable identifier of the node: 2 to 64 characters of `a-z`, `0-9` and `-`.
+    pub node_id: String,
+    /// Display name of the association or network.
+    pub display_name: String,
+    /// Address the gRPC server listens on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// `sqlite://…?mode=rwc` or `postgres://…`.
+    pub database_url: String,
+    /// The node's own secret that keys mentor pseudonyms; at least 32 characters.
+    pub pseudonym_secret: String,
+    /// The federation-wide key for employer and group tokens; at least 32 characters.
+    pub federation_key: String,
+}
+
+/// Returns the default listen address.
+pub fn default_listen() -> String {
+    "127.0.0.1:7001".to_owned()
+}
+
+// Written by hand so that the two secrets never reach a log line.
+impl fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeConfig")
+            .field("node_id", &self.node_id)
+            .field("display_name", &self.display_name)
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("pseudonym_secret", &"<redacted>")
+            .field("federation_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Hides a password in a database URL (`postgres://user:secret@host` → `postgres://user:…@host`).
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:…@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl NodeConfig {
+    /// Checks every key and returns the first problem, naming the key
+    /// (e.g. `pseudonym_secret: must be at least 32 characters`).
+    pub fn validate(&self) -> Result<(), String> {
+        tandem_domain::validate::node_id("node_id", &self.node_id).map_err(|e| e.to_string())?;
+        if self.display_name.trim().is_empty() {
+            return Err("display_name: is required".to_owned());
+        }
+        if !is_listen_address(&self.listen) {
+            return Err(format!(
+                "listen: expected host:port, e.g. \"127.0.0.1:7001\", got {:?}",
+                self.listen
+            ));
+        }
+        let url = &self.database_url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err("database_url: expected sqlite://… or postgres://…".to_owned());
+        }
+        for (key, value) in [
+            ("pseudonym_secret", &self.pseudonym_secret),
+            ("federation_key", &self.federation_key),
+        ] {
+            if value.chars().count() < MIN_SECRET_LEN {
+                return Err(format!(
+                    "{key}: must be at least {MIN_SECRET_LEN} characters"
+                ));
+            }
+        }
+        if self.pseudonym_secret == self.federation_key {
+            // The federation key is shared with every node; a pseudonym keyed with it could be
+            // recomputed by any other node.
+            return Err("pseudonym_secret: must differ from federation_key".to_owned());
+        }
+        Ok(())
+    }
+}
+
+fn is_listen_address(listen: &str) -> bool {
+    if listen.parse::<std::net::SocketAddr>().is_ok() {
+        return true;
+    }
+    listen
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> NodeConfig {
+        NodeConfig {
+            node_id: "ind-assoc".into(),
+            display_name: "Industry Association".into(),
+            listen: default_listen(),
+            database_url: "sqlite://node.db?mode=rwc".into(),
+            pseudonym_secret: "p".repeat(32),
+            federation_key: "f".repeat(32),
+        }
+    }
+
+    #[test]
+    fn accepts_a_good_config() {
+        assert_eq!(good().validate(), Ok(()));
+    }
+
+    #[test]
+    fn names_the_offending_key() {
+        let cases: Vec<(fn(&mut NodeConfig), &str)> = vec![
+            (|c| c.node_id = "Bad Id".into(), "node_id: "),
+            (|c| c.display_name = " ".into(), "display_name: "),
+            (|c| c.listen = "nowhere".into(), "listen: "),
+            (|c| c.database_url = "mysql://x".into(), "database_url: "),
+            (|c| c.pseudonym_secret = "short".into(), "pseudonym_secret: "),
+            (|c| c.federation_key = "short".into(), "federation_key: "),
+            (
+                |c| c.federation_key = c.pseudonym_secret.clone(),
+                "pseudonym_secret: ",
+            ),
+        ];
+        for (mutate, prefix) in cases {
+            let mut config = good();
+            mutate(&mut config);
+            let err = config.validate().expect_err(prefix);
+            assert!(err.starts_with(prefix), "{err}");
+        }
+        let mut config = good();
+        config.pseudonym_secret = "short".into();
+        assert_eq!(
+            config.validate(),
+            Err("pseudonym_secret: must be at least 32 characters".to_owned())
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_secrets() {
+        let mut config = good();
+        config.database_url = "postgres://tandem:hunter2@db/tandem".into();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(&config.pseudonym_secret), "{shown}");
+        assert!(!shown.contains(&config.federation_key), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("ind-assoc"), "{shown}");
+    }
+
+    #[test]
+    fn listen_defaults_and_unknown_keys_are_refused() {
+        let toml_like = serde_json::json!({
+            "node_id": "a1",
+            "display_name": "A",
+            "database_url": "sqlite://a.db",
+            "pseudonym_secret": "p".repeat(32),
+            "federation_key": "f".repeat(32),
+        });
+        let config: NodeConfig = serde_json::from_value(toml_like.clone()).expect("parses");
+        assert_eq!(config.listen, "127.0.0.1:7001");
+        let mut unknown = toml_like;
+        unknown["colour"] = "blue".into();
+        assert!(serde_json::from_value::<NodeConfig>(unknown).is_err());
+    }
+}

@@ -1,0 +1,327 @@
+//! Introductions: the broker delivers them, the mentor decides at the node, the broker reads
+//! the decisions, closes what it no longer pursues and, after the double opt-in, receives the
+//! mentor's contact card.
+
+use prost::Message;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+};
+use tandem_proto::{
+    ContactCard, DeliverIntroductionRequest, DeliverIntroductionResponse, GetDecisionsResponse,
+    Introduction, IntroductionDecision, MentorDecision,
+};
+use tandem_storage::node::{counter, introduction, mentor};
+use tandem_storage::now_ms;
+use tracing::info;
+
+use crate::feed::{cursor, page_size, wire};
+use crate::records::{self, encode_reasons, introduction_to_proto};
+use crate::{NodeError, NodeState, counters};
+
+/// Longest introduction id the node accepts.
+const MAX_ID: usize = 128;
+/// Longest close reason the node keeps.
+const MAX_REASON: usize = 200;
+/// Most score reasons one introduction may carry.
+const MAX_REASONS: usize = 32;
+
+fn not_found() -> NodeError {
+    NodeError::NotFound("introduction not found".to_owned())
+}
+
+fn check_introduction_id(id: &str) -> Result<(), NodeError> {
+    if id.is_empty() {
+        return Err(NodeError::invalid("introduction_id", "is required"));
+    }
+    if id.len() > MAX_ID {
+        return Err(NodeError::invalid(
+            "introduction_id",
+            format!("longer than {MAX_ID} characters"),
+        ));
+    }
+    if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(NodeError::invalid(
+            "introduction_id",
+            "must be printable ascii without spaces",
+        ));
+    }
+    Ok(())
+}
+
+async fn find(txn: &DatabaseTransaction, id: &str) -> Result<introduction::Model, NodeError> {
+    introduction::Entity::find_by_id(id.to_owned())
+        .one(txn)
+        .await?
+        .ok_or_else(not_found)
+}
+
+fn is_accepted(row: &introduction::Model) -> bool {
+    row.decision == MentorDecision::Accepted as i32
+}
+
+impl NodeState {
+    /// Stores an introduction for the mentor behind `pseudonym`. Idempotent on the
+    /// introduction id: a known id is acknowledged as a duplicate and nothing changes.
+    pub async fn deliver_introduction(
+        &self,
+        request: DeliverIntroductionRequest,
+    ) -> Result<DeliverIntroductionResponse, NodeError> {
+        check_introduction_id(&request.introduction_id)?;
+        let mentee = request
+            .mentee
+            .ok_or_else(|| NodeError::invalid("mentee", "is required"))?;
+        if request.reasons.len() > MAX_REASONS {
+            return Err(NodeError::invalid(
+                "reasons",
+                format!("at most {MAX_REASONS} reasons"),
+            ));
+        }
+
+        let (_guard, txn) = self.begin_write().await?;
+        if introduction::Entity::find_by_id(request.introduction_id.clone())
+            .one(&txn)
+            .await?
+            .is_some()
+        {
+            info!(introduction_id = %request.introduction_id, "introduction delivered again");
+            return Ok(DeliverIntroductionResponse { duplicate: true });
+        }
+        let mentor_id = self
+            .mentor_by_pseudonym(&txn, &request.pseudonym)
+            .await?
+            .ok_or_else(|| NodeError::NotFound("pseudonym: unknown mentor".to_owned()))?;
+        introduction::ActiveModel {
+            id: Set(request.introduction_id.clone()),
+            mentor_id: Set(mentor_id.clone()),
+            mentee_summary: Set(mentee.encode_to_vec()),
+            reasons: Set(encode_reasons(request.reasons)),
+            score: Set(request.score),
+            decision: Set(MentorDecision::Pending as i32),
+            decision_seq: Set(0),
+            closed: Set(false),
+            close_reason: Set(String::new()),
+            contact_released: Set(false),
+            received_at_ms: Set(now_ms()),
+            decided_at_ms: Set(0),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+
+        info!(introduction_id = %request.introduction_id, mentor_id, "introduction received");
+        Ok(DeliverIntroductionResponse { duplicate: false })
+    }
+
+    /// Returns the id of the (not removed) mentor published under `pseudonym`.
+    async fn mentor_by_pseudonym(
+        &self,
+        txn: &DatabaseTransaction,
+        pseudonym: &str,
+    ) -> Result<Option<String>, NodeError> {
+        if pseudonym.is_empty() {
+            return Ok(None);
+        }
+        // Pseudonyms are keyed hashes that only this node can compute, so the node recomputes
+        // them rather than storing a second copy of the mapping.
+        let ids: Vec<String> = mentor::Entity::find()
+            .select_only()
+            .column(mentor::Column::Id)
+            .filter(mentor::Column::Removed.eq(false))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        Ok(ids.into_iter().find(|id| self.pseudonym(id) == pseudonym))
+    }
+
+    /// Returns the introductions the node received (only one mentor's when given), newest first.
+    pub async fn list_introductions(
+        &self,
+        mentor_id: Option<&str>,
+    ) -> Result<Vec<Introduction>, NodeError> {
+        let mut query = introduction::Entity::find();
+        if let Some(mentor_id) = mentor_id {
+            query = query.filter(introduction::Column::MentorId.eq(mentor_id));
+        }
+        query
+            .order_by_desc(introduction::Column::ReceivedAtMs)
+            .order_by_desc(introduction::Column::Id)
+            .all(&self.db)
+            .await?
+            .iter()
+            .map(introduction_to_proto)
+            .collect()
+    }
+
+    /// Records a mentor's accept or decline. Accepting takes one of the mentor's places, so the
+    /// profile is republished with the new free capacity.
+    pub async fn record_decision(
+        &self,
+        introduction_id: &str,
+        decision: i32,
+    ) -> Result<Introduction, NodeError> {
+        let decision = match MentorDecision::try_from(decision) {
+            Ok(d @ (MentorDecision::Accepted | MentorDecision::Declined)) => d,
+            _ => {
+                return Err(NodeError::invalid(
+                    "decision",
+                    "must be ACCEPTED or DECLINED",
+                ));
+            }
+        };
+
+        let (_guard, txn) = self.begin_write().await?;
+        let row = find(&txn, introduction_id).await?;
+        if row.closed {
+            return Err(NodeError::FailedPrecondition(
+                "introduction is closed".to_owned(),
+            ));
+        }
+        if row.decision != MentorDecision::Pending as i32 {
+            return Err(NodeError::FailedPrecondition(
+                "introduction was already decided".to_owned(),
+            ));
+        }
+        if decision == MentorDecision::Accepted {
+            let mentor = mentor::Entity::find_by_id(row.mentor_id.clone())
+                .one(&txn)
+                .await?
+                .filter(|m| !m.removed)
+                .ok_or_else(|| NodeError::FailedPrecondition("mentor was removed".to_owned()))?;
+            if records::free_capacity_of(&txn, &mentor).await? == 0 {
+                return Err(NodeError::FailedPrecondition(
+                    "mentor has no free place".to_owned(),
+                ));
+            }
+        }
+        let sequence = counters::next(&txn, counter::DECISION_SEQ).await?;
+        let mentor_id = row.mentor_id.clone();
+        let mut row = row.into_active_model();
+        row.decision = Set(decision as i32);
+        row.decision_seq = Set(sequence);
+        row.decided_at_ms = Set(now_ms());
+        let row = row.update(&txn).await?;
+        if decision == MentorDecision::Accepted {
+            records::republish_mentor(&txn, &mentor_id).await?;
+        }
+        txn.commit().await?;
+
+        info!(
+            introduction_id,
+            mentor_id,
+            decision = decision.as_str_name(),
+            sequence,
+            "decision recorded"
+        );
+        introduction_to_proto(&row)
+    }
+
+    /// Returns the decisions recorded after `since`, oldest first.
+    pub async fn decisions(
+        &self,
+        since: u64,
+        limit: u32,
+    ) -> Result<GetDecisionsResponse, NodeError> {
+        let limit = page_size(limit);
+        let mut rows = introduction::Entity::find()
+            .filter(introduction::Column::DecisionSeq.gt(cursor(since)))
+            .order_by_asc(introduction::Column::DecisionSeq)
+            .limit(u64::from(limit) + 1)
+            .all(&self.db)
+            .await?;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = rows.last().map_or(since, |row| wire(row.decision_seq));
+        let decisions = rows
+            .into_iter()
+            .map(|row| IntroductionDecision {
+                introduction_id: row.id,
+                decision: row.decision,
+                sequence: wire(row.decision_seq),
+            })
+            .collect();
+        Ok(GetDecisionsResponse {
+            decisions,
+            next,
+            has_more,
+        })
+    }
+
+    /// Ends an introduction the broker no longer pursues. Idempotent: closing a closed
+    /// introduction changes nothing. An accepted introduction frees its mentor's place.
+    pub async fn close_introduction(
+        &self,
+        introduction_id: &str,
+        reason: &str,
+    ) -> Result<(), NodeError> {
+        let reason = reason.trim();
+        if reason.chars().count() > MAX_REASON {
+            return Err(NodeError::invalid(
+                "reason",
+                format!("longer than {MAX_REASON} characters"),
+            ));
+        }
+        if reason.chars().any(char::is_control) {
+            return Err(NodeError::invalid("reason", "contains control characters"));
+        }
+
+        let (_guard, txn) = self.begin_write().await?;
+        let row = find(&txn, introduction_id).await?;
+        if row.closed {
+            return Ok(());
+        }
+        let frees_place = is_accepted(&row);
+        let mentor_id = row.mentor_id.clone();
+        let mut row = row.into_active_model();
+        row.closed = Set(true);
+        row.close_reason = Set(reason.to_owned());
+        row.update(&txn).await?;
+        if frees_place {
+            records::republish_mentor(&txn, &mentor_id).await?;
+        }
+        txn.commit().await?;
+
+        info!(introduction_id, mentor_id, reason, frees_place, "introduction closed");
+        Ok(())
+    }
+
+    /// Returns the mentor's contact card for an accepted, open introduction and notes that it
+    /// was released. Refused for anything else: the card moves only after the double opt-in.
+    pub async fn release_contact_card(
+        &self,
+        introduction_id: &str,
+    ) -> Result<ContactCard, NodeError> {
+        let (_guard, txn) = self.begin_write().await?;
+        let row = find(&txn, introduction_id).await?;
+        if !is_accepted(&row) {
+            return Err(NodeError::FailedPrecondition(
+                "the mentor has not accepted this introduction".to_owned(),
+            ));
+        }
+        if row.closed {
+            return Err(NodeError::FailedPrecondition(
+                "introduction is closed".to_owned(),
+            ));
+        }
+        let mentor = mentor::Entity::find_by_id(row.mentor_id.clone())
+            .one(&txn)
+            .await?
+            .filter(|m| !m.removed)
+            .ok_or_else(|| NodeError::FailedPrecondition("mentor was removed".to_owned()))?;
+        if !row.contact_released {
+            let mut row = row.into_active_model();
+            row.contact_released = Set(true);
+            row.update(&txn).await?;
+        }
+        txn.commit().await?;
+
+        info!(introduction_id, mentor_id = %mentor.id, "contact card released");
+        Ok(ContactCard {
+            display_name: mentor.display_name,
+            email: mentor.email,
+            title: mentor.title,
+            organisation: mentor.employer_name,
+            node_id: self.node_id.clone(),
+        })
+    }
+}
