@@ -76,6 +76,48 @@ proptest! {
     }
 }
 
+proptest! {
+    #[test]
+    fn warm_start_equals_a_cold_solve(instance in instances()) {
+        let last = instance.mentees as u32 - 1;
+        let head = Instance {
+            mentees: instance.mentees - 1,
+            capacities: instance.capacities.clone(),
+            arcs: instance.arcs.iter().copied().filter(|a| a.mentee != last).collect(),
+        };
+        let mut solver = Solver::new(&head);
+        solver.solve();
+        let arcs: Vec<(u32, i64)> =
+            instance.arcs.iter().filter(|a| a.mentee == last).map(|a| (a.mentor, a.weight)).collect();
+        solver.add_mentee(&arcs);
+        prop_assert_eq!(solver.assignment().objective, brute_force(&instance));
+    }
+
+    #[test]
+    fn pricing_finds_every_improving_pair(instance in instances(), keep in proptest::collection::vec(any::<bool>(), 36)) {
+        // Solve with a random subset of the arcs, then price the rest with the duals.
+        let (kept, dropped): (Vec<(usize, Arc)>, Vec<(usize, Arc)>) =
+            instance.arcs.iter().copied().enumerate().partition(|(k, _)| keep[k % keep.len()]);
+        let partial = Instance {
+            arcs: kept.into_iter().map(|(_, a)| a).collect(),
+            ..instance.clone()
+        };
+        let mut solver = Solver::new(&partial);
+        solver.solve();
+        let mut pending: Vec<Arc> = dropped.into_iter().map(|(_, a)| a).collect();
+        loop {
+            let (improving, rest): (Vec<Arc>, Vec<Arc>) =
+                pending.into_iter().partition(|a| solver.slack(a.mentee, a.mentor, a.weight) > 0);
+            if improving.is_empty() {
+                break;
+            }
+            solver.add_arcs(&improving);
+            pending = rest;
+        }
+        prop_assert_eq!(solver.assignment().objective, brute_force(&instance));
+    }
+}
+
 #[test]
 fn prefers_two_good_pairs_over_one_great_pair() {
     // Mentee 0 likes mentor 0 best, but giving mentor 0 to mentee 1 frees mentor 1 for mentee 0.
