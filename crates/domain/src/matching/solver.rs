@@ -49,7 +49,7 @@ pub struct Solver {
     mentor_of: Vec<u32>,
     /// Mentees of each mentor, with the weight of the pair.
     mentees_of: Vec<Vec<(u32, i64)>>,
-    /// Potentials: mentees `0..n`, then mentors, then the sink (always 0).
+    /// Potentials: mentees `0..n`, then mentors, then the sink.
     potential: Vec<i64>,
     /// Whether each mentee has been routed yet.
     routed: Vec<bool>,
@@ -136,12 +136,17 @@ impl Solver {
     }
 
     /// Adds arcs found by the pricing check and solves again. The flow starts over, but the
-    /// mentors' potentials are kept: they are valid starting prices (never above the sink's),
-    /// and with them most mentees go straight to their final mentor.
+    /// mentors' potentials are kept as starting prices, so most mentees go straight to their
+    /// final mentor. With no flow, a mentor's edge to the sink needs a potential at least the
+    /// sink's, so the sink takes the lowest mentor potential.
     pub fn add_arcs(&mut self, arcs: &[Arc]) {
         for a in arcs {
             self.arcs[a.mentee as usize].push((a.mentor, a.weight));
         }
+        let n = self.n();
+        let sink = self.sink();
+        let lowest = self.potential[n..sink].iter().copied().min().unwrap_or(0);
+        self.potential[sink] = self.potential[sink].min(lowest);
         self.mentor_of.fill(UNASSIGNED);
         self.mentees_of.iter_mut().for_each(Vec::clear);
         self.routed.fill(false);
