@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 
+pub mod arcs_file;
 mod solver;
 
 pub use solver::{Arc, Assignment, Instance, Solver, solve};

@@ -129,14 +129,19 @@ mod tests {
         assert_eq!(good().validate(), Ok(()));
     }
 
+    type Mutation = fn(&mut NodeConfig);
+
     #[test]
     fn names_the_offending_key() {
-        let cases: Vec<(fn(&mut NodeConfig), &str)> = vec![
+        let cases: Vec<(Mutation, &str)> = vec![
             (|c| c.node_id = "Bad Id".into(), "node_id: "),
             (|c| c.display_name = " ".into(), "display_name: "),
             (|c| c.listen = "nowhere".into(), "listen: "),
             (|c| c.database_url = "mysql://x".into(), "database_url: "),
-            (|c| c.pseudonym_secret = "short".into(), "pseudonym_secret: "),
+            (
+                |c| c.pseudonym_secret = "short".into(),
+                "pseudonym_secret: ",
+            ),
             (|c| c.federation_key = "short".into(), "federation_key: "),
             (
                 |c| c.federation_key = c.pseudonym_secret.clone(),

@@ -10,7 +10,10 @@ use tandem_storage::node::counter;
 /// Returns the counter's next value and stores it; the first value is 1. The caller holds the
 /// node's write lock, so no other writer can read the same value.
 pub(crate) async fn next(txn: &DatabaseTransaction, name: &str) -> Result<i64, DbErr> {
-    match counter::Entity::find_by_id(name.to_owned()).one(txn).await? {
+    match counter::Entity::find_by_id(name.to_owned())
+        .one(txn)
+        .await?
+    {
         Some(row) => {
             let value = row.value + 1;
             let mut row = row.into_active_model();

@@ -34,9 +34,7 @@ impl From<NodeError> for tonic::Status {
         match err {
             NodeError::Invalid(e) => tonic::Status::invalid_argument(e.to_string()),
             NodeError::NotFound(message) => tonic::Status::not_found(message),
-            NodeError::FailedPrecondition(message) => {
-                tonic::Status::failed_precondition(message)
-            }
+            NodeError::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
             // Internals stay in the node's log; the peer learns only that something broke.
             NodeError::Db(e) => {
                 tracing::error!(error = %e, "database error");

@@ -136,3 +136,22 @@ impl NodeState {
 fn is_published(row: &mentor::Model) -> bool {
     !row.removed && row.publish_consent
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_default_and_cap() {
+        assert_eq!(page_size(0), DEFAULT_PAGE);
+        assert_eq!(page_size(7), 7);
+        assert_eq!(page_size(u32::MAX), MAX_PAGE);
+    }
+
+    #[test]
+    fn cursors_survive_the_signed_columns() {
+        assert_eq!(cursor(u64::MAX), i64::MAX);
+        assert_eq!(wire(-1), 0);
+        assert_eq!(wire(cursor(42)), 42);
+    }
+}

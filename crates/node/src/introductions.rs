@@ -281,7 +281,10 @@ impl NodeState {
         }
         txn.commit().await?;
 
-        info!(introduction_id, mentor_id, reason, frees_place, "introduction closed");
+        info!(
+            introduction_id,
+            mentor_id, reason, frees_place, "introduction closed"
+        );
         Ok(())
     }
 

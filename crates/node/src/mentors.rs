@@ -3,8 +3,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder,
 };
 use tandem_domain::{MentorRecord, validate};
 use tandem_proto::Mentor;
@@ -23,10 +23,7 @@ fn not_found() -> NodeError {
 }
 
 /// Copies a validated record into a row.
-fn apply_record(
-    row: &mut mentor::ActiveModel,
-    record: &MentorRecord,
-) -> Result<(), NodeError> {
+fn apply_record(row: &mut mentor::ActiveModel, record: &MentorRecord) -> Result<(), NodeError> {
     let [industries, expertise, languages, formats] =
         MentorLists::of_record(record).to_columns()?;
     row.display_name = Set(record.display_name.clone());
@@ -138,7 +135,12 @@ impl NodeState {
             .rows_affected;
         txn.commit().await?;
 
-        info!(mentor_id, version, closed_introductions = closed, "mentor removed");
+        info!(
+            mentor_id,
+            version,
+            closed_introductions = closed,
+            "mentor removed"
+        );
         Ok(())
     }
 

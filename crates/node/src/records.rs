@@ -201,3 +201,28 @@ pub(crate) async fn republish_mentor(
     tracing::debug!(mentor_id, version, "mentor republished");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_places_never_go_below_zero() {
+        assert_eq!(free_places(3, 0), 3);
+        assert_eq!(free_places(3, 2), 1);
+        assert_eq!(free_places(3, 5), 0);
+        assert_eq!(free_places(3, u64::MAX), 0);
+    }
+
+    #[test]
+    fn reasons_round_trip() {
+        let reasons = vec![ScoreReason {
+            criterion: "level_gap".into(),
+            points: 10,
+            detail: "two levels above".into(),
+        }];
+        let decoded =
+            StoredReasons::decode(encode_reasons(reasons.clone()).as_slice()).expect("decodes");
+        assert_eq!(decoded.reasons, reasons);
+    }
+}

@@ -1,0 +1,218 @@
+//! Thin tonic adapters: each handler converts the request, calls one [`NodeState`] method and
+//! maps the error through the one `NodeError → Status` conversion.
+
+use std::sync::Arc;
+
+use tandem_proto::node_admin_service_server::NodeAdminService;
+use tandem_proto::node_service_server::NodeService;
+use tandem_proto::{
+    CloseIntroductionRequest, CloseIntroductionResponse, ContactCard, CreateMentorRequest,
+    DeliverIntroductionRequest, DeliverIntroductionResponse, GetDecisionsRequest,
+    GetDecisionsResponse, GetMentorRequest, GetNodeInfoRequest, GetProfileChangesRequest,
+    GetProfileChangesResponse, Introduction, ListIntroductionsRequest, ListIntroductionsResponse,
+    ListMentorsRequest, ListMentorsResponse, Mentor, NodeInfo, RecordDecisionRequest,
+    ReleaseContactCardRequest, RemoveMentorRequest, RemoveMentorResponse, UpdateMentorRequest,
+};
+use tonic::{Request, Response, Status};
+
+use crate::{NodeError, NodeState};
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+fn reply<T>(result: Result<T, NodeError>) -> RpcResult<T> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+fn mentor_field(mentor: Option<Mentor>) -> Result<Mentor, NodeError> {
+    mentor.ok_or_else(|| NodeError::invalid("mentor", "is required"))
+}
+
+/// `NodeService`, called by the broker.
+pub(crate) struct NodeApi {
+    state: Arc<NodeState>,
+}
+
+impl NodeApi {
+    pub(crate) fn new(state: Arc<NodeState>) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl NodeService for NodeApi {
+    #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
+    async fn get_node_info(&self, _request: Request<GetNodeInfoRequest>) -> RpcResult<NodeInfo> {
+        reply(self.state.node_info().await)
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, since = request.get_ref().since_version)
+    )]
+    async fn get_profile_changes(
+        &self,
+        request: Request<GetProfileChangesRequest>,
+    ) -> RpcResult<GetProfileChangesResponse> {
+        let request = request.into_inner();
+        reply(
+            self.state
+                .profile_changes(request.since_version, request.limit)
+                .await,
+        )
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, introduction_id = %request.get_ref().introduction_id)
+    )]
+    async fn deliver_introduction(
+        &self,
+        request: Request<DeliverIntroductionRequest>,
+    ) -> RpcResult<DeliverIntroductionResponse> {
+        reply(self.state.deliver_introduction(request.into_inner()).await)
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, since = request.get_ref().since)
+    )]
+    async fn get_decisions(
+        &self,
+        request: Request<GetDecisionsRequest>,
+    ) -> RpcResult<GetDecisionsResponse> {
+        let request = request.into_inner();
+        reply(self.state.decisions(request.since, request.limit).await)
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, introduction_id = %request.get_ref().introduction_id)
+    )]
+    async fn close_introduction(
+        &self,
+        request: Request<CloseIntroductionRequest>,
+    ) -> RpcResult<CloseIntroductionResponse> {
+        let request = request.into_inner();
+        let result = self
+            .state
+            .close_introduction(&request.introduction_id, &request.reason)
+            .await;
+        reply(result.map(|()| CloseIntroductionResponse {}))
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, introduction_id = %request.get_ref().introduction_id)
+    )]
+    async fn release_contact_card(
+        &self,
+        request: Request<ReleaseContactCardRequest>,
+    ) -> RpcResult<ContactCard> {
+        let request = request.into_inner();
+        reply(
+            self.state
+                .release_contact_card(&request.introduction_id)
+                .await,
+        )
+    }
+}
+
+/// `NodeAdminService`, called by the association's staff.
+pub(crate) struct AdminApi {
+    state: Arc<NodeState>,
+}
+
+impl AdminApi {
+    pub(crate) fn new(state: Arc<NodeState>) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl NodeAdminService for AdminApi {
+    #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
+    async fn create_mentor(&self, request: Request<CreateMentorRequest>) -> RpcResult<Mentor> {
+        let result = match mentor_field(request.into_inner().mentor) {
+            Ok(mentor) => self.state.create_mentor(mentor).await,
+            Err(e) => Err(e),
+        };
+        reply(result)
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(
+            node = %self.state.node_id,
+            mentor_id = %request.get_ref().mentor.as_ref().map_or("", |m| m.id.as_str()),
+        )
+    )]
+    async fn update_mentor(&self, request: Request<UpdateMentorRequest>) -> RpcResult<Mentor> {
+        let result = match mentor_field(request.into_inner().mentor) {
+            Ok(mentor) => self.state.update_mentor(mentor).await,
+            Err(e) => Err(e),
+        };
+        reply(result)
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, mentor_id = %request.get_ref().mentor_id)
+    )]
+    async fn remove_mentor(
+        &self,
+        request: Request<RemoveMentorRequest>,
+    ) -> RpcResult<RemoveMentorResponse> {
+        let result = self
+            .state
+            .remove_mentor(&request.into_inner().mentor_id)
+            .await;
+        reply(result.map(|()| RemoveMentorResponse {}))
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, mentor_id = %request.get_ref().mentor_id)
+    )]
+    async fn get_mentor(&self, request: Request<GetMentorRequest>) -> RpcResult<Mentor> {
+        reply(self.state.get_mentor(&request.into_inner().mentor_id).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
+    async fn list_mentors(
+        &self,
+        _request: Request<ListMentorsRequest>,
+    ) -> RpcResult<ListMentorsResponse> {
+        let result = self.state.list_mentors().await;
+        reply(result.map(|mentors| ListMentorsResponse { mentors }))
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, mentor_id = %request.get_ref().mentor_id)
+    )]
+    async fn list_introductions(
+        &self,
+        request: Request<ListIntroductionsRequest>,
+    ) -> RpcResult<ListIntroductionsResponse> {
+        let mentor_id = request.into_inner().mentor_id;
+        let filter = (!mentor_id.is_empty()).then_some(mentor_id.as_str());
+        let result = self.state.list_introductions(filter).await;
+        reply(result.map(|introductions| ListIntroductionsResponse { introductions }))
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, introduction_id = %request.get_ref().introduction_id)
+    )]
+    async fn record_decision(
+        &self,
+        request: Request<RecordDecisionRequest>,
+    ) -> RpcResult<Introduction> {
+        let request = request.into_inner();
+        reply(
+            self.state
+                .record_decision(&request.introduction_id, request.decision)
+                .await,
+        )
+    }
+}

@@ -1,0 +1,420 @@
+//! Mentor records at the node and what the federation sees of them: the published profile
+//! carries no personal data, consent and removal withdraw it, and bad records are refused.
+
+mod common;
+
+use common::{FEDERATION_KEY, TestNode, erika, introduction, max, postgres_node, sqlite_node};
+use prost::Message;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use tandem_node::NodeError;
+use tandem_proto::profile_change::Change;
+use tandem_proto::{
+    AnonymisedProfile, ExperienceBand, GetProfileChangesResponse, Mentor, Withdrawal,
+};
+use tandem_storage::node::{introduction as introduction_row, mentor as mentor_row};
+use tonic::Code;
+
+fn upserts(response: &GetProfileChangesResponse) -> Vec<&AnonymisedProfile> {
+    response
+        .changes
+        .iter()
+        .filter_map(|c| match &c.change {
+            Some(Change::Upsert(p)) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+fn withdrawals(response: &GetProfileChangesResponse) -> Vec<&Withdrawal> {
+    response
+        .changes
+        .iter()
+        .filter_map(|c| match &c.change {
+            Some(Change::Withdrawal(w)) => Some(w),
+            _ => None,
+        })
+        .collect()
+}
+
+fn personal_data(mentor: &Mentor) -> Vec<&str> {
+    vec![
+        &mentor.display_name,
+        &mentor.email,
+        &mentor.employer_name,
+        &mentor.employer_registry_number,
+        &mentor.title,
+        "Erika",
+        "Muster",
+    ]
+}
+
+#[tokio::test]
+async fn a_created_mentor_is_published_without_personal_data() {
+    let node = sqlite_node().await;
+    let input = erika();
+    let created = node
+        .state
+        .create_mentor(input.clone())
+        .await
+        .expect("create");
+    assert!(uuid::Uuid::parse_str(&created.id).is_ok(), "{}", created.id);
+    assert_eq!(created.pseudonym, node.state.pseudonym(&created.id));
+    assert_eq!(created.pseudonym.len(), 64);
+    assert_eq!(created.free_capacity, 2);
+    assert_eq!(created.display_name, input.display_name);
+
+    let feed = node.state.profile_changes(0, 0).await.expect("feed");
+    assert!(!feed.has_more);
+    let profiles = upserts(&feed);
+    assert_eq!(profiles.len(), 1, "{feed:?}");
+    let profile = profiles[0];
+    assert_eq!(profile.pseudonym, created.pseudonym);
+    assert_eq!(profile.version, feed.next_version);
+    assert_eq!(profile.experience_band(), ExperienceBand::TwentyPlus);
+    assert_eq!(profile.career_level, input.career_level);
+    assert_eq!(profile.industries, input.industries);
+    assert_eq!(profile.expertise, input.expertise);
+    assert_eq!(profile.languages, input.languages);
+    assert_eq!(profile.formats, input.formats);
+    assert_eq!(profile.region, "DE-BY");
+    assert_eq!(profile.free_capacity, 2);
+    let token = tandem_domain::pseudonym::employer_token(
+        FEDERATION_KEY.as_bytes(),
+        &input.employer_registry_number,
+    );
+    assert_eq!(profile.employer_token, token);
+    assert_eq!(
+        profile.group_token, token,
+        "no group: the group token is the employer's"
+    );
+    assert!(tandem_domain::validate::profile("profile", profile).is_ok());
+
+    // Nothing personal crosses the boundary, in any encoding.
+    let bytes = feed.encode_to_vec();
+    for secret in personal_data(&input) {
+        let needle = secret.as_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "the feed leaks {secret:?}"
+        );
+    }
+
+    let info = node.state.node_info().await.expect("info");
+    assert_eq!(info.node_id, "ind-assoc");
+    assert_eq!(info.display_name, "Industry Association");
+    assert_eq!(info.feed_version, feed.next_version);
+    assert_eq!(info.published_profiles, 1);
+}
+
+#[tokio::test]
+async fn a_group_gets_its_own_token() {
+    let node = sqlite_node().await;
+    node.state.create_mentor(max()).await.expect("create");
+    let feed = node.state.profile_changes(0, 0).await.expect("feed");
+    let profile = upserts(&feed)[0];
+    let key = FEDERATION_KEY.as_bytes();
+    assert_eq!(
+        profile.group_token,
+        tandem_domain::pseudonym::employer_token(key, "HRB 1 Berlin")
+    );
+    assert_ne!(profile.group_token, profile.employer_token);
+    assert_eq!(profile.experience_band(), ExperienceBand::FiveToNine);
+}
+
+#[tokio::test]
+async fn without_consent_the_profile_is_withdrawn() {
+    let node = sqlite_node().await;
+    let created = node
+        .state
+        .create_mentor(Mentor {
+            publish_consent: false,
+            ..erika()
+        })
+        .await
+        .expect("create");
+    let feed = node.state.profile_changes(0, 0).await.expect("feed");
+    assert!(upserts(&feed).is_empty(), "{feed:?}");
+    assert_eq!(withdrawals(&feed)[0].pseudonym, created.pseudonym);
+    assert_eq!(
+        node.state
+            .node_info()
+            .await
+            .expect("info")
+            .published_profiles,
+        0
+    );
+
+    // Giving consent later publishes the profile at a newer version.
+    let updated = node
+        .state
+        .update_mentor(Mentor {
+            id: created.id.clone(),
+            publish_consent: true,
+            ..erika()
+        })
+        .await
+        .expect("update");
+    assert_eq!(updated.pseudonym, created.pseudonym);
+    let later = node
+        .state
+        .profile_changes(feed.next_version, 0)
+        .await
+        .expect("feed");
+    assert_eq!(upserts(&later).len(), 1);
+    assert!(later.next_version > feed.next_version);
+
+    // And taking it back withdraws it again.
+    node.state
+        .update_mentor(Mentor {
+            id: created.id.clone(),
+            publish_consent: false,
+            ..erika()
+        })
+        .await
+        .expect("update");
+    let last = node
+        .state
+        .profile_changes(later.next_version, 0)
+        .await
+        .expect("feed");
+    assert_eq!(withdrawals(&last).len(), 1);
+}
+
+/// Removes a mentor with an open introduction and checks what is left, on any database.
+async fn removal(node: &TestNode) {
+    let created = node.state.create_mentor(erika()).await.expect("create");
+    node.state
+        .deliver_introduction(introduction("intro-1", &created.pseudonym))
+        .await
+        .expect("deliver");
+    let before = node.state.profile_changes(0, 0).await.expect("feed");
+
+    node.state.remove_mentor(&created.id).await.expect("remove");
+
+    let after = node
+        .state
+        .profile_changes(before.next_version, 0)
+        .await
+        .expect("feed");
+    assert_eq!(after.changes.len(), 1, "{after:?}");
+    assert_eq!(withdrawals(&after)[0].pseudonym, created.pseudonym);
+
+    let row = mentor_row::Entity::find_by_id(created.id.clone())
+        .one(&node.db)
+        .await
+        .expect("query")
+        .expect("row kept as a tombstone");
+    assert!(row.removed);
+    for field in [
+        &row.display_name,
+        &row.email,
+        &row.employer_name,
+        &row.employer_registry_number,
+        &row.group_registry_number,
+        &row.title,
+    ] {
+        assert_eq!(field, "", "personal field left after erasure: {row:?}");
+    }
+
+    let intro = introduction_row::Entity::find_by_id("intro-1".to_owned())
+        .one(&node.db)
+        .await
+        .expect("query")
+        .expect("row");
+    assert!(intro.closed);
+    assert_eq!(intro.close_reason, "mentor_removed");
+
+    let err = node.state.get_mentor(&created.id).await.expect_err("gone");
+    assert_eq!(tonic::Status::from(err).code(), Code::NotFound);
+    assert!(node.state.list_mentors().await.expect("list").is_empty());
+    let err = node
+        .state
+        .deliver_introduction(introduction("intro-2", &created.pseudonym))
+        .await
+        .expect_err("a removed mentor's pseudonym is unknown");
+    assert_eq!(
+        tonic::Status::from(err).message(),
+        "pseudonym: unknown mentor"
+    );
+    let err = node
+        .state
+        .remove_mentor(&created.id)
+        .await
+        .expect_err("twice");
+    assert_eq!(tonic::Status::from(err).code(), Code::NotFound);
+    let err = node
+        .state
+        .update_mentor(Mentor {
+            id: created.id.clone(),
+            ..erika()
+        })
+        .await
+        .expect_err("update after removal");
+    assert_eq!(tonic::Status::from(err).code(), Code::NotFound);
+    assert_eq!(
+        node.state
+            .node_info()
+            .await
+            .expect("info")
+            .published_profiles,
+        0
+    );
+}
+
+#[tokio::test]
+async fn removal_erases_personal_data_and_withdraws_the_profile() {
+    removal(&sqlite_node().await).await;
+}
+
+#[tokio::test]
+async fn removal_on_postgres() {
+    if let Some(node) = postgres_node().await {
+        removal(&node).await;
+    }
+}
+
+#[tokio::test]
+async fn a_capacity_out_of_range_is_refused_and_nothing_stored() {
+    let node = sqlite_node().await;
+    for capacity in [0, 1000] {
+        let err = node
+            .state
+            .create_mentor(Mentor {
+                capacity,
+                ..erika()
+            })
+            .await
+            .expect_err("refused");
+        assert!(matches!(&err, NodeError::Invalid(e) if e.field == "mentor.capacity"));
+        let status = tonic::Status::from(err);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            format!("mentor.capacity: must be 1 to 10, got {capacity}")
+        );
+    }
+    let stored = mentor_row::Entity::find()
+        .count(&node.db)
+        .await
+        .expect("count");
+    assert_eq!(stored, 0);
+    assert_eq!(node.state.node_info().await.expect("info").feed_version, 0);
+
+    // An update with a bad capacity leaves the record as it was.
+    let created = node.state.create_mentor(erika()).await.expect("create");
+    let err = node
+        .state
+        .update_mentor(Mentor {
+            id: created.id.clone(),
+            capacity: 0,
+            display_name: "Someone Else".into(),
+            ..erika()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(tonic::Status::from(err).code(), Code::InvalidArgument);
+    assert_eq!(
+        node.state.get_mentor(&created.id).await.expect("get"),
+        created
+    );
+}
+
+#[tokio::test]
+async fn other_bad_records_name_their_field() {
+    let node = sqlite_node().await;
+    let cases: Vec<(Mentor, &str)> = vec![
+        (
+            Mentor {
+                email: "not an address".into(),
+                ..erika()
+            },
+            "mentor.email",
+        ),
+        (
+            Mentor {
+                languages: vec!["de".into(), "xx".into()],
+                ..erika()
+            },
+            "mentor.languages[1]",
+        ),
+        (
+            Mentor {
+                career_level: 0,
+                ..erika()
+            },
+            "mentor.career_level",
+        ),
+    ];
+    for (mentor, field) in cases {
+        let status = tonic::Status::from(node.state.create_mentor(mentor).await.expect_err(field));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().starts_with(&format!("{field}: ")),
+            "{status:?}"
+        );
+    }
+    let status = tonic::Status::from(node.state.update_mentor(erika()).await.expect_err("no id"));
+    assert_eq!(status.message(), "mentor.id: is required");
+    let status = tonic::Status::from(
+        node.state
+            .update_mentor(Mentor {
+                id: "no-such-mentor".into(),
+                ..erika()
+            })
+            .await
+            .expect_err("unknown"),
+    );
+    assert_eq!(status.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn mentors_are_listed_by_name() {
+    let node = sqlite_node().await;
+    let max = node.state.create_mentor(max()).await.expect("create");
+    let erika = node.state.create_mentor(erika()).await.expect("create");
+    let listed = node.state.list_mentors().await.expect("list");
+    let names: Vec<&str> = listed.iter().map(|m| m.display_name.as_str()).collect();
+    assert_eq!(names, ["Erika Mustermann", "Max Beispiel"]);
+    assert_eq!(listed[0], erika);
+    assert_eq!(listed[1], max);
+}
+
+#[tokio::test]
+async fn the_feed_pages_in_version_order() {
+    let node = sqlite_node().await;
+    let mut pseudonyms = Vec::new();
+    for _ in 0..5 {
+        pseudonyms.push(
+            node.state
+                .create_mentor(erika())
+                .await
+                .expect("create")
+                .pseudonym,
+        );
+    }
+    let mut seen = Vec::new();
+    let mut since = 0;
+    let mut pages = 0;
+    loop {
+        let page = node.state.profile_changes(since, 2).await.expect("page");
+        pages += 1;
+        let versions: Vec<u64> = upserts(&page).iter().map(|p| p.version).collect();
+        assert!(
+            versions.iter().all(|&v| v > since),
+            "{versions:?} after {since}"
+        );
+        assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+        seen.extend(upserts(&page).iter().map(|p| p.pseudonym.clone()));
+        since = page.next_version;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, pseudonyms);
+    assert_eq!(since, 5);
+    let empty = node.state.profile_changes(since, 2).await.expect("page");
+    assert!(empty.changes.is_empty());
+    assert_eq!(empty.next_version, since);
+    assert!(!empty.has_more);
+}
