@@ -196,9 +196,12 @@ impl Solver {
         search.heap.clear();
         search.dist[s] = 0;
         search.stamp[s] = now;
-        search.heap.push(Reverse((0, s as u32)));
+        search.heap.push(Reverse((0, s as u32 + 1)));
 
         let pot = &self.potential;
+        // Heap keys rank the sink before every other node at the same distance, so a search
+        // stops as soon as a shortest path is known instead of exploring all ties first.
+        let key = |v: usize| if v == sink { 0 } else { v as u32 + 1 };
         let relax = |search: &mut Search, from: usize, to: usize, d: i64| {
             if search.done[to] == now {
                 return;
@@ -207,12 +210,12 @@ impl Solver {
                 search.stamp[to] = now;
                 search.dist[to] = d;
                 search.pred[to] = from as u32;
-                search.heap.push(Reverse((d, to as u32)));
+                search.heap.push(Reverse((d, key(to))));
             }
         };
         let mut reached = false;
-        while let Some(Reverse((d, u))) = search.heap.pop() {
-            let u = u as usize;
+        while let Some(Reverse((d, k))) = search.heap.pop() {
+            let u = if k == 0 { sink } else { k as usize - 1 };
             if search.done[u] == now || d > search.dist[u] {
                 continue;
             }
