@@ -1,0 +1,191 @@
+//! The broker's configuration: where it listens, which database it uses, how often its
+//! background jobs run, how long proposals and profiles stay valid, the scoring weights, and the
+//! nodes registered at start.
+//!
+//! The `tandem` binary layers defaults, a TOML file, `TANDEM_*` variables and flags into this
+//! struct; [`BrokerConfig::validate`] then checks it and names the offending key.
+
+use serde::{Deserialize, Serialize};
+use tandem_domain::scoring::ScoreWeights;
+
+fn default_listen() -> String {
+    "127.0.0.1:7000".to_owned()
+}
+
+fn default_sync_interval_secs() -> u64 {
+    60
+}
+
+fn default_outbox_interval_secs() -> u64 {
+    5
+}
+
+fn default_proposal_ttl_hours() -> u64 {
+    336
+}
+
+fn default_profile_staleness_secs() -> u64 {
+    86_400
+}
+
+/// Everything the broker needs to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Socket address the gRPC services listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// `sqlite://…` or `postgres://…`; the database must already be migrated.
+    pub database_url: String,
+    /// Seconds between two syncs of every node; 0 disables the periodic sync.
+    #[serde(default = "default_sync_interval_secs")]
+    pub sync_interval_secs: u64,
+    /// Seconds between two outbox deliveries; 0 disables the periodic delivery.
+    #[serde(default = "default_outbox_interval_secs")]
+    pub outbox_interval_secs: u64,
+    /// Hours an open proposal waits for both answers before it expires.
+    #[serde(default = "default_proposal_ttl_hours")]
+    pub proposal_ttl_hours: u64,
+    /// Profiles of a node not synced successfully within this many seconds are left out of
+    /// matching rounds.
+    #[serde(default = "default_profile_staleness_secs")]
+    pub profile_staleness_secs: u64,
+    /// Scoring weights of the matching rounds.
+    #[serde(default)]
+    pub weights: ScoreWeights,
+    /// Nodes registered (or updated) when the broker starts.
+    #[serde(default)]
+    pub nodes: Vec<NodeEntry>,
+}
+
+/// A node to register at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    pub id: String,
+    /// gRPC endpoint, e.g. `http://127.0.0.1:7001`.
+    pub endpoint: String,
+    #[serde(default)]
+    pub display_name: String,
+}
+
+/// Longest ttl accepted, ten years, so that `now + ttl` can never overflow.
+const MAX_TTL_HOURS: u64 = 24 * 365 * 10;
+
+impl BrokerConfig {
+    /// Returns a configuration with the defaults and the given database.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            listen: default_listen(),
+            database_url: database_url.into(),
+            sync_interval_secs: default_sync_interval_secs(),
+            outbox_interval_secs: default_outbox_interval_secs(),
+            proposal_ttl_hours: default_proposal_ttl_hours(),
+            profile_staleness_secs: default_profile_staleness_secs(),
+            weights: ScoreWeights::default(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// Checks the configuration; the message names the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "listen: {:?} is not a socket address such as 127.0.0.1:7000",
+                self.listen
+            ));
+        }
+        let url = &self.database_url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err("database_url: expected sqlite://… or postgres://…".to_owned());
+        }
+        if self.proposal_ttl_hours == 0 || self.proposal_ttl_hours > MAX_TTL_HOURS {
+            return Err(format!("proposal_ttl_hours: must be 1 to {MAX_TTL_HOURS}"));
+        }
+        if self.profile_staleness_secs == 0 {
+            return Err("profile_staleness_secs: must be at least 1".to_owned());
+        }
+        let w = &self.weights;
+        let weights = [
+            ("goal_coverage", w.goal_coverage),
+            ("level_gap", w.level_gap),
+            ("industry", w.industry),
+            ("region", w.region),
+            ("breadth", w.breadth),
+        ];
+        for (key, value) in weights {
+            if !(0..=1_000_000).contains(&value) {
+                return Err(format!("weights.{key}: must be 0 to 1000000"));
+            }
+        }
+        if !(1..=5).contains(&w.ideal_level_gap) {
+            return Err("weights.ideal_level_gap: must be 1 to 5".to_owned());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            tandem_domain::validate::node_id(&format!("nodes[{i}].id"), &node.id)
+                .map_err(|e| e.to_string())?;
+            crate::nodes::check_endpoint(&format!("nodes[{i}].endpoint"), &node.endpoint)
+                .map_err(|e| e.to_string())?;
+            if !seen.insert(&node.id) {
+                return Err(format!("nodes[{i}].id: duplicate node id {:?}", node.id));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_everything_but_the_database() {
+        let config: BrokerConfig =
+            serde_json::from_str(r#"{"database_url": "sqlite://broker.db"}"#).expect("parse");
+        assert_eq!(config.listen, "127.0.0.1:7000");
+        assert_eq!(config.sync_interval_secs, 60);
+        assert_eq!(config.outbox_interval_secs, 5);
+        assert_eq!(config.proposal_ttl_hours, 336);
+        assert_eq!(config.profile_staleness_secs, 86_400);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn rejects_unknown_keys() {
+        let parsed: Result<BrokerConfig, _> =
+            serde_json::from_str(r#"{"database_url": "sqlite://b.db", "colour": "red"}"#);
+        assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn names_the_bad_key() {
+        let mut config = BrokerConfig::new("sqlite://b.db");
+        config.nodes.push(NodeEntry {
+            id: "assoc".into(),
+            endpoint: "127.0.0.1:7001".into(),
+            display_name: String::new(),
+        });
+        let err = config.validate().expect_err("endpoint without scheme");
+        assert!(err.starts_with("nodes[0].endpoint:"), "{err}");
+
+        let mut config = BrokerConfig::new("mysql://x");
+        assert!(
+            config
+                .validate()
+                .expect_err("url")
+                .starts_with("database_url:")
+        );
+        config.database_url = "sqlite://b.db".into();
+        config.proposal_ttl_hours = 0;
+        assert!(
+            config
+                .validate()
+                .expect_err("ttl")
+                .starts_with("proposal_ttl_hours:")
+        );
+    }
+}

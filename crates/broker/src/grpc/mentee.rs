@@ -1,0 +1,130 @@
+//! `MenteeService`: what member companies call, each call on behalf of the company named by
+//! [`company`](super::company).
+
+use std::sync::Arc;
+
+use tandem_proto::mentee_service_server::MenteeService;
+use tandem_proto::{
+    ContactCard, GetContactCardRequest, GetMenteeRequest, ListMenteesRequest, ListMenteesResponse,
+    ListProposalsRequest, ListProposalsResponse, Mentee, Proposal, RespondToProposalRequest,
+    SubmitMenteeRequest, WithdrawMenteeRequest,
+};
+use tonic::{Request, Response, Status};
+
+use super::auth::company;
+use crate::Broker;
+
+/// The `MenteeService` handlers over a [`Broker`].
+#[derive(Debug, Clone)]
+pub struct MenteeGrpc {
+    broker: Arc<Broker>,
+}
+
+impl MenteeGrpc {
+    /// Returns the service over `broker`.
+    pub fn new(broker: Arc<Broker>) -> Self {
+        Self { broker }
+    }
+}
+
+#[tonic::async_trait]
+impl MenteeService for MenteeGrpc {
+    #[tracing::instrument(name = "MenteeService/SubmitMentee", skip_all, fields(company))]
+    async fn submit_mentee(
+        &self,
+        request: Request<SubmitMenteeRequest>,
+    ) -> Result<Response<Mentee>, Status> {
+        let company = company(&request)?;
+        tracing::Span::current().record("company", company.as_str());
+        let mentee = self
+            .broker
+            .submit_mentee(&company, request.into_inner())
+            .await?;
+        Ok(Response::new(mentee))
+    }
+
+    #[tracing::instrument(name = "MenteeService/GetMentee", skip_all, fields(company))]
+    async fn get_mentee(
+        &self,
+        request: Request<GetMenteeRequest>,
+    ) -> Result<Response<Mentee>, Status> {
+        let company = company(&request)?;
+        tracing::Span::current().record("company", company.as_str());
+        let mentee = self
+            .broker
+            .get_mentee(&company, &request.get_ref().mentee_id)
+            .await?;
+        Ok(Response::new(mentee))
+    }
+
+    #[tracing::instrument(name = "MenteeService/ListMentees", skip_all, fields(company))]
+    async fn list_mentees(
+        &self,
+        request: Request<ListMenteesRequest>,
+    ) -> Result<Response<ListMenteesResponse>, Status> {
+        let company = company(&request)?;
+        tracing::Span::current().record("company", company.as_str());
+        let mentees = self.broker.list_mentees(&company).await?;
+        Ok(Response::new(ListMenteesResponse { mentees }))
+    }
+
+    #[tracing::instrument(name = "MenteeService/WithdrawMentee", skip_all, fields(company))]
+    async fn withdraw_mentee(
+        &self,
+        request: Request<WithdrawMenteeRequest>,
+    ) -> Result<Response<Mentee>, Status> {
+        let company = company(&request)?;
+        tracing::Span::current().record("company", company.as_str());
+        let mentee = self
+            .broker
+            .withdraw_mentee(&company, &request.get_ref().mentee_id)
+            .await?;
+        Ok(Response::new(mentee))
+    }
+
+    #[tracing::instrument(name = "MenteeService/ListProposals", skip_all, fields(company))]
+    async fn list_proposals(
+        &self,
+        request: Request<ListProposalsRequest>,
+    ) -> Result<Response<ListProposalsResponse>, Status> {
+        let company = company(&request)?;
+        tracing::Span::current().record("company", company.as_str());
+        let proposals = self
+            .broker
+            .list_proposals(&company, &request.get_ref().mentee_id)
+            .await?;
+        Ok(Response::new(ListProposalsResponse { proposals }))
+    }
+
+    #[tracing::instrument(name = "MenteeService/RespondToProposal", skip_all, fields(company))]
+    async fn respond_to_proposal(
+        &self,
+        request: Request<RespondToProposalRequest>,
+    ) -> Result<Response<Proposal>, Status> {
+        let company = company(&request)?;
+        tracing::Span::current().record("company", company.as_str());
+        let RespondToProposalRequest {
+            proposal_id,
+            decision,
+        } = request.into_inner();
+        let proposal = self
+            .broker
+            .respond_to_proposal(&company, &proposal_id, decision)
+            .await?;
+        Ok(Response::new(proposal))
+    }
+
+    #[tracing::instrument(name = "MenteeService/GetContactCard", skip_all, fields(company))]
+    async fn get_contact_card(
+        &self,
+        request: Request<GetContactCardRequest>,
+    ) -> Result<Response<ContactCard>, Status> {
+        let company = company(&request)?;
+        tracing::Span::current().record("company", company.as_str());
+        let card = self
+            .broker
+            .get_contact_card(&company, &request.get_ref().proposal_id)
+            .await?;
+        Ok(Response::new(card))
+    }
+}

@@ -1,0 +1,79 @@
+//! `OperatorService`: what the network operator calls. No authentication yet.
+
+use std::sync::Arc;
+
+use tandem_proto::operator_service_server::OperatorService;
+use tandem_proto::{
+    GetNetworkStatsRequest, ListNodesRequest, ListNodesResponse, MatchingRound, NetworkStats, Node,
+    RegisterNodeRequest, RunMatchingRoundRequest, SyncNodesRequest, SyncNodesResponse,
+};
+use tonic::{Request, Response, Status};
+
+use crate::Broker;
+
+/// The `OperatorService` handlers over a [`Broker`].
+#[derive(Debug, Clone)]
+pub struct OperatorGrpc {
+    broker: Arc<Broker>,
+}
+
+impl OperatorGrpc {
+    /// Returns the service over `broker`.
+    pub fn new(broker: Arc<Broker>) -> Self {
+        Self { broker }
+    }
+}
+
+#[tonic::async_trait]
+impl OperatorService for OperatorGrpc {
+    #[tracing::instrument(name = "OperatorService/RegisterNode", skip_all)]
+    async fn register_node(
+        &self,
+        request: Request<RegisterNodeRequest>,
+    ) -> Result<Response<Node>, Status> {
+        let r = request.into_inner();
+        let node = self
+            .broker
+            .register_node(&r.node_id, &r.endpoint, &r.display_name)
+            .await?;
+        Ok(Response::new(node))
+    }
+
+    #[tracing::instrument(name = "OperatorService/ListNodes", skip_all)]
+    async fn list_nodes(
+        &self,
+        _request: Request<ListNodesRequest>,
+    ) -> Result<Response<ListNodesResponse>, Status> {
+        let nodes = self.broker.list_nodes().await?;
+        Ok(Response::new(ListNodesResponse { nodes }))
+    }
+
+    #[tracing::instrument(name = "OperatorService/SyncNodes", skip_all)]
+    async fn sync_nodes(
+        &self,
+        request: Request<SyncNodesRequest>,
+    ) -> Result<Response<SyncNodesResponse>, Status> {
+        let node_id = &request.get_ref().node_id;
+        let only = (!node_id.is_empty()).then_some(node_id.as_str());
+        let results = self.broker.sync_nodes(only).await?;
+        Ok(Response::new(SyncNodesResponse { results }))
+    }
+
+    #[tracing::instrument(name = "OperatorService/RunMatchingRound", skip_all)]
+    async fn run_matching_round(
+        &self,
+        _request: Request<RunMatchingRoundRequest>,
+    ) -> Result<Response<MatchingRound>, Status> {
+        let round = self.broker.run_matching_round().await?;
+        Ok(Response::new(round))
+    }
+
+    #[tracing::instrument(name = "OperatorService/GetNetworkStats", skip_all)]
+    async fn get_network_stats(
+        &self,
+        _request: Request<GetNetworkStatsRequest>,
+    ) -> Result<Response<NetworkStats>, Status> {
+        let stats = self.broker.network_stats().await?;
+        Ok(Response::new(stats))
+    }
+}

@@ -1,0 +1,169 @@
+//! Mentee intake: a company submits, reads, lists and withdraws its own mentees.
+//!
+//! Submission is idempotent per company on the idempotency key: the same key with the same
+//! request returns the original mentee, the same key with another request is refused.
+
+use prost::Message;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sha2::{Digest, Sha256};
+use tandem_domain::{ValidationError, validate};
+use tandem_proto::{Mentee, MenteeStatus, ProposalStatus, SubmitMenteeRequest};
+use tandem_storage::broker::{mentee, proposal};
+use tandem_storage::now_ms;
+
+use crate::lifecycle::{self, Ending};
+use crate::{Broker, BrokerError, convert};
+
+impl Broker {
+    /// Validates and stores a mentee for `company`, or returns the one stored earlier under the
+    /// same idempotency key with the same request.
+    #[tracing::instrument(skip(self, request), fields(key = %request.idempotency_key))]
+    pub async fn submit_mentee(
+        &self,
+        company: &str,
+        request: SubmitMenteeRequest,
+    ) -> Result<Mentee, BrokerError> {
+        validate::idempotency_key(&request.idempotency_key)?;
+        let Some(mentee_request) = request.mentee else {
+            return Err(ValidationError::new("mentee", "is required").into());
+        };
+        let needs = validate::mentee(&mentee_request)?;
+        if !needs.home_node_id.is_empty() {
+            match self.node(&needs.home_node_id).await {
+                Ok(_) => {}
+                Err(BrokerError::NotFound(_)) => {
+                    return Err(ValidationError::new("mentee.home_node_id", "unknown node").into());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let hash = hex::encode(Sha256::digest(mentee_request.encode_to_vec()));
+        let key = request.idempotency_key;
+        if let Some(existing) = self.by_key(company, &key).await? {
+            return replay(&existing, &hash);
+        }
+        let now = now_ms();
+        let row = mentee::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            company_id: Set(company.to_owned()),
+            idempotency_key: Set(key.clone()),
+            request_hash: Set(hash.clone()),
+            needs: Set(serde_json::to_string(&needs)
+                .map_err(|e| BrokerError::Corrupt(format!("mentee needs: {e}")))?),
+            status: Set(MenteeStatus::Waiting as i32),
+            waiting_reason: Set(String::new()),
+            waiting_detail: Set(String::new()),
+            submitted_at_ms: Set(now),
+            updated_at_ms: Set(now),
+        };
+        let txn = self.write().await?;
+        let inserted = row.insert(&*txn).await;
+        match inserted {
+            Ok(stored) => {
+                txn.commit().await?;
+                tracing::info!(mentee = %stored.id, "mentee submitted");
+                convert::mentee(&stored)
+            }
+            Err(err) => {
+                drop(txn);
+                // Another request with the same key won the race for the unique index.
+                match self.by_key(company, &key).await? {
+                    Some(existing) => replay(&existing, &hash),
+                    None => Err(err.into()),
+                }
+            }
+        }
+    }
+
+    async fn by_key(&self, company: &str, key: &str) -> Result<Option<mentee::Model>, BrokerError> {
+        Ok(mentee::Entity::find()
+            .filter(mentee::Column::CompanyId.eq(company))
+            .filter(mentee::Column::IdempotencyKey.eq(key))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// Returns one of the company's mentees.
+    #[tracing::instrument(skip(self))]
+    pub async fn get_mentee(&self, company: &str, mentee_id: &str) -> Result<Mentee, BrokerError> {
+        convert::mentee(&self.own_mentee(&self.db, company, mentee_id).await?)
+    }
+
+    /// Lists the company's mentees, oldest first.
+    #[tracing::instrument(skip(self))]
+    pub async fn list_mentees(&self, company: &str) -> Result<Vec<Mentee>, BrokerError> {
+        mentee::Entity::find()
+            .filter(mentee::Column::CompanyId.eq(company))
+            .order_by_asc(mentee::Column::SubmittedAtMs)
+            .order_by_asc(mentee::Column::Id)
+            .all(&self.db)
+            .await?
+            .iter()
+            .map(convert::mentee)
+            .collect()
+    }
+
+    /// Withdraws one of the company's mentees: it leaves matching, its open proposals end and
+    /// the mentors' nodes are told. Withdrawing twice is harmless.
+    #[tracing::instrument(skip(self))]
+    pub async fn withdraw_mentee(
+        &self,
+        company: &str,
+        mentee_id: &str,
+    ) -> Result<Mentee, BrokerError> {
+        let now = now_ms();
+        let txn = self.write().await?;
+        let m = self.own_mentee(&*txn, company, mentee_id).await?;
+        if m.status == MenteeStatus::Withdrawn as i32 {
+            return convert::mentee(&m);
+        }
+        mentee::Entity::update_many()
+            .col_expr(
+                mentee::Column::Status,
+                Expr::value(MenteeStatus::Withdrawn as i32),
+            )
+            .col_expr(mentee::Column::WaitingReason, Expr::value(""))
+            .col_expr(mentee::Column::WaitingDetail, Expr::value(""))
+            .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
+            .filter(mentee::Column::Id.eq(&m.id))
+            .exec(&*txn)
+            .await?;
+        let open = proposal::Entity::find()
+            .filter(proposal::Column::MenteeId.eq(&m.id))
+            .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32))
+            .all(&*txn)
+            .await?;
+        for p in &open {
+            lifecycle::end_proposal(&*txn, p, Ending::MenteeWithdrawn, now).await?;
+        }
+        let stored = self.own_mentee(&*txn, company, mentee_id).await?;
+        txn.commit().await?;
+        tracing::info!(mentee = %m.id, ended_proposals = open.len(), "mentee withdrawn");
+        if !open.is_empty() {
+            self.deliver_best_effort().await;
+        }
+        convert::mentee(&stored)
+    }
+
+    /// Delivers due outbox messages now so that live nodes hear of a change before the call
+    /// returns; failures stay in the outbox for the background job.
+    pub(crate) async fn deliver_best_effort(&self) {
+        if let Err(e) = self.deliver_outbox().await {
+            tracing::warn!(error = %e, "inline outbox delivery failed");
+        }
+    }
+}
+
+/// Answers a repeated submission: the original mentee for the same request, a conflict for
+/// another.
+fn replay(existing: &mentee::Model, hash: &str) -> Result<Mentee, BrokerError> {
+    if existing.request_hash == hash {
+        convert::mentee(existing)
+    } else {
+        Err(BrokerError::AlreadyExists(
+            "idempotency_key: already used for a different mentee".to_owned(),
+        ))
+    }
+}

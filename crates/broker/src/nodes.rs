@@ -1,0 +1,167 @@
+//! Registered nodes: registration, listing, and the gRPC clients the broker calls them with.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
+use tandem_domain::ValidationError;
+use tandem_proto::Node;
+use tandem_proto::node_service_client::NodeServiceClient;
+use tandem_storage::broker::node;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::{Broker, BrokerError, convert};
+
+/// How long the broker waits for a connection to a node.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the broker waits for a node to answer one call.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest display name of a node.
+const MAX_DISPLAY_NAME: usize = 200;
+
+/// Checks a node endpoint: an `http://` or `https://` URL tonic can dial.
+pub fn check_endpoint(field: &str, endpoint: &str) -> Result<(), ValidationError> {
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(ValidationError::new(
+            field,
+            "must start with http:// or https://",
+        ));
+    }
+    if Endpoint::from_shared(endpoint.to_owned()).is_err() {
+        return Err(ValidationError::new(field, "is not a valid url"));
+    }
+    Ok(())
+}
+
+/// Lazily connected channels to the nodes, one per endpoint, shared by all calls.
+#[derive(Default)]
+pub(crate) struct NodeClients {
+    channels: std::sync::Mutex<HashMap<String, Channel>>,
+}
+
+impl NodeClients {
+    /// Returns a client for the node at `endpoint`; the connection is made on first use and
+    /// re-made after a failure.
+    pub(crate) fn client(
+        &self,
+        node_id: &str,
+        endpoint: &str,
+    ) -> Result<NodeServiceClient<Channel>, BrokerError> {
+        let mut channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(channel) = channels.get(endpoint) {
+            return Ok(NodeServiceClient::new(channel.clone()));
+        }
+        let channel = Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|e| BrokerError::Unavailable {
+                node: node_id.to_owned(),
+                detail: format!("invalid endpoint {endpoint:?}: {e}"),
+            })?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .connect_lazy();
+        channels.insert(endpoint.to_owned(), channel.clone());
+        Ok(NodeServiceClient::new(channel))
+    }
+}
+
+/// Returns a node as the operator sees it.
+pub(crate) fn node_proto(n: &node::Model, profiles: i64, free_capacity: i64) -> Node {
+    Node {
+        node_id: n.id.clone(),
+        endpoint: n.endpoint.clone(),
+        display_name: n.display_name.clone(),
+        profiles: convert::count(profiles),
+        free_capacity: convert::count(free_capacity),
+        last_sync_at_ms: n.last_sync_at_ms,
+        last_error: n.last_error.clone(),
+        feed_version: u64::try_from(n.feed_version).unwrap_or(0),
+    }
+}
+
+impl Broker {
+    /// Registers a node, or updates the endpoint and name of a registered one (its sync
+    /// cursors stay).
+    #[tracing::instrument(skip(self))]
+    pub async fn register_node(
+        &self,
+        id: &str,
+        endpoint: &str,
+        display_name: &str,
+    ) -> Result<Node, BrokerError> {
+        tandem_domain::validate::node_id("node_id", id)?;
+        check_endpoint("endpoint", endpoint)?;
+        let display_name = display_name.trim();
+        if display_name.chars().count() > MAX_DISPLAY_NAME {
+            return Err(ValidationError::new(
+                "display_name",
+                format!("longer than {MAX_DISPLAY_NAME} characters"),
+            )
+            .into());
+        }
+        if display_name.chars().any(char::is_control) {
+            return Err(ValidationError::new("display_name", "contains control characters").into());
+        }
+        let row = node::ActiveModel {
+            id: Set(id.to_owned()),
+            endpoint: Set(endpoint.to_owned()),
+            display_name: Set(display_name.to_owned()),
+            feed_version: Set(0),
+            decision_cursor: Set(0),
+            last_sync_at_ms: Set(0),
+            last_error: Set(String::new()),
+            registered_at_ms: Set(tandem_storage::now_ms()),
+        };
+        let txn = self.write().await?;
+        node::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(node::Column::Id)
+                    .update_columns([node::Column::Endpoint, node::Column::DisplayName])
+                    .to_owned(),
+            )
+            .exec_without_returning(&*txn)
+            .await?;
+        txn.commit().await?;
+        tracing::info!(node = %id, endpoint, "node registered");
+        let stored = self.node(id).await?;
+        let totals = self.profile_totals().await?;
+        let (profiles, free) = totals.get(id).copied().unwrap_or_default();
+        Ok(node_proto(&stored, profiles, free))
+    }
+
+    /// Lists the registered nodes with their sync state, profile counts and free places.
+    #[tracing::instrument(skip(self))]
+    pub async fn list_nodes(&self) -> Result<Vec<Node>, BrokerError> {
+        let rows = node::Entity::find()
+            .order_by_asc(node::Column::Id)
+            .all(&self.db)
+            .await?;
+        let totals = self.profile_totals().await?;
+        Ok(rows
+            .iter()
+            .map(|n| {
+                let (profiles, free) = totals.get(&n.id).copied().unwrap_or_default();
+                node_proto(n, profiles, free)
+            })
+            .collect())
+    }
+
+    /// Returns a client for a registered node.
+    pub(crate) fn node_client(
+        &self,
+        n: &node::Model,
+    ) -> Result<NodeServiceClient<Channel>, BrokerError> {
+        self.clients.client(&n.id, &n.endpoint)
+    }
+}
+
+/// Turns a node's error answer into the broker's error.
+pub(crate) fn node_error(node_id: &str, status: &tonic::Status) -> BrokerError {
+    BrokerError::Unavailable {
+        node: node_id.to_owned(),
+        detail: format!("{:?}: {}", status.code(), status.message()),
+    }
+}

@@ -1,0 +1,149 @@
+//! What a company does with the proposals for its mentees: read them, confirm or decline
+//! them, and fetch the mentor's contact card after the double opt-in. Also the expiry of
+//! proposals nobody answered in time.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tandem_domain::ValidationError;
+use tandem_proto::{
+    CompanyDecision, ContactCard, Proposal, ProposalStatus, ReleaseContactCardRequest,
+};
+use tandem_storage::broker::proposal;
+use tandem_storage::now_ms;
+
+use crate::lifecycle::{self, Ending};
+use crate::nodes::node_error;
+use crate::{Broker, BrokerError, convert};
+
+/// Most proposals one expiry pass ends.
+const EXPIRY_BATCH: u64 = 500;
+
+impl Broker {
+    /// Lists the proposals made for one of the company's mentees, newest first.
+    #[tracing::instrument(skip(self))]
+    pub async fn list_proposals(
+        &self,
+        company: &str,
+        mentee_id: &str,
+    ) -> Result<Vec<Proposal>, BrokerError> {
+        let m = self.own_mentee(&self.db, company, mentee_id).await?;
+        proposal::Entity::find()
+            .filter(proposal::Column::MenteeId.eq(&m.id))
+            .filter(proposal::Column::CompanyId.eq(company))
+            .order_by_desc(proposal::Column::CreatedAtMs)
+            .order_by_desc(proposal::Column::Id)
+            .all(&self.db)
+            .await?
+            .iter()
+            .map(convert::proposal)
+            .collect()
+    }
+
+    /// Records the company's answer to one of its open proposals. A confirmation completes
+    /// the tandem when the mentor already accepted; a decline sends the mentee back to waiting
+    /// and tells the mentor's node.
+    #[tracing::instrument(skip(self))]
+    pub async fn respond_to_proposal(
+        &self,
+        company: &str,
+        proposal_id: &str,
+        decision: i32,
+    ) -> Result<Proposal, BrokerError> {
+        let decision = match CompanyDecision::try_from(decision) {
+            Ok(d @ (CompanyDecision::Confirmed | CompanyDecision::Declined)) => d,
+            _ => {
+                return Err(
+                    ValidationError::new("decision", "must be CONFIRMED or DECLINED").into(),
+                );
+            }
+        };
+        let now = now_ms();
+        let txn = self.write().await?;
+        let p = self.own_proposal(&*txn, company, proposal_id).await?;
+        let applied = match decision {
+            CompanyDecision::Confirmed => lifecycle::company_confirmed(&*txn, &p.id, now).await?,
+            _ => lifecycle::end_proposal(&*txn, &p, Ending::CompanyDeclined, now).await?,
+        };
+        if !applied {
+            return Err(BrokerError::FailedPrecondition(
+                "proposal is no longer open".to_owned(),
+            ));
+        }
+        let updated = self.own_proposal(&*txn, company, proposal_id).await?;
+        txn.commit().await?;
+        tracing::info!(proposal = %p.id, decision = ?decision, "company answered");
+        if decision == CompanyDecision::Declined {
+            self.deliver_best_effort().await;
+        }
+        convert::proposal(&updated)
+    }
+
+    /// Fetches the mentor's contact card from the mentor's node for one of the company's
+    /// tandems and relays it; the broker keeps nothing of it.
+    #[tracing::instrument(skip(self))]
+    pub async fn get_contact_card(
+        &self,
+        company: &str,
+        proposal_id: &str,
+    ) -> Result<ContactCard, BrokerError> {
+        let p = self.own_proposal(&self.db, company, proposal_id).await?;
+        if p.status != ProposalStatus::Tandem as i32 {
+            return Err(BrokerError::FailedPrecondition(
+                "contact card is released only after both sides accepted".to_owned(),
+            ));
+        }
+        let n = self.node(&p.node_id).await?;
+        let mut client = self.node_client(&n)?;
+        let request = ReleaseContactCardRequest {
+            introduction_id: p.id.clone(),
+        };
+        let mut card = match client.release_contact_card(request).await {
+            Ok(response) => response.into_inner(),
+            Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+                return Err(BrokerError::FailedPrecondition(
+                    "the mentor's node does not release the contact card".to_owned(),
+                ));
+            }
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                return Err(BrokerError::NotFound("contact card"));
+            }
+            Err(s) => return Err(node_error(&n.id, &s)),
+        };
+        if card.node_id.is_empty() {
+            card.node_id = p.node_id.clone();
+        }
+        tracing::info!(proposal = %p.id, node = %p.node_id, "contact card relayed");
+        Ok(card)
+    }
+
+    /// Ends open proposals whose time ran out: the mentees wait again and the nodes are told.
+    /// Returns how many expired.
+    #[tracing::instrument(skip(self))]
+    pub async fn expire_proposals(&self) -> Result<usize, BrokerError> {
+        let now = now_ms();
+        let mut expired = 0;
+        loop {
+            let txn = self.write().await?;
+            let due = proposal::Entity::find()
+                .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32))
+                .filter(proposal::Column::ExpiresAtMs.lt(now))
+                .order_by_asc(proposal::Column::ExpiresAtMs)
+                .limit(EXPIRY_BATCH)
+                .all(&*txn)
+                .await?;
+            let batch = due.len();
+            for p in &due {
+                if lifecycle::end_proposal(&*txn, p, Ending::Expired, now).await? {
+                    expired += 1;
+                }
+            }
+            txn.commit().await?;
+            if u64::try_from(batch).unwrap_or(u64::MAX) < EXPIRY_BATCH {
+                break;
+            }
+        }
+        if expired > 0 {
+            tracing::info!(expired, "proposals expired");
+        }
+        Ok(expired)
+    }
+}

@@ -1,0 +1,334 @@
+//! Matching rounds: every waiting mentee against every mentor with free places on a
+//! fresh-enough node, solved exactly by the domain's planner, written in one transaction
+//! together with the introductions for the nodes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use prost::Message;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tandem_domain::matching::{MenteeCandidate, RoundPlan, plan_round};
+use tandem_domain::{MenteeNeeds, MentorProfile};
+use tandem_proto::{
+    AnonymisedProfile, CompanyDecision, DeliverIntroductionRequest, MatchingRound, MenteeStatus,
+    MentorDecision, ProposalStatus, UnmatchedReason,
+};
+use tandem_storage::broker::{matching_round, mentee, node, profile, proposal};
+use tandem_storage::now_ms;
+
+use crate::{Broker, BrokerError, convert, outbox};
+
+/// The mentees of a round: their rows and what the planner sees of them.
+struct Mentees {
+    rows: Vec<mentee::Model>,
+    needs: Vec<MenteeNeeds>,
+    candidates: Vec<MenteeCandidate>,
+}
+
+/// The mentors of a round: the published profiles and what the planner sees of them.
+struct Mentors {
+    published: Vec<AnonymisedProfile>,
+    profiles: Vec<MentorProfile>,
+}
+
+fn saturating_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Broker {
+    /// Runs a matching round now and returns its outcome. Rounds never overlap: a second call
+    /// waits for the running one and then runs its own.
+    #[tracing::instrument(skip(self))]
+    pub async fn run_matching_round(&self) -> Result<MatchingRound, BrokerError> {
+        let _round = self.round_lock.lock().await;
+        let started = now_ms();
+        let clock = std::time::Instant::now();
+        let round_id = uuid::Uuid::new_v4().to_string();
+
+        let mentees = self.waiting_mentees().await?;
+        let mentors = self.available_mentors(started).await?;
+        let plan = plan_round(&mentees.candidates, &mentors.profiles, &self.config.weights);
+        let mut outcome = MatchingRound {
+            round_id: round_id.clone(),
+            mentees_considered: saturating_u32(mentees.rows.len()),
+            mentors_considered: saturating_u32(
+                mentors
+                    .profiles
+                    .iter()
+                    .filter(|m| m.free_capacity > 0)
+                    .count(),
+            ),
+            candidate_pairs: saturating_u32(plan.candidate_pairs),
+            started_at_ms: started,
+            ..MatchingRound::default()
+        };
+        self.write_round(&round_id, &mentees, &mentors, &plan, &mut outcome, &clock)
+            .await?;
+        tracing::info!(
+            round = %round_id,
+            mentees = outcome.mentees_considered,
+            mentors = outcome.mentors_considered,
+            proposals = outcome.proposals,
+            objective = outcome.objective,
+            "matching round done"
+        );
+        if outcome.proposals > 0 {
+            self.deliver_best_effort().await;
+        }
+        Ok(outcome)
+    }
+
+    /// Returns the waiting mentees, oldest first, each with the mentors proposed to it before.
+    async fn waiting_mentees(&self) -> Result<Mentees, BrokerError> {
+        let waiting = mentee::Column::Status.eq(MenteeStatus::Waiting as i32);
+        let rows = mentee::Entity::find()
+            .filter(waiting.clone())
+            .order_by_asc(mentee::Column::SubmittedAtMs)
+            .order_by_asc(mentee::Column::Id)
+            .all(&self.db)
+            .await?;
+        let waiting_ids = Query::select()
+            .column(mentee::Column::Id)
+            .from(mentee::Entity)
+            .and_where(waiting)
+            .to_owned();
+        let history: Vec<(String, String, String)> = proposal::Entity::find()
+            .select_only()
+            .columns([
+                proposal::Column::MenteeId,
+                proposal::Column::NodeId,
+                proposal::Column::Pseudonym,
+            ])
+            .filter(proposal::Column::MenteeId.in_subquery(waiting_ids))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut before: HashMap<String, HashSet<(String, String)>> = HashMap::new();
+        for (mentee_id, node_id, pseudonym) in history {
+            before
+                .entry(mentee_id)
+                .or_default()
+                .insert((node_id, pseudonym));
+        }
+        let mut out = Mentees {
+            rows: Vec::with_capacity(rows.len()),
+            needs: Vec::with_capacity(rows.len()),
+            candidates: Vec::with_capacity(rows.len()),
+        };
+        for row in rows {
+            let needs = match convert::needs(&row) {
+                Ok(needs) => needs,
+                Err(e) => {
+                    tracing::error!(mentee = %row.id, error = %e, "mentee left out of the round");
+                    continue;
+                }
+            };
+            out.candidates.push(MenteeCandidate {
+                id: row.id.clone(),
+                needs: needs.clone(),
+                proposed_before: before.remove(&row.id).unwrap_or_default(),
+            });
+            out.needs.push(needs);
+            out.rows.push(row);
+        }
+        Ok(out)
+    }
+
+    /// Returns the profiles of nodes synced recently enough, with the places that open
+    /// proposals still waiting for the mentor's answer hold back.
+    async fn available_mentors(&self, now: i64) -> Result<Mentors, BrokerError> {
+        let staleness_ms = i64::try_from(self.config.profile_staleness_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX);
+        let fresh: Vec<String> = node::Entity::find()
+            .filter(node::Column::LastSyncAtMs.gt(0))
+            .filter(node::Column::LastSyncAtMs.gte(now.saturating_sub(staleness_ms)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
+        let rows = profile::Entity::find()
+            .filter(profile::Column::NodeId.is_in(fresh))
+            .order_by_asc(profile::Column::NodeId)
+            .order_by_asc(profile::Column::Pseudonym)
+            .all(&self.db)
+            .await?;
+        let held: Vec<(String, String)> = proposal::Entity::find()
+            .select_only()
+            .columns([proposal::Column::NodeId, proposal::Column::Pseudonym])
+            .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32))
+            .filter(proposal::Column::MentorDecision.eq(MentorDecision::Pending as i32))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut pending: HashMap<(String, String), u32> = HashMap::new();
+        for key in held {
+            *pending.entry(key).or_default() += 1;
+        }
+        let mut out = Mentors {
+            published: Vec::with_capacity(rows.len()),
+            profiles: Vec::with_capacity(rows.len()),
+        };
+        for row in rows {
+            let published = match convert::profile(&row) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(node = %row.node_id, error = %e, "profile left out of the round");
+                    continue;
+                }
+            };
+            let mut mentor = MentorProfile::from_published(&row.node_id, &published);
+            let key = (row.node_id.clone(), row.pseudonym.clone());
+            let held_back = pending.get(&key).copied().unwrap_or(0);
+            mentor.free_capacity = published.free_capacity.saturating_sub(held_back);
+            out.published.push(published);
+            out.profiles.push(mentor);
+        }
+        Ok(out)
+    }
+
+    /// Writes the round in one transaction: proposals, the mentees' new states and reasons,
+    /// the introductions for the nodes, and the round itself. A mentee that stopped waiting or
+    /// a mentor whose profile was withdrawn while the round was planned is skipped.
+    async fn write_round(
+        &self,
+        round_id: &str,
+        mentees: &Mentees,
+        mentors: &Mentors,
+        plan: &RoundPlan,
+        outcome: &mut MatchingRound,
+        clock: &std::time::Instant,
+    ) -> Result<(), BrokerError> {
+        let now = now_ms();
+        let ttl_ms = i64::try_from(self.config.proposal_ttl_hours.saturating_mul(3_600_000))
+            .unwrap_or(i64::MAX);
+        let txn = self.write().await?;
+        let published: HashSet<(String, String)> = profile::Entity::find()
+            .select_only()
+            .columns([profile::Column::NodeId, profile::Column::Pseudonym])
+            .into_tuple()
+            .all(&*txn)
+            .await?
+            .into_iter()
+            .collect();
+        let mut proposals = Vec::with_capacity(plan.proposals.len());
+        let mut messages = Vec::with_capacity(plan.proposals.len());
+        for planned in &plan.proposals {
+            let (row, needs) = (
+                &mentees.rows[planned.mentee],
+                &mentees.needs[planned.mentee],
+            );
+            let (mentor, snapshot) = (
+                &mentors.profiles[planned.mentor],
+                &mentors.published[planned.mentor],
+            );
+            if !published.contains(&(mentor.node_id.clone(), mentor.pseudonym.clone())) {
+                continue;
+            }
+            let claimed = mentee::Entity::update_many()
+                .col_expr(
+                    mentee::Column::Status,
+                    Expr::value(MenteeStatus::Proposed as i32),
+                )
+                .col_expr(mentee::Column::WaitingReason, Expr::value(""))
+                .col_expr(mentee::Column::WaitingDetail, Expr::value(""))
+                .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
+                .filter(mentee::Column::Id.eq(&row.id))
+                .filter(mentee::Column::Status.eq(MenteeStatus::Waiting as i32))
+                .exec(&*txn)
+                .await?;
+            if claimed.rows_affected == 0 {
+                continue;
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let cross_node = !needs.home_node_id.is_empty() && needs.home_node_id != mentor.node_id;
+            proposals.push(proposal::ActiveModel {
+                id: Set(id.clone()),
+                round_id: Set(round_id.to_owned()),
+                mentee_id: Set(row.id.clone()),
+                company_id: Set(row.company_id.clone()),
+                node_id: Set(mentor.node_id.clone()),
+                pseudonym: Set(mentor.pseudonym.clone()),
+                profile: Set(snapshot.encode_to_vec()),
+                score: Set(planned.score.total),
+                reasons: Set(convert::reasons_json(&planned.score.reasons)),
+                mentor_decision: Set(MentorDecision::Pending as i32),
+                company_decision: Set(CompanyDecision::Pending as i32),
+                status: Set(ProposalStatus::Open as i32),
+                cross_node: Set(cross_node),
+                created_at_ms: Set(now),
+                updated_at_ms: Set(now),
+                expires_at_ms: Set(now.saturating_add(ttl_ms)),
+            });
+            let introduction = DeliverIntroductionRequest {
+                introduction_id: id,
+                pseudonym: mentor.pseudonym.clone(),
+                mentee: Some(needs.summary()),
+                reasons: planned.score.reasons.clone(),
+                score: planned.score.total,
+            };
+            messages.push(outbox::deliver_message(&mentor.node_id, &introduction, now));
+            outcome.proposals += 1;
+            outcome.objective += planned.score.total;
+            outcome.cross_node_proposals += u32::from(cross_node);
+        }
+        for chunk in proposals.chunks(200) {
+            proposal::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&*txn)
+                .await?;
+        }
+        outbox::enqueue(&*txn, messages).await?;
+
+        let mut reasons: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+        for u in &plan.unmatched {
+            reasons
+                .entry((u.code, u.detail))
+                .or_default()
+                .push(mentees.rows[u.mentee].id.clone());
+        }
+        let mut unmatched: BTreeMap<String, u32> = BTreeMap::new();
+        for ((code, detail), ids) in &reasons {
+            *unmatched.entry((*code).to_owned()).or_default() += saturating_u32(ids.len());
+            for chunk in ids.chunks(500) {
+                mentee::Entity::update_many()
+                    .col_expr(mentee::Column::WaitingReason, Expr::value(*code))
+                    .col_expr(mentee::Column::WaitingDetail, Expr::value(*detail))
+                    .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
+                    .filter(mentee::Column::Id.is_in(chunk.iter().cloned()))
+                    .filter(mentee::Column::Status.eq(MenteeStatus::Waiting as i32))
+                    .exec(&*txn)
+                    .await?;
+            }
+        }
+        outcome.unmatched = unmatched
+            .iter()
+            .map(|(reason, mentees)| UnmatchedReason {
+                reason: reason.clone(),
+                mentees: *mentees,
+            })
+            .collect();
+        outcome.duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+        matching_round::Entity::insert(matching_round::ActiveModel {
+            id: Set(round_id.to_owned()),
+            started_at_ms: Set(outcome.started_at_ms),
+            duration_ms: Set(outcome.duration_ms),
+            mentees_considered: Set(i32::try_from(outcome.mentees_considered).unwrap_or(i32::MAX)),
+            mentors_considered: Set(i32::try_from(outcome.mentors_considered).unwrap_or(i32::MAX)),
+            candidate_pairs: Set(i32::try_from(outcome.candidate_pairs).unwrap_or(i32::MAX)),
+            proposals: Set(i32::try_from(outcome.proposals).unwrap_or(i32::MAX)),
+            objective: Set(outcome.objective),
+            cross_node_proposals: Set(
+                i32::try_from(outcome.cross_node_proposals).unwrap_or(i32::MAX)
+            ),
+            unmatched: Set(serde_json::to_string(&unmatched).unwrap_or_else(|_| "{}".to_owned())),
+            parameters: Set(
+                serde_json::to_string(&self.config.weights).unwrap_or_else(|_| "{}".to_owned())
+            ),
+        })
+        .exec_without_returning(&*txn)
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,49 @@
+//! Serving: the gRPC services on a bound listener plus the background jobs, until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tandem_proto::mentee_service_server::MenteeServiceServer;
+use tandem_proto::operator_service_server::OperatorServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::grpc::{MenteeGrpc, OperatorGrpc};
+use crate::{Broker, workers};
+
+/// Serves `MenteeService` and `OperatorService` on `listener` and runs the background workers
+/// (periodic sync, outbox delivery, expiry) until `shutdown` completes; then stops the workers
+/// and returns once in-flight calls finished.
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (stop, stopped) = watch::channel(false);
+    let mut jobs = workers::spawn(Arc::clone(&broker), stopped);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "broker listening");
+    }
+    let signal = stop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("broker shutting down");
+        // The receivers may be gone already; nothing to stop then.
+        let _ = signal.send(true);
+    };
+    let served = tonic::transport::Server::builder()
+        .add_service(MenteeServiceServer::new(MenteeGrpc::new(Arc::clone(
+            &broker,
+        ))))
+        .add_service(OperatorServiceServer::new(OperatorGrpc::new(broker)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    let _ = stop.send(true);
+    while let Some(job) = jobs.join_next().await {
+        if let Err(e) = job {
+            tracing::error!(error = %e, "background job panicked");
+        }
+    }
+    served
+}

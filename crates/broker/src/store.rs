@@ -1,0 +1,77 @@
+//! Database helpers shared by the broker's modules: the write transaction and small queries.
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
+};
+use tandem_storage::broker::{mentee, node, proposal};
+use tokio::sync::MutexGuard;
+
+use crate::{Broker, BrokerError};
+
+/// A database transaction that holds the broker's write lock until it is committed or dropped
+/// (a dropped transaction rolls back).
+pub(crate) struct WriteTxn<'a> {
+    txn: DatabaseTransaction,
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl WriteTxn<'_> {
+    /// Commits the transaction and releases the lock.
+    pub(crate) async fn commit(self) -> Result<(), BrokerError> {
+        self.txn.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTxn<'_> {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl Broker {
+    /// Begins a write transaction under the broker's write lock.
+    pub(crate) async fn write(&self) -> Result<WriteTxn<'_>, BrokerError> {
+        let guard = self.write_lock.lock().await;
+        let txn = self.db.begin().await?;
+        Ok(WriteTxn { txn, _guard: guard })
+    }
+
+    /// Returns a registered node, or `NotFound`.
+    pub(crate) async fn node(&self, id: &str) -> Result<node::Model, BrokerError> {
+        node::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or(BrokerError::NotFound("node"))
+    }
+
+    /// Returns one of the company's mentees, or `NotFound` (also for another company's).
+    pub(crate) async fn own_mentee(
+        &self,
+        conn: &impl ConnectionTrait,
+        company: &str,
+        id: &str,
+    ) -> Result<mentee::Model, BrokerError> {
+        mentee::Entity::find_by_id(id.to_owned())
+            .filter(mentee::Column::CompanyId.eq(company))
+            .one(conn)
+            .await?
+            .ok_or(BrokerError::NotFound("mentee"))
+    }
+
+    /// Returns one of the company's proposals, or `NotFound` (also for another company's).
+    pub(crate) async fn own_proposal(
+        &self,
+        conn: &impl ConnectionTrait,
+        company: &str,
+        id: &str,
+    ) -> Result<proposal::Model, BrokerError> {
+        proposal::Entity::find_by_id(id.to_owned())
+            .filter(proposal::Column::CompanyId.eq(company))
+            .one(conn)
+            .await?
+            .ok_or(BrokerError::NotFound("proposal"))
+    }
+}

@@ -1,0 +1,358 @@
+//! Sync with the nodes: pull profile changes and mentor decisions, page by page, from the
+//! cursors the broker reached.
+//!
+//! Every page of profile changes is validated as a whole before anything is stored: one
+//! invalid profile rejects the page, and the node's error names the field. A page is applied
+//! and its cursor advanced in one transaction, conditionally on the cursor the sync started
+//! from, so that two syncs of the same node never apply a page twice.
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use tandem_proto::node_service_client::NodeServiceClient;
+use tandem_proto::profile_change::Change;
+use tandem_proto::{
+    GetDecisionsRequest, GetProfileChangesRequest, MentorDecision, NodeSyncResult, ProfileChange,
+    ProposalStatus,
+};
+use tandem_storage::broker::{node, profile, proposal};
+use tandem_storage::now_ms;
+use tonic::transport::Channel;
+
+use crate::lifecycle::{self, Ending};
+use crate::{Broker, BrokerError, convert};
+
+/// Changes or decisions asked for per page.
+const PAGE_SIZE: u32 = 500;
+/// Most pages pulled in one sync, so that a misbehaving node cannot keep the broker busy.
+const MAX_PAGES: usize = 10_000;
+
+/// Why a node's sync stopped.
+enum SyncFailure {
+    /// Another sync of the same node moved the cursor first; it carries on from there.
+    Overtaken,
+    /// The node could not be reached.
+    Unreachable(String),
+    /// The node answered wrongly, or the database failed.
+    Failed(String),
+}
+
+impl From<BrokerError> for SyncFailure {
+    fn from(e: BrokerError) -> Self {
+        Self::Failed(e.to_string())
+    }
+}
+
+impl From<sea_orm::DbErr> for SyncFailure {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Failed(format!("database error: {e}"))
+    }
+}
+
+fn unreachable_node(node_id: &str, status: &tonic::Status) -> SyncFailure {
+    SyncFailure::Unreachable(format!(
+        "node {node_id} unreachable: {:?}: {}",
+        status.code(),
+        status.message()
+    ))
+}
+
+/// Checks a page of profile changes; the error names the node and the field.
+fn check_page(node_id: &str, changes: &[ProfileChange]) -> Result<(), String> {
+    for (i, change) in changes.iter().enumerate() {
+        let result = match &change.change {
+            Some(Change::Upsert(p)) => {
+                tandem_domain::validate::profile(&format!("changes[{i}].upsert"), p)
+            }
+            Some(Change::Withdrawal(w)) if tandem_domain::validate::is_token(&w.pseudonym) => {
+                Ok(())
+            }
+            Some(Change::Withdrawal(_)) => Err(tandem_domain::ValidationError::new(
+                format!("changes[{i}].withdrawal.pseudonym"),
+                "must be 64 lower-case hex characters",
+            )),
+            None => Err(tandem_domain::ValidationError::new(
+                format!("changes[{i}]"),
+                "neither upsert nor withdrawal",
+            )),
+        };
+        result.map_err(|e| format!("node {node_id} sent an invalid profile: {e}"))?;
+    }
+    Ok(())
+}
+
+fn cursor(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Broker {
+    /// Syncs one node, or every registered node concurrently when `node_id` is `None`, and
+    /// returns what each sync brought.
+    #[tracing::instrument(skip(self))]
+    pub async fn sync_nodes(
+        &self,
+        node_id: Option<&str>,
+    ) -> Result<Vec<NodeSyncResult>, BrokerError> {
+        let nodes = match node_id {
+            Some(id) => vec![self.node(id).await?],
+            None => {
+                node::Entity::find()
+                    .order_by_asc(node::Column::Id)
+                    .all(&self.db)
+                    .await?
+            }
+        };
+        let syncs = nodes.iter().map(|n| self.sync_node(n));
+        futures_util::future::join_all(syncs)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Syncs one node and records the outcome on its row.
+    #[tracing::instrument(skip_all, fields(node = %n.id))]
+    async fn sync_node(&self, n: &node::Model) -> Result<NodeSyncResult, BrokerError> {
+        let mut result = NodeSyncResult {
+            node_id: n.id.clone(),
+            ..NodeSyncResult::default()
+        };
+        let mut client = self.node_client(n)?;
+        // Decisions are pulled even when a page of profiles was rejected: one bad profile
+        // must not hold up the answers to introductions already made.
+        let profiles = self.pull_profiles(n, &mut client, &mut result).await;
+        let decisions = match profiles {
+            Err(SyncFailure::Unreachable(_)) => Ok(()),
+            _ => self.pull_decisions(n, &mut client, &mut result).await,
+        };
+        let error = [profiles, decisions]
+            .into_iter()
+            .find_map(|outcome| match outcome {
+                Err(SyncFailure::Unreachable(e) | SyncFailure::Failed(e)) => Some(e),
+                Ok(()) | Err(SyncFailure::Overtaken) => None,
+            });
+        let txn = self.write().await?;
+        let mut update = node::Entity::update_many().filter(node::Column::Id.eq(&n.id));
+        update = match &error {
+            None => update
+                .col_expr(node::Column::LastSyncAtMs, Expr::value(now_ms()))
+                .col_expr(node::Column::LastError, Expr::value("")),
+            Some(e) => update.col_expr(node::Column::LastError, Expr::value(e.clone())),
+        };
+        update.exec(&*txn).await?;
+        txn.commit().await?;
+        match error {
+            None => tracing::info!(
+                node = %n.id,
+                upserts = result.upserts,
+                withdrawals = result.withdrawals,
+                decisions = result.decisions,
+                "node synced"
+            ),
+            Some(e) => {
+                tracing::warn!(node = %n.id, error = %e, "node sync failed");
+                result.error = e;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Pulls and applies profile changes until the node has no more.
+    async fn pull_profiles(
+        &self,
+        n: &node::Model,
+        client: &mut NodeServiceClient<Channel>,
+        result: &mut NodeSyncResult,
+    ) -> Result<(), SyncFailure> {
+        let mut since = u64::try_from(n.feed_version).unwrap_or(0);
+        for _ in 0..MAX_PAGES {
+            let page = client
+                .get_profile_changes(GetProfileChangesRequest {
+                    since_version: since,
+                    limit: PAGE_SIZE,
+                })
+                .await
+                .map_err(|s| unreachable_node(&n.id, &s))?
+                .into_inner();
+            if page.next_version < since || (page.has_more && page.next_version == since) {
+                return Err(SyncFailure::Failed(format!(
+                    "node {} sent a feed cursor that does not advance ({} after {since})",
+                    n.id, page.next_version
+                )));
+            }
+            check_page(&n.id, &page.changes).map_err(SyncFailure::Failed)?;
+            if !page.changes.is_empty() || page.next_version != since {
+                self.apply_profile_page(&n.id, since, page.next_version, &page.changes, result)
+                    .await?;
+            }
+            since = page.next_version;
+            if !page.has_more {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one validated page of profile changes and advances the feed cursor.
+    async fn apply_profile_page(
+        &self,
+        node_id: &str,
+        since: u64,
+        next: u64,
+        changes: &[ProfileChange],
+        result: &mut NodeSyncResult,
+    ) -> Result<(), SyncFailure> {
+        let now = now_ms();
+        let txn = self.write().await?;
+        let moved = node::Entity::update_many()
+            .col_expr(node::Column::FeedVersion, Expr::value(cursor(next)))
+            .filter(node::Column::Id.eq(node_id))
+            .filter(node::Column::FeedVersion.eq(cursor(since)))
+            .exec(&*txn)
+            .await?;
+        if moved.rows_affected == 0 {
+            return Err(SyncFailure::Overtaken);
+        }
+        let (mut upserts, mut withdrawals) = (0u32, 0u32);
+        for change in changes {
+            match &change.change {
+                Some(Change::Upsert(p)) => {
+                    profile::Entity::insert(convert::profile_row(node_id, p, now))
+                        .on_conflict(
+                            OnConflict::columns([
+                                profile::Column::NodeId,
+                                profile::Column::Pseudonym,
+                            ])
+                            .update_columns([
+                                profile::Column::CareerLevel,
+                                profile::Column::ExperienceBand,
+                                profile::Column::Industries,
+                                profile::Column::Expertise,
+                                profile::Column::Languages,
+                                profile::Column::Region,
+                                profile::Column::Formats,
+                                profile::Column::FreeCapacity,
+                                profile::Column::EmployerToken,
+                                profile::Column::GroupToken,
+                                profile::Column::Version,
+                                profile::Column::SyncedAtMs,
+                            ])
+                            .to_owned(),
+                        )
+                        .exec_without_returning(&*txn)
+                        .await?;
+                    upserts += 1;
+                }
+                Some(Change::Withdrawal(w)) => {
+                    withdraw_mentor(&*txn, node_id, &w.pseudonym, now).await?;
+                    withdrawals += 1;
+                }
+                None => {}
+            }
+        }
+        txn.commit().await?;
+        result.upserts += upserts;
+        result.withdrawals += withdrawals;
+        Ok(())
+    }
+
+    /// Pulls and applies mentor decisions until the node has no more.
+    async fn pull_decisions(
+        &self,
+        n: &node::Model,
+        client: &mut NodeServiceClient<Channel>,
+        result: &mut NodeSyncResult,
+    ) -> Result<(), SyncFailure> {
+        let mut since = u64::try_from(n.decision_cursor).unwrap_or(0);
+        for _ in 0..MAX_PAGES {
+            let page = client
+                .get_decisions(GetDecisionsRequest {
+                    since,
+                    limit: PAGE_SIZE,
+                })
+                .await
+                .map_err(|s| unreachable_node(&n.id, &s))?
+                .into_inner();
+            if page.next < since || (page.has_more && page.next == since) {
+                return Err(SyncFailure::Failed(format!(
+                    "node {} sent a decision cursor that does not advance ({} after {since})",
+                    n.id, page.next
+                )));
+            }
+            if !page.decisions.is_empty() || page.next != since {
+                let now = now_ms();
+                let txn = self.write().await?;
+                let moved = node::Entity::update_many()
+                    .col_expr(node::Column::DecisionCursor, Expr::value(cursor(page.next)))
+                    .filter(node::Column::Id.eq(&n.id))
+                    .filter(node::Column::DecisionCursor.eq(cursor(since)))
+                    .exec(&*txn)
+                    .await?;
+                if moved.rows_affected == 0 {
+                    return Err(SyncFailure::Overtaken);
+                }
+                let mut applied = 0u32;
+                for d in &page.decisions {
+                    if apply_decision(&*txn, &n.id, &d.introduction_id, d.decision(), now).await? {
+                        applied += 1;
+                    }
+                }
+                txn.commit().await?;
+                result.decisions += applied;
+            }
+            since = page.next;
+            if !page.has_more {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Removes a mentor's profile and ends the mentor's open proposals; their mentees wait again.
+async fn withdraw_mentor(
+    conn: &impl ConnectionTrait,
+    node_id: &str,
+    pseudonym: &str,
+    now: i64,
+) -> Result<(), BrokerError> {
+    profile::Entity::delete_many()
+        .filter(profile::Column::NodeId.eq(node_id))
+        .filter(profile::Column::Pseudonym.eq(pseudonym))
+        .exec(conn)
+        .await?;
+    let open = proposal::Entity::find()
+        .filter(proposal::Column::NodeId.eq(node_id))
+        .filter(proposal::Column::Pseudonym.eq(pseudonym))
+        .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32))
+        .all(conn)
+        .await?;
+    for p in &open {
+        lifecycle::end_proposal(conn, p, Ending::MentorWithdrawn, now).await?;
+    }
+    Ok(())
+}
+
+/// Applies one mentor decision to the node's open proposal; returns whether it changed one.
+async fn apply_decision(
+    conn: &impl ConnectionTrait,
+    node_id: &str,
+    introduction_id: &str,
+    decision: MentorDecision,
+    now: i64,
+) -> Result<bool, BrokerError> {
+    match decision {
+        MentorDecision::Accepted => {
+            lifecycle::mentor_accepted(conn, introduction_id, node_id, now).await
+        }
+        MentorDecision::Declined => {
+            let open = proposal::Entity::find_by_id(introduction_id.to_owned())
+                .filter(proposal::Column::NodeId.eq(node_id))
+                .one(conn)
+                .await?;
+            match open {
+                Some(p) => lifecycle::end_proposal(conn, &p, Ending::MentorDeclined, now).await,
+                None => Ok(false),
+            }
+        }
+        MentorDecision::Pending | MentorDecision::Unspecified => Ok(false),
+    }
+}

@@ -1,0 +1,96 @@
+//! The broker's background jobs: the periodic sync of every node, the outbox delivery and the
+//! expiry of proposals. Each runs on its own interval until the stop signal, each iteration in
+//! its own span; a failed iteration is logged and the next one tries again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+use tracing::Instrument;
+
+use crate::Broker;
+
+/// How often open proposals are checked for expiry.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Sync,
+    Outbox,
+    Expiry,
+}
+
+impl Job {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sync => "sync",
+            Self::Outbox => "outbox",
+            Self::Expiry => "expiry",
+        }
+    }
+
+    async fn run_once(self, broker: &Broker) {
+        match self {
+            Self::Sync => {
+                if let Err(e) = broker.sync_nodes(None).await {
+                    tracing::warn!(error = %e, "periodic sync failed");
+                }
+            }
+            Self::Outbox => {
+                if let Err(e) = broker.deliver_outbox().await {
+                    tracing::warn!(error = %e, "outbox delivery failed");
+                }
+            }
+            Self::Expiry => match broker.expire_proposals().await {
+                Ok(0) => {}
+                Ok(_) => broker.deliver_best_effort().await,
+                Err(e) => tracing::warn!(error = %e, "proposal expiry failed"),
+            },
+        }
+    }
+}
+
+/// Starts the background jobs; they end when `stop` changes or its sender is dropped.
+pub(crate) fn spawn(broker: Arc<Broker>, stop: watch::Receiver<bool>) -> JoinSet<()> {
+    let config = broker.config();
+    let jobs = [
+        (Job::Sync, config.sync_interval_secs),
+        (Job::Outbox, config.outbox_interval_secs),
+        (Job::Expiry, EXPIRY_INTERVAL.as_secs()),
+    ];
+    let mut set = JoinSet::new();
+    for (job, secs) in jobs {
+        if secs == 0 {
+            tracing::info!(job = job.name(), "background job disabled");
+            continue;
+        }
+        set.spawn(every(
+            Duration::from_secs(secs),
+            job,
+            Arc::clone(&broker),
+            stop.clone(),
+        ));
+    }
+    set
+}
+
+/// Runs `job` now and then every `period` until stopped; a running iteration is abandoned at
+/// the stop signal (its transaction rolls back).
+async fn every(period: Duration, job: Job, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let span = tracing::info_span!("background_job", job = job.name());
+        tokio::select! {
+            () = job.run_once(&broker).instrument(span) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    tracing::debug!(job = job.name(), "background job stopped");
+}

@@ -1,0 +1,207 @@
+//! Shared test support: a broker served on an ephemeral port over a real database, gRPC
+//! clients for companies and the operator, the in-memory test node, and test data.
+
+#![allow(dead_code)]
+
+pub mod node;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tandem_broker::{Broker, BrokerConfig, serve};
+use tandem_proto::mentee_service_client::MenteeServiceClient;
+use tandem_proto::operator_service_client::OperatorServiceClient;
+use tandem_proto::{
+    AnonymisedProfile, CareerLevel, CompanySizeBand, ExperienceBand, Format, Goal, Industry,
+    MenteeRequest, RegisterNodeRequest, SubmitMenteeRequest, Topic,
+};
+use tandem_storage::{BrokerMigrator, MigratorTrait};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+pub use node::TestNode;
+
+/// Adds the company metadata to every call.
+#[derive(Clone)]
+pub struct AsCompany(MetadataValue<Ascii>);
+
+impl Interceptor for AsCompany {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert(tandem_broker::grpc::COMPANY_HEADER, self.0.clone());
+        Ok(request)
+    }
+}
+
+pub type CompanyClient = MenteeServiceClient<InterceptedService<Channel, AsCompany>>;
+pub type OperatorClient = OperatorServiceClient<Channel>;
+
+/// A broker served on an ephemeral port.
+pub struct Harness {
+    pub broker: Arc<Broker>,
+    pub db: DatabaseConnection,
+    pub addr: SocketAddr,
+    pub dir: Option<tempfile::TempDir>,
+    channel: Channel,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+}
+
+/// Returns a configuration for tests: background jobs off, so that tests drive every step.
+pub fn quiet_config(url: &str) -> BrokerConfig {
+    let mut config = BrokerConfig::new(url);
+    config.sync_interval_secs = 0;
+    config.outbox_interval_secs = 0;
+    config
+}
+
+impl Harness {
+    /// Starts a broker over a fresh SQLite file with background jobs off.
+    pub async fn sqlite() -> Harness {
+        Self::sqlite_with(|_| {}).await
+    }
+
+    /// Starts a broker over a fresh SQLite file with an adjusted configuration.
+    pub async fn sqlite_with(adjust: impl FnOnce(&mut BrokerConfig)) -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = tandem_storage::sqlite_url(&dir.path().join("broker.sqlite"));
+        let mut config = quiet_config(&url);
+        adjust(&mut config);
+        Self::start(config, Some(dir)).await
+    }
+
+    /// Migrates the configuration's database and starts a broker over it.
+    pub async fn start(config: BrokerConfig, dir: Option<tempfile::TempDir>) -> Harness {
+        config.validate().expect("valid config");
+        let db = tandem_storage::connect(&config.database_url)
+            .await
+            .expect("connect");
+        BrokerMigrator::up(&db, None).await.expect("migrate");
+        let broker = Broker::new(db.clone(), config).await.expect("broker");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
+        let addr = listener.local_addr().expect("broker address");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(Arc::clone(&broker), listener, async {
+            let _ = rx.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect to broker");
+        Harness {
+            broker,
+            db,
+            addr,
+            dir,
+            channel,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Returns an operator client.
+    pub fn operator(&self) -> OperatorClient {
+        OperatorServiceClient::new(self.channel.clone())
+    }
+
+    /// Returns a client that calls on behalf of `company`.
+    pub fn company(&self, company: &str) -> CompanyClient {
+        let value: MetadataValue<Ascii> = company.parse().expect("ascii company");
+        MenteeServiceClient::with_interceptor(self.channel.clone(), AsCompany(value))
+    }
+
+    /// Returns a client that sends no company.
+    pub fn anonymous(&self) -> MenteeServiceClient<Channel> {
+        MenteeServiceClient::new(self.channel.clone())
+    }
+
+    /// Registers a test node through the operator service.
+    pub async fn register(&self, node: &TestNode) {
+        self.operator()
+            .register_node(RegisterNodeRequest {
+                node_id: node.id.clone(),
+                endpoint: node.endpoint(),
+                display_name: format!("Test node {}", node.id),
+            })
+            .await
+            .expect("register node");
+    }
+
+    /// Stops the broker and waits for it and its background jobs.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("join").expect("broker served");
+        }
+    }
+}
+
+/// Returns a 64-hex-character token or pseudonym derived from `n`.
+pub fn token(n: u64) -> String {
+    format!("{n:064x}")
+}
+
+/// Returns a mentor's published profile.
+pub fn mentor(n: u64, level: CareerLevel, expertise: &[Topic]) -> AnonymisedProfile {
+    AnonymisedProfile {
+        pseudonym: token(1000 + n),
+        career_level: level as i32,
+        experience_band: ExperienceBand::TwentyPlus as i32,
+        industries: vec![Industry::Manufacturing as i32],
+        expertise: expertise.iter().map(|t| *t as i32).collect(),
+        languages: vec!["de".into(), "en".into()],
+        region: "DE-BY".into(),
+        formats: vec![Format::Remote as i32, Format::InPerson as i32],
+        free_capacity: 2,
+        employer_token: token(5000 + n),
+        group_token: token(5000 + n),
+        version: 0,
+    }
+}
+
+/// Returns a mentee a company submits.
+pub fn mentee(home_node_id: &str) -> MenteeRequest {
+    MenteeRequest {
+        career_level: CareerLevel::TeamLead as i32,
+        goals: vec![
+            Goal {
+                topic: Topic::Leadership as i32,
+                priority: 3,
+            },
+            Goal {
+                topic: Topic::Financing as i32,
+                priority: 2,
+            },
+        ],
+        languages: vec!["de".into()],
+        region: "DE-BY".into(),
+        preferred_format: Format::Remote as i32,
+        industry: Industry::ItSoftware as i32,
+        industry_preference: 0,
+        company_size_band: CompanySizeBand::Small as i32,
+        employer_token: token(1),
+        group_token: String::new(),
+        home_node_id: home_node_id.to_owned(),
+    }
+}
+
+/// Returns a submission with an idempotency key.
+pub fn submission(key: &str, mentee: MenteeRequest) -> SubmitMenteeRequest {
+    SubmitMenteeRequest {
+        idempotency_key: key.to_owned(),
+        mentee: Some(mentee),
+    }
+}

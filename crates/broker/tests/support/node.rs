@@ -1,0 +1,327 @@
+//! A small but real node for the broker's tests: it serves `NodeService` over gRPC on an
+//! ephemeral port and keeps its state in memory — a versioned profile feed, introductions
+//! (idempotent on their id), a decision log, closing, and contact cards released only for
+//! accepted, open introductions. It can be stopped and restarted on the same port.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tandem_proto::node_service_server::{NodeService, NodeServiceServer};
+use tandem_proto::profile_change::Change;
+use tandem_proto::{
+    AnonymisedProfile, CloseIntroductionRequest, CloseIntroductionResponse, ContactCard,
+    DeliverIntroductionRequest, DeliverIntroductionResponse, GetDecisionsRequest,
+    GetDecisionsResponse, GetNodeInfoRequest, GetProfileChangesRequest, GetProfileChangesResponse,
+    IntroductionDecision, MentorDecision, NodeInfo, ProfileChange, ReleaseContactCardRequest,
+    Withdrawal,
+};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+
+/// An introduction as the test node keeps it.
+#[derive(Debug, Clone)]
+pub struct Intro {
+    pub request: DeliverIntroductionRequest,
+    pub decision: MentorDecision,
+    /// The close reason once the broker closed it.
+    pub closed: Option<String>,
+    pub released: bool,
+    /// How many times the broker delivered it.
+    pub deliveries: u32,
+}
+
+#[derive(Default)]
+struct State {
+    version: u64,
+    feed: Vec<(u64, ProfileChange)>,
+    published: BTreeMap<String, AnonymisedProfile>,
+    introductions: BTreeMap<String, Intro>,
+    decisions: Vec<IntroductionDecision>,
+}
+
+#[derive(Clone)]
+struct Service {
+    id: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl Service {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+const DEFAULT_LIMIT: usize = 500;
+
+fn limit(requested: u32) -> usize {
+    match usize::try_from(requested).unwrap_or(DEFAULT_LIMIT) {
+        0 => DEFAULT_LIMIT,
+        n => n.min(DEFAULT_LIMIT),
+    }
+}
+
+#[tonic::async_trait]
+impl NodeService for Service {
+    async fn get_node_info(
+        &self,
+        _request: Request<GetNodeInfoRequest>,
+    ) -> Result<Response<NodeInfo>, Status> {
+        let state = self.state();
+        Ok(Response::new(NodeInfo {
+            node_id: self.id.clone(),
+            display_name: format!("Test node {}", self.id),
+            feed_version: state.version,
+            published_profiles: u32::try_from(state.published.len()).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn get_profile_changes(
+        &self,
+        request: Request<GetProfileChangesRequest>,
+    ) -> Result<Response<GetProfileChangesResponse>, Status> {
+        let r = request.into_inner();
+        let state = self.state();
+        let after: Vec<_> = state
+            .feed
+            .iter()
+            .filter(|(v, _)| *v > r.since_version)
+            .collect();
+        let n = limit(r.limit);
+        let page: Vec<_> = after.iter().take(n).collect();
+        Ok(Response::new(GetProfileChangesResponse {
+            next_version: page.last().map_or(r.since_version, |(v, _)| *v),
+            has_more: after.len() > n,
+            changes: page.into_iter().map(|(_, c)| c.clone()).collect(),
+        }))
+    }
+
+    async fn deliver_introduction(
+        &self,
+        request: Request<DeliverIntroductionRequest>,
+    ) -> Result<Response<DeliverIntroductionResponse>, Status> {
+        let r = request.into_inner();
+        let mut state = self.state();
+        if let Some(known) = state.introductions.get_mut(&r.introduction_id) {
+            known.deliveries += 1;
+            return Ok(Response::new(DeliverIntroductionResponse {
+                duplicate: true,
+            }));
+        }
+        if !state.published.contains_key(&r.pseudonym) {
+            return Err(Status::not_found("unknown mentor"));
+        }
+        state.introductions.insert(
+            r.introduction_id.clone(),
+            Intro {
+                request: r,
+                decision: MentorDecision::Pending,
+                closed: None,
+                released: false,
+                deliveries: 1,
+            },
+        );
+        Ok(Response::new(DeliverIntroductionResponse {
+            duplicate: false,
+        }))
+    }
+
+    async fn get_decisions(
+        &self,
+        request: Request<GetDecisionsRequest>,
+    ) -> Result<Response<GetDecisionsResponse>, Status> {
+        let r = request.into_inner();
+        let state = self.state();
+        let after: Vec<_> = state
+            .decisions
+            .iter()
+            .filter(|d| d.sequence > r.since)
+            .collect();
+        let n = limit(r.limit);
+        let page: Vec<IntroductionDecision> = after.iter().take(n).map(|d| (*d).clone()).collect();
+        Ok(Response::new(GetDecisionsResponse {
+            next: page.last().map_or(r.since, |d| d.sequence),
+            has_more: after.len() > n,
+            decisions: page,
+        }))
+    }
+
+    async fn close_introduction(
+        &self,
+        request: Request<CloseIntroductionRequest>,
+    ) -> Result<Response<CloseIntroductionResponse>, Status> {
+        let r = request.into_inner();
+        let mut state = self.state();
+        let intro = state
+            .introductions
+            .get_mut(&r.introduction_id)
+            .ok_or_else(|| Status::not_found("unknown introduction"))?;
+        if intro.closed.is_none() {
+            intro.closed = Some(r.reason);
+        }
+        Ok(Response::new(CloseIntroductionResponse {}))
+    }
+
+    async fn release_contact_card(
+        &self,
+        request: Request<ReleaseContactCardRequest>,
+    ) -> Result<Response<ContactCard>, Status> {
+        let r = request.into_inner();
+        let mut state = self.state();
+        let intro = state
+            .introductions
+            .get_mut(&r.introduction_id)
+            .ok_or_else(|| Status::not_found("unknown introduction"))?;
+        if intro.decision != MentorDecision::Accepted || intro.closed.is_some() {
+            return Err(Status::failed_precondition("the mentor has not accepted"));
+        }
+        intro.released = true;
+        Ok(Response::new(card_for(&self.id, &intro.request.pseudonym)))
+    }
+}
+
+/// Returns the contact card the test node keeps for a mentor.
+pub fn card_for(node_id: &str, pseudonym: &str) -> ContactCard {
+    let short = &pseudonym[pseudonym.len().saturating_sub(6)..];
+    ContactCard {
+        display_name: format!("Mentor {short}"),
+        email: format!("mentor-{short}@{node_id}.example.org"),
+        title: "Managing Director".to_owned(),
+        organisation: format!("Organisation {short}"),
+        node_id: node_id.to_owned(),
+    }
+}
+
+/// A running (or stopped) test node.
+pub struct TestNode {
+    pub id: String,
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    server: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+impl TestNode {
+    /// Starts a node on an ephemeral port.
+    pub async fn start(id: &str) -> TestNode {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind node");
+        let addr = listener.local_addr().expect("node address");
+        let node = TestNode {
+            id: id.to_owned(),
+            addr,
+            state: Arc::new(Mutex::new(State::default())),
+            server: Mutex::new(None),
+        };
+        node.serve_on(listener);
+        node
+    }
+
+    fn serve_on(&self, listener: TcpListener) {
+        let service = Service {
+            id: self.id.clone(),
+            state: Arc::clone(&self.state),
+        };
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(NodeServiceServer::new(service))
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("test node serves");
+        });
+        *self.server.lock().expect("server slot") = Some((tx, handle));
+    }
+
+    /// Returns the endpoint the broker dials.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving; the state stays.
+    pub async fn stop(&self) {
+        let server = self.server.lock().expect("server slot").take();
+        if let Some((tx, handle)) = server {
+            let _ = tx.send(());
+            handle.await.expect("test node stopped");
+        }
+    }
+
+    /// Serves again on the same port with the same state.
+    pub async fn restart(&self) {
+        let listener = TcpListener::bind(self.addr).await.expect("rebind node");
+        self.serve_on(listener);
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Publishes (or changes) a profile, as is: no validation, so tests can publish garbage.
+    pub fn publish(&self, mut profile: AnonymisedProfile) {
+        let mut state = self.state();
+        state.version += 1;
+        profile.version = state.version;
+        let version = state.version;
+        state
+            .published
+            .insert(profile.pseudonym.clone(), profile.clone());
+        state.feed.push((
+            version,
+            ProfileChange {
+                change: Some(Change::Upsert(profile)),
+            },
+        ));
+    }
+
+    /// Withdraws a profile.
+    pub fn withdraw(&self, pseudonym: &str) {
+        let mut state = self.state();
+        state.version += 1;
+        let version = state.version;
+        state.published.remove(pseudonym);
+        state.feed.push((
+            version,
+            ProfileChange {
+                change: Some(Change::Withdrawal(Withdrawal {
+                    pseudonym: pseudonym.to_owned(),
+                    version,
+                })),
+            },
+        ));
+    }
+
+    /// Records the mentor's decision on an introduction.
+    pub fn decide(&self, introduction_id: &str, decision: MentorDecision) {
+        let mut state = self.state();
+        let sequence = u64::try_from(state.decisions.len()).expect("small") + 1;
+        let intro = state
+            .introductions
+            .get_mut(introduction_id)
+            .expect("introduction delivered to the node");
+        assert!(intro.closed.is_none(), "introduction already closed");
+        intro.decision = decision;
+        state.decisions.push(IntroductionDecision {
+            introduction_id: introduction_id.to_owned(),
+            decision: decision as i32,
+            sequence,
+        });
+    }
+
+    /// Returns the introductions the node received, by id.
+    pub fn introductions(&self) -> BTreeMap<String, Intro> {
+        self.state().introductions.clone()
+    }
+
+    /// Returns one introduction.
+    pub fn introduction(&self, id: &str) -> Option<Intro> {
+        self.state().introductions.get(id).cloned()
+    }
+}
