@@ -1,1 +1,108 @@
-//! Test support placeholder
+//! Helpers for the end-to-end tests: start a whole federation (a broker and nodes as real gRPC
+//! servers on ephemeral loopback ports, each with its own database), and build requests.
+//!
+//! The databases are SQLite files in a temporary directory, or — when
+//! `TANDEM_TEST_POSTGRES_URL` is set — fresh databases on that PostgreSQL server.
+
+use tandem_cli::demo::federation::{Databases, Federation, NodeSpec};
+use tandem_proto::mentee_service_client::MenteeServiceClient;
+use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
+use tandem_proto::operator_service_client::OperatorServiceClient;
+use tandem_proto::{
+    CareerLevel, CompanySizeBand, Format, Goal, Industry, MenteeRequest, Mentor,
+    SubmitMenteeRequest, Topic,
+};
+use tonic::transport::Channel;
+
+pub use tandem_cli::demo::script::as_company;
+
+/// The federation-wide key of test federations.
+pub const FEDERATION_KEY: &str = "test-federation-key-0123456789abcdef";
+
+/// A running test federation with clients for every role.
+#[derive(Debug)]
+pub struct TestFederation {
+    pub federation: Federation,
+    pub operator: OperatorServiceClient<Channel>,
+    pub mentees: MenteeServiceClient<Channel>,
+    /// One admin client per node, in the order of the node ids given to [`start`].
+    pub admins: Vec<NodeAdminServiceClient<Channel>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Returns where tests keep databases: PostgreSQL when `TANDEM_TEST_POSTGRES_URL` is set.
+pub fn databases(dir: &std::path::Path) -> Databases {
+    match std::env::var("TANDEM_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Databases::Postgres(url),
+        _ => Databases::Sqlite(dir.to_path_buf()),
+    }
+}
+
+/// Starts a broker and one node per id, with clients connected.
+pub async fn start(node_ids: &[&str]) -> anyhow::Result<TestFederation> {
+    let dir = tempfile::tempdir()?;
+    let specs: Vec<NodeSpec> = node_ids
+        .iter()
+        .map(|id| NodeSpec { node_id: (*id).to_owned(), display_name: format!("Network {id}") })
+        .collect();
+    let federation = Federation::start(&databases(dir.path()), FEDERATION_KEY, &specs, |_| {}).await?;
+    let operator = OperatorServiceClient::connect(federation.broker_endpoint()).await?;
+    let mentees = MenteeServiceClient::connect(federation.broker_endpoint()).await?;
+    let mut admins = Vec::new();
+    for node in &federation.nodes {
+        admins.push(NodeAdminServiceClient::connect(node.endpoint()).await?);
+    }
+    Ok(TestFederation { federation, operator, mentees, admins, _dir: dir })
+}
+
+/// Returns the employer token of a registry number under the test federation key.
+pub fn token(registry_number: &str) -> String {
+    tandem_domain::pseudonym::employer_token(FEDERATION_KEY.as_bytes(), registry_number)
+}
+
+/// A mentor who fits [`mentee`]: an executive covering leadership and financing, remote, German
+/// and English speaking.
+pub fn mentor(name: &str, employer_registry: &str) -> Mentor {
+    Mentor {
+        display_name: name.to_owned(),
+        email: format!("{}@mentors.example", name.to_lowercase().replace(' ', ".")),
+        employer_name: format!("{name} Holding GmbH"),
+        employer_registry_number: employer_registry.to_owned(),
+        title: "Managing Director".into(),
+        career_level: CareerLevel::Executive as i32,
+        years_of_experience: 25,
+        industries: vec![Industry::Manufacturing as i32],
+        expertise: vec![Topic::Leadership as i32, Topic::Financing as i32],
+        languages: vec!["de".into(), "en".into()],
+        region: "DE-BY".into(),
+        formats: vec![Format::Remote as i32],
+        capacity: 2,
+        publish_consent: true,
+        ..Mentor::default()
+    }
+}
+
+/// A team lead who wants to grow in leadership and financing, remotely, in German.
+pub fn mentee(company_registry: &str, home_node: &str) -> MenteeRequest {
+    MenteeRequest {
+        career_level: CareerLevel::TeamLead as i32,
+        goals: vec![
+            Goal { topic: Topic::Leadership as i32, priority: 3 },
+            Goal { topic: Topic::Financing as i32, priority: 2 },
+        ],
+        languages: vec!["de".into()],
+        region: "DE-BE".into(),
+        preferred_format: Format::Remote as i32,
+        industry: Industry::ItSoftware as i32,
+        industry_preference: 0,
+        company_size_band: CompanySizeBand::Small as i32,
+        employer_token: token(company_registry),
+        group_token: String::new(),
+        home_node_id: home_node.to_owned(),
+    }
+}
+
+/// Wraps a mentee in a submission with an idempotency key.
+pub fn submission(key: &str, mentee: MenteeRequest) -> SubmitMenteeRequest {
+    SubmitMenteeRequest { idempotency_key: key.to_owned(), mentee: Some(mentee) }
+}

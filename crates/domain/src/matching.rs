@@ -6,10 +6,17 @@
 //! solved exactly by [`Solver`] (see its module for the method).
 
 use std::collections::HashSet;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
 
 pub mod arcs_file;
+pub mod candidates;
+pub mod encoded;
 mod solver;
 
+pub use candidates::CandidateLimits;
+pub use encoded::Encoded;
 pub use solver::{Arc, Assignment, Instance, Solver, solve};
 
 use crate::model::{MenteeNeeds, MentorProfile};
@@ -51,83 +58,128 @@ pub struct RoundPlan {
     pub candidate_pairs: usize,
     /// Total score of the proposals.
     pub objective: i64,
+    /// Sizes, timings and the optimality certificate.
+    pub stats: RoundStats,
 }
 
-fn check(mentee: &MenteeCandidate, mentor: &MentorProfile) -> Result<(), Infeasible> {
-    scoring::check_pair(&mentee.needs, mentor)?;
-    if mentee
-        .proposed_before
-        .contains(&(mentor.node_id.clone(), mentor.pseudonym.clone()))
-    {
-        return Err(Infeasible::ProposedBefore);
-    }
-    if mentor.free_capacity == 0 {
-        return Err(Infeasible::NoCapacity);
-    }
-    Ok(())
+/// How a round ranks assignments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// The highest total score (the default).
+    #[default]
+    BestTotalScore,
+    /// As many mentees as possible, then the highest total score among those assignments.
+    MostMenteesFirst,
 }
 
-/// Plans a matching round: every feasible pair becomes an arc weighted by its score, the solver
-/// picks the best assignment, and every mentee left over gets the reason.
-pub fn plan_round(
-    mentees: &[MenteeCandidate],
-    mentors: &[MentorProfile],
-    weights: &ScoreWeights,
-) -> RoundPlan {
-    let mut instance = Instance {
-        mentees: mentees.len(),
-        capacities: mentors.iter().map(|m| m.free_capacity).collect(),
-        arcs: Vec::new(),
-    };
-    for (i, mentee) in mentees.iter().enumerate() {
-        for (j, mentor) in mentors.iter().enumerate() {
-            if check(mentee, mentor).is_ok() {
-                let weight = scoring::score(&mentee.needs, mentor, weights).total;
-                instance.arcs.push(Arc {
-                    mentee: i as u32,
-                    mentor: j as u32,
-                    weight,
-                });
-            }
+/// Everything a round can be tuned by.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoundOptions {
+    pub weights: ScoreWeights,
+    pub limits: CandidateLimits,
+    pub priority: Priority,
+}
+
+/// Sizes and phase timings of a round, and its optimality certificate: the pricing scans that
+/// checked every feasible pair against the duals and found nothing left to improve.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundStats {
+    /// Feasible mentee–mentor pairs in the population.
+    pub feasible_pairs: u64,
+    /// Arcs the first candidate scan kept.
+    pub candidate_arcs: u64,
+    /// Arcs the pricing check added.
+    pub pricing_arcs: u64,
+    /// Pricing scans run; the last one found no improving pair.
+    pub pricing_passes: u32,
+    /// True when the last pricing scan found no improving pair: the assignment is optimal over
+    /// all feasible pairs.
+    pub optimal: bool,
+    pub candidates_ms: u64,
+    pub solve_ms: u64,
+    pub pricing_ms: u64,
+    pub explain_ms: u64,
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+/// Plans a matching round with the default limits and priority.
+pub fn plan_round(mentees: &[MenteeCandidate], mentors: &[MentorProfile], weights: &ScoreWeights) -> RoundPlan {
+    let options = RoundOptions { weights: weights.clone(), ..RoundOptions::default() };
+    plan_round_with(mentees, mentors, &options)
+}
+
+/// Plans a matching round: candidates from both sides, an exact solve, pricing until no
+/// feasible pair can improve the objective, then an explanation for every proposal and for
+/// every mentee left waiting.
+pub fn plan_round_with(mentees: &[MenteeCandidate], mentors: &[MentorProfile], options: &RoundOptions) -> RoundPlan {
+    let mut stats = RoundStats::default();
+    let started = Instant::now();
+    let mut encoded = Encoded::new(mentees, mentors, &options.weights);
+    if options.priority == Priority::MostMenteesFirst {
+        // A bonus per matched pair larger than any total score makes cardinality come first.
+        let max_pair = options.weights.goal_coverage
+            + options.weights.level_gap
+            + options.weights.industry
+            + options.weights.region
+            + options.weights.breadth * 8
+            + 1;
+        encoded.set_pair_bonus(max_pair.saturating_mul(mentees.len().min(mentors.len() * 10) as i64 + 1));
+    }
+    let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
+    let scan = candidates::scan(&encoded, &capacities, options.limits);
+    stats.feasible_pairs = scan.feasible_pairs;
+    stats.candidate_arcs = scan.arcs.len() as u64;
+    stats.candidates_ms = elapsed_ms(started);
+
+    let solving = Instant::now();
+    let instance = Instance { mentees: mentees.len(), capacities, arcs: scan.arcs };
+    let mut solver = Solver::new(&instance);
+    solver.solve();
+    stats.solve_ms = elapsed_ms(solving);
+    loop {
+        let pricing = Instant::now();
+        let improving = candidates::price(&encoded, &solver);
+        stats.pricing_ms += elapsed_ms(pricing);
+        stats.pricing_passes += 1;
+        if improving.is_empty() {
+            stats.optimal = true;
+            break;
         }
+        stats.pricing_arcs += improving.len() as u64;
+        let solving = Instant::now();
+        solver.add_arcs(&improving);
+        stats.solve_ms += elapsed_ms(solving);
     }
-    let assignment = solve(&instance);
-    let mut plan = RoundPlan {
-        candidate_pairs: instance.arcs.len(),
-        objective: assignment.objective,
-        ..RoundPlan::default()
-    };
+
+    let explaining = Instant::now();
+    let assignment = solver.assignment();
+    let mut plan = RoundPlan { candidate_pairs: solver.arc_count(), ..RoundPlan::default() };
     let mut matched = vec![false; mentees.len()];
     for &(i, j) in &assignment.pairs {
         let (i, j) = (i as usize, j as usize);
         matched[i] = true;
-        let score = scoring::score(&mentees[i].needs, &mentors[j], weights);
-        plan.proposals.push(PlannedProposal {
-            mentee: i,
-            mentor: j,
-            score,
-        });
+        let score = scoring::score(&mentees[i].needs, &mentors[j], &options.weights);
+        plan.objective += score.total;
+        plan.proposals.push(PlannedProposal { mentee: i, mentor: j, score });
     }
-    for (i, mentee) in mentees.iter().enumerate().filter(|(i, _)| !matched[*i]) {
-        // The furthest check any mentor got to explains the wait best.
-        let furthest = mentors
-            .iter()
-            .map(|m| check(mentee, m).err())
-            .max_by_key(|e| match e {
-                None => usize::MAX,
-                Some(reason) => *reason as usize,
-            });
-        let (code, detail) = match furthest {
-            Some(None) => (scoring::OUTSCORED, scoring::OUTSCORED_DETAIL),
-            Some(Some(reason)) => (reason.code(), reason.detail()),
-            None => ("no_mentors", "no mentor is published in the network yet"),
+    for (i, &furthest) in scan.furthest.iter().enumerate().filter(|(i, _)| !matched[*i]) {
+        let (code, detail) = if mentors.is_empty() {
+            ("no_mentors", "no mentor is published in the network yet")
+        } else if furthest == encoded::FEASIBLE {
+            (scoring::OUTSCORED, scoring::OUTSCORED_DETAIL)
+        } else {
+            let reason = Infeasible::from_stage(furthest);
+            (reason.code(), reason.detail())
         };
-        plan.unmatched.push(Unmatched {
-            mentee: i,
-            code,
-            detail,
-        });
+        plan.unmatched.push(Unmatched { mentee: i, code, detail });
     }
+    stats.explain_ms = elapsed_ms(explaining);
+    plan.stats = stats;
     plan
 }
 

@@ -60,6 +60,19 @@ pub enum Infeasible {
 }
 
 impl Infeasible {
+    /// Returns the check a stage number stands for (stages beyond the last check are capacity).
+    pub fn from_stage(stage: u8) -> Self {
+        match stage {
+            0 => Self::NoSharedLanguage,
+            1 => Self::LevelNotAbove,
+            2 => Self::FormatOrRegion,
+            3 => Self::NoGoalCovered,
+            4 => Self::SameEmployer,
+            5 => Self::ProposedBefore,
+            _ => Self::NoCapacity,
+        }
+    }
+
     /// Returns the reason code a mentee carries while waiting.
     pub fn code(self) -> &'static str {
         match self {

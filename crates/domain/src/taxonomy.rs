@@ -12,7 +12,15 @@ su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh
 
 /// Returns whether `code` is a lower-case ISO 639-1 language code.
 pub fn is_language(code: &str) -> bool {
-    code.len() == 2 && LANGUAGES.split_ascii_whitespace().any(|c| c == code)
+    language_index(code).is_some()
+}
+
+/// Returns the position of an ISO 639-1 code in the list of all codes (below 192).
+pub fn language_index(code: &str) -> Option<usize> {
+    if code.len() != 2 {
+        return None;
+    }
+    LANGUAGES.split_ascii_whitespace().position(|c| c == code)
 }
 
 /// Returns whether `region` has the form of an ISO 3166 region: a country (`DE`) or a country

@@ -5,7 +5,7 @@
 
 pub mod federation;
 pub mod population;
-mod script;
+pub mod script;
 pub mod summary;
 
 use std::path::PathBuf;

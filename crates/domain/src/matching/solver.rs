@@ -153,6 +153,16 @@ impl Solver {
         self.solve();
     }
 
+    /// Returns whether the graph holds an arc for this pair.
+    pub fn has_arc(&self, mentee: u32, mentor: u32) -> bool {
+        self.arcs[mentee as usize].iter().any(|a| a.0 == mentor)
+    }
+
+    /// Returns the number of arcs in the graph.
+    pub fn arc_count(&self) -> usize {
+        self.arcs.iter().map(Vec::len).sum()
+    }
+
     /// Returns the current assignment.
     pub fn assignment(&self) -> Assignment {
         let mut a = Assignment::default();
