@@ -12,34 +12,67 @@ use tandem_proto::{
 use tonic::Code;
 
 #[tokio::test]
-async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_card() -> anyhow::Result<()> {
+async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_card()
+-> anyhow::Result<()> {
     let mut f = start(&["chamber", "startups"]).await?;
     // The chamber's mentor; the company is a member of the start-up network.
     let created = f.admins[0]
-        .create_mentor(CreateMentorRequest { mentor: Some(mentor("Erika Berg", "HRB 1 München")) })
+        .create_mentor(CreateMentorRequest {
+            mentor: Some(mentor("Erika Berg", "HRB 1 München")),
+        })
         .await?
         .into_inner();
     let submitted = f
         .mentees
-        .submit_mentee(as_company("acme", submission("k1", mentee("HRB 9 Berlin", "startups")))?)
+        .submit_mentee(as_company(
+            "acme",
+            submission("k1", mentee("HRB 9 Berlin", "startups")),
+        )?)
         .await?
         .into_inner();
     assert_eq!(submitted.status, MenteeStatus::Waiting as i32);
 
-    let sync = f.operator.sync_nodes(SyncNodesRequest::default()).await?.into_inner();
-    assert_eq!(sync.results.iter().map(|r| r.upserts).sum::<u32>(), 1, "{sync:?}");
-    let round = f.operator.run_matching_round(RunMatchingRoundRequest {}).await?.into_inner();
-    assert_eq!((round.proposals, round.cross_node_proposals), (1, 1), "{round:?}");
+    let sync = f
+        .operator
+        .sync_nodes(SyncNodesRequest::default())
+        .await?
+        .into_inner();
+    assert_eq!(
+        sync.results.iter().map(|r| r.upserts).sum::<u32>(),
+        1,
+        "{sync:?}"
+    );
+    let round = f
+        .operator
+        .run_matching_round(RunMatchingRoundRequest {})
+        .await?
+        .into_inner();
+    assert_eq!(
+        (round.proposals, round.cross_node_proposals),
+        (1, 1),
+        "{round:?}"
+    );
 
     let proposals = f
         .mentees
-        .list_proposals(as_company("acme", ListProposalsRequest { mentee_id: submitted.mentee_id.clone() })?)
+        .list_proposals(as_company(
+            "acme",
+            ListProposalsRequest {
+                mentee_id: submitted.mentee_id.clone(),
+            },
+        )?)
         .await?
         .into_inner()
         .proposals;
     let proposal = proposals.first().expect("one proposal").clone();
     assert_eq!(proposal.node_id, "chamber");
-    assert!(proposal.reasons.iter().any(|r| r.criterion == "goal_coverage" && r.points > 0), "{proposal:?}");
+    assert!(
+        proposal
+            .reasons
+            .iter()
+            .any(|r| r.criterion == "goal_coverage" && r.points > 0),
+        "{proposal:?}"
+    );
 
     // The introduction reached the chamber's node, about the right mentor, without the company.
     let intros = f.admins[0]
@@ -54,9 +87,17 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
     // Before any yes, and after only the company's yes, the card is refused.
     let card = f
         .mentees
-        .get_contact_card(as_company("acme", GetContactCardRequest { proposal_id: proposal.proposal_id.clone() })?)
+        .get_contact_card(as_company(
+            "acme",
+            GetContactCardRequest {
+                proposal_id: proposal.proposal_id.clone(),
+            },
+        )?)
         .await;
-    assert_eq!(card.expect_err("no opt-in yet").code(), Code::FailedPrecondition);
+    assert_eq!(
+        card.expect_err("no opt-in yet").code(),
+        Code::FailedPrecondition
+    );
     let confirmed = f
         .mentees
         .respond_to_proposal(as_company(
@@ -68,12 +109,24 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
         )?)
         .await?
         .into_inner();
-    assert_eq!(confirmed.status, ProposalStatus::Open as i32, "mentor has not answered yet");
+    assert_eq!(
+        confirmed.status,
+        ProposalStatus::Open as i32,
+        "mentor has not answered yet"
+    );
     let card = f
         .mentees
-        .get_contact_card(as_company("acme", GetContactCardRequest { proposal_id: proposal.proposal_id.clone() })?)
+        .get_contact_card(as_company(
+            "acme",
+            GetContactCardRequest {
+                proposal_id: proposal.proposal_id.clone(),
+            },
+        )?)
         .await;
-    assert_eq!(card.expect_err("mentor has not accepted").code(), Code::FailedPrecondition);
+    assert_eq!(
+        card.expect_err("mentor has not accepted").code(),
+        Code::FailedPrecondition
+    );
 
     f.admins[0]
         .record_decision(RecordDecisionRequest {
@@ -85,13 +138,23 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
 
     let mentee_now = f
         .mentees
-        .get_mentee(as_company("acme", GetMenteeRequest { mentee_id: submitted.mentee_id.clone() })?)
+        .get_mentee(as_company(
+            "acme",
+            GetMenteeRequest {
+                mentee_id: submitted.mentee_id.clone(),
+            },
+        )?)
         .await?
         .into_inner();
     assert_eq!(mentee_now.status, MenteeStatus::InTandem as i32);
     let card = f
         .mentees
-        .get_contact_card(as_company("acme", GetContactCardRequest { proposal_id: proposal.proposal_id.clone() })?)
+        .get_contact_card(as_company(
+            "acme",
+            GetContactCardRequest {
+                proposal_id: proposal.proposal_id.clone(),
+            },
+        )?)
         .await?
         .into_inner();
     assert_eq!(card.display_name, "Erika Berg");
@@ -101,19 +164,33 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
     // Another company sees none of it.
     let other = f
         .mentees
-        .get_contact_card(as_company("globex", GetContactCardRequest { proposal_id: proposal.proposal_id.clone() })?)
+        .get_contact_card(as_company(
+            "globex",
+            GetContactCardRequest {
+                proposal_id: proposal.proposal_id.clone(),
+            },
+        )?)
         .await
         .expect_err("foreign company");
     assert_eq!(other.code(), Code::NotFound);
     assert!(!other.message().contains("Erika"), "{other:?}");
     let other = f
         .mentees
-        .get_mentee(as_company("globex", GetMenteeRequest { mentee_id: submitted.mentee_id.clone() })?)
+        .get_mentee(as_company(
+            "globex",
+            GetMenteeRequest {
+                mentee_id: submitted.mentee_id.clone(),
+            },
+        )?)
         .await
         .expect_err("foreign company");
     assert_eq!(other.code(), Code::NotFound);
-    let listed =
-        f.mentees.list_mentees(as_company("globex", ListMenteesRequest {})?).await?.into_inner().mentees;
+    let listed = f
+        .mentees
+        .list_mentees(as_company("globex", ListMenteesRequest {})?)
+        .await?
+        .into_inner()
+        .mentees;
     assert!(listed.is_empty());
 
     f.federation.shutdown().await;
@@ -123,24 +200,47 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
 #[tokio::test]
 async fn a_declined_mentor_is_replaced_by_another_in_the_next_round() -> anyhow::Result<()> {
     let mut f = start(&["ind-assoc", "startups"]).await?;
-    f.admins[0].create_mentor(CreateMentorRequest { mentor: Some(mentor("Anna Alt", "HRB 1"))}).await?;
-    f.admins[1].create_mentor(CreateMentorRequest { mentor: Some(mentor("Bernd Bach", "HRB 2"))}).await?;
+    f.admins[0]
+        .create_mentor(CreateMentorRequest {
+            mentor: Some(mentor("Anna Alt", "HRB 1")),
+        })
+        .await?;
+    f.admins[1]
+        .create_mentor(CreateMentorRequest {
+            mentor: Some(mentor("Bernd Bach", "HRB 2")),
+        })
+        .await?;
     let m = f
         .mentees
-        .submit_mentee(as_company("acme", submission("k1", mentee("HRB 9", "startups")))?)
+        .submit_mentee(as_company(
+            "acme",
+            submission("k1", mentee("HRB 9", "startups")),
+        )?)
         .await?
         .into_inner();
     f.operator.sync_nodes(SyncNodesRequest::default()).await?;
-    f.operator.run_matching_round(RunMatchingRoundRequest {}).await?;
+    f.operator
+        .run_matching_round(RunMatchingRoundRequest {})
+        .await?;
     let first = f
         .mentees
-        .list_proposals(as_company("acme", ListProposalsRequest { mentee_id: m.mentee_id.clone() })?)
+        .list_proposals(as_company(
+            "acme",
+            ListProposalsRequest {
+                mentee_id: m.mentee_id.clone(),
+            },
+        )?)
         .await?
         .into_inner()
         .proposals;
     assert_eq!(first.len(), 1);
     let first = first[0].clone();
-    let node = f.federation.nodes.iter().position(|n| n.node_id == first.node_id).expect("node");
+    let node = f
+        .federation
+        .nodes
+        .iter()
+        .position(|n| n.node_id == first.node_id)
+        .expect("node");
     f.admins[node]
         .record_decision(RecordDecisionRequest {
             introduction_id: first.proposal_id.clone(),
@@ -150,23 +250,54 @@ async fn a_declined_mentor_is_replaced_by_another_in_the_next_round() -> anyhow:
     f.operator.sync_nodes(SyncNodesRequest::default()).await?;
     let waiting = f
         .mentees
-        .get_mentee(as_company("acme", GetMenteeRequest { mentee_id: m.mentee_id.clone() })?)
+        .get_mentee(as_company(
+            "acme",
+            GetMenteeRequest {
+                mentee_id: m.mentee_id.clone(),
+            },
+        )?)
         .await?
         .into_inner();
     assert_eq!(waiting.status, MenteeStatus::Waiting as i32);
 
-    let round = f.operator.run_matching_round(RunMatchingRoundRequest {}).await?.into_inner();
+    let round = f
+        .operator
+        .run_matching_round(RunMatchingRoundRequest {})
+        .await?
+        .into_inner();
     assert_eq!(round.proposals, 1);
     let all = f
         .mentees
-        .list_proposals(as_company("acme", ListProposalsRequest { mentee_id: m.mentee_id.clone() })?)
+        .list_proposals(as_company(
+            "acme",
+            ListProposalsRequest {
+                mentee_id: m.mentee_id.clone(),
+            },
+        )?)
         .await?
         .into_inner()
         .proposals;
     assert_eq!(all.len(), 2);
-    let second = all.iter().find(|p| p.proposal_id != first.proposal_id).expect("second proposal");
-    assert_ne!((second.node_id.clone(), second.mentor.clone().map(|p| p.pseudonym)), (first.node_id.clone(), first.mentor.clone().map(|p| p.pseudonym)));
-    assert_eq!(all.iter().find(|p| p.proposal_id == first.proposal_id).map(|p| p.status), Some(ProposalStatus::DeclinedByMentor as i32));
+    let second = all
+        .iter()
+        .find(|p| p.proposal_id != first.proposal_id)
+        .expect("second proposal");
+    assert_ne!(
+        (
+            second.node_id.clone(),
+            second.mentor.clone().map(|p| p.pseudonym)
+        ),
+        (
+            first.node_id.clone(),
+            first.mentor.clone().map(|p| p.pseudonym)
+        )
+    );
+    assert_eq!(
+        all.iter()
+            .find(|p| p.proposal_id == first.proposal_id)
+            .map(|p| p.status),
+        Some(ProposalStatus::DeclinedByMentor as i32)
+    );
 
     f.federation.shutdown().await;
     Ok(())
@@ -177,12 +308,18 @@ async fn resubmitting_with_the_same_key_creates_no_second_mentee() -> anyhow::Re
     let mut f = start(&["chamber"]).await?;
     let first = f
         .mentees
-        .submit_mentee(as_company("acme", submission("same-key", mentee("HRB 9", "chamber")))?)
+        .submit_mentee(as_company(
+            "acme",
+            submission("same-key", mentee("HRB 9", "chamber")),
+        )?)
         .await?
         .into_inner();
     let again = f
         .mentees
-        .submit_mentee(as_company("acme", submission("same-key", mentee("HRB 9", "chamber")))?)
+        .submit_mentee(as_company(
+            "acme",
+            submission("same-key", mentee("HRB 9", "chamber")),
+        )?)
         .await?
         .into_inner();
     assert_eq!(first.mentee_id, again.mentee_id);
@@ -194,15 +331,26 @@ async fn resubmitting_with_the_same_key_creates_no_second_mentee() -> anyhow::Re
         .await
         .expect_err("same key, other payload");
     assert_eq!(conflict.code(), Code::AlreadyExists);
-    assert!(conflict.message().contains("idempotency_key"), "{conflict:?}");
+    assert!(
+        conflict.message().contains("idempotency_key"),
+        "{conflict:?}"
+    );
     // The same key from another company is that company's own mentee.
     let other = f
         .mentees
-        .submit_mentee(as_company("globex", submission("same-key", mentee("HRB 7", "chamber")))?)
+        .submit_mentee(as_company(
+            "globex",
+            submission("same-key", mentee("HRB 7", "chamber")),
+        )?)
         .await?
         .into_inner();
     assert_ne!(other.mentee_id, first.mentee_id);
-    let listed = f.mentees.list_mentees(as_company("acme", ListMenteesRequest {})?).await?.into_inner().mentees;
+    let listed = f
+        .mentees
+        .list_mentees(as_company("acme", ListMenteesRequest {})?)
+        .await?
+        .into_inner()
+        .mentees;
     assert_eq!(listed.len(), 1);
     f.federation.shutdown().await;
     Ok(())

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tandem_cli::demo::federation::{Federation, NodeSpec};
 use tandem_cli::demo::population::{self, NETWORKS};
 use tandem_domain::taxonomy::regions_meet;
 use tandem_e2e::{FEDERATION_KEY, as_company, databases};
-use tandem_cli::demo::federation::{Federation, NodeSpec};
 use tandem_proto::mentee_service_client::MenteeServiceClient;
 use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
 use tandem_proto::operator_service_client::OperatorServiceClient;
@@ -22,9 +22,13 @@ async fn no_proposal_breaks_a_hard_constraint_in_a_seeded_population() -> anyhow
     let dir = tempfile::tempdir()?;
     let specs: Vec<NodeSpec> = NETWORKS
         .iter()
-        .map(|n| NodeSpec { node_id: n.node_id.into(), display_name: n.display_name.into() })
+        .map(|n| NodeSpec {
+            node_id: n.node_id.into(),
+            display_name: n.display_name.into(),
+        })
         .collect();
-    let federation = Federation::start(&databases(dir.path()), FEDERATION_KEY, &specs, |_| {}).await?;
+    let federation =
+        Federation::start(&databases(dir.path()), FEDERATION_KEY, &specs, |_| {}).await?;
     let mut operator = OperatorServiceClient::connect(federation.broker_endpoint()).await?;
     let mut mentees = MenteeServiceClient::connect(federation.broker_endpoint()).await?;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
@@ -35,7 +39,11 @@ async fn no_proposal_breaks_a_hard_constraint_in_a_seeded_population() -> anyhow
         let own = population::employers(&mut rng, 25);
         for _ in 0..100 {
             let mentor = population::mentor(&mut rng, network, &own);
-            admin.create_mentor(CreateMentorRequest { mentor: Some(mentor) }).await?;
+            admin
+                .create_mentor(CreateMentorRequest {
+                    mentor: Some(mentor),
+                })
+                .await?;
         }
         employers.extend(own);
     }
@@ -47,21 +55,38 @@ async fn no_proposal_breaks_a_hard_constraint_in_a_seeded_population() -> anyhow
         mentees
             .submit_mentee(as_company(
                 &companies[company].id,
-                SubmitMenteeRequest { idempotency_key: seed.idempotency_key, mentee: Some(seed.request) },
+                SubmitMenteeRequest {
+                    idempotency_key: seed.idempotency_key,
+                    mentee: Some(seed.request),
+                },
             )?)
             .await?;
     }
     operator.sync_nodes(SyncNodesRequest::default()).await?;
-    let round = operator.run_matching_round(RunMatchingRoundRequest {}).await?.into_inner();
-    assert!(round.proposals > 100, "a realistic population gets many proposals: {round:?}");
+    let round = operator
+        .run_matching_round(RunMatchingRoundRequest {})
+        .await?
+        .into_inner();
+    assert!(
+        round.proposals > 100,
+        "a realistic population gets many proposals: {round:?}"
+    );
 
     let mut load: HashMap<(String, String), (u32, u32)> = HashMap::new();
     let mut checked = 0;
     for company in &companies {
-        let listed = mentees.list_mentees(as_company(&company.id, ListMenteesRequest {})?).await?.into_inner();
+        let listed = mentees
+            .list_mentees(as_company(&company.id, ListMenteesRequest {})?)
+            .await?
+            .into_inner();
         for mentee in listed.mentees {
             let proposals = mentees
-                .list_proposals(as_company(&company.id, ListProposalsRequest { mentee_id: mentee.mentee_id.clone() })?)
+                .list_proposals(as_company(
+                    &company.id,
+                    ListProposalsRequest {
+                        mentee_id: mentee.mentee_id.clone(),
+                    },
+                )?)
                 .await?
                 .into_inner()
                 .proposals;
@@ -69,16 +94,33 @@ async fn no_proposal_breaks_a_hard_constraint_in_a_seeded_population() -> anyhow
             let request = mentee.request.clone().expect("request");
             for p in proposals {
                 let m = p.mentor.clone().expect("profile snapshot");
-                assert!(m.career_level > request.career_level, "level: {m:?} {request:?}");
-                assert!(request.languages.iter().any(|l| m.languages.contains(l)), "language");
+                assert!(
+                    m.career_level > request.career_level,
+                    "level: {m:?} {request:?}"
+                );
+                assert!(
+                    request.languages.iter().any(|l| m.languages.contains(l)),
+                    "language"
+                );
                 assert!(m.formats.contains(&request.preferred_format), "format");
                 if request.preferred_format != Format::Remote as i32 {
                     assert!(regions_meet(&request.region, &m.region), "region");
                 }
-                let ours = [request.employer_token.clone(), tandem_e2e::token(&company.registry_number)];
-                assert!(!ours.contains(&m.employer_token) && !ours.contains(&m.group_token), "employer");
-                assert!(request.goals.iter().any(|g| m.expertise.contains(&g.topic)), "complement");
-                let entry = load.entry((p.node_id.clone(), m.pseudonym.clone())).or_insert((0, m.free_capacity));
+                let ours = [
+                    request.employer_token.clone(),
+                    tandem_e2e::token(&company.registry_number),
+                ];
+                assert!(
+                    !ours.contains(&m.employer_token) && !ours.contains(&m.group_token),
+                    "employer"
+                );
+                assert!(
+                    request.goals.iter().any(|g| m.expertise.contains(&g.topic)),
+                    "complement"
+                );
+                let entry = load
+                    .entry((p.node_id.clone(), m.pseudonym.clone()))
+                    .or_insert((0, m.free_capacity));
                 entry.0 += 1;
                 checked += 1;
             }

@@ -43,16 +43,26 @@ pub async fn start(node_ids: &[&str]) -> anyhow::Result<TestFederation> {
     let dir = tempfile::tempdir()?;
     let specs: Vec<NodeSpec> = node_ids
         .iter()
-        .map(|id| NodeSpec { node_id: (*id).to_owned(), display_name: format!("Network {id}") })
+        .map(|id| NodeSpec {
+            node_id: (*id).to_owned(),
+            display_name: format!("Network {id}"),
+        })
         .collect();
-    let federation = Federation::start(&databases(dir.path()), FEDERATION_KEY, &specs, |_| {}).await?;
+    let federation =
+        Federation::start(&databases(dir.path()), FEDERATION_KEY, &specs, |_| {}).await?;
     let operator = OperatorServiceClient::connect(federation.broker_endpoint()).await?;
     let mentees = MenteeServiceClient::connect(federation.broker_endpoint()).await?;
     let mut admins = Vec::new();
     for node in &federation.nodes {
         admins.push(NodeAdminServiceClient::connect(node.endpoint()).await?);
     }
-    Ok(TestFederation { federation, operator, mentees, admins, _dir: dir })
+    Ok(TestFederation {
+        federation,
+        operator,
+        mentees,
+        admins,
+        _dir: dir,
+    })
 }
 
 /// Returns the employer token of a registry number under the test federation key.
@@ -87,8 +97,14 @@ pub fn mentee(company_registry: &str, home_node: &str) -> MenteeRequest {
     MenteeRequest {
         career_level: CareerLevel::TeamLead as i32,
         goals: vec![
-            Goal { topic: Topic::Leadership as i32, priority: 3 },
-            Goal { topic: Topic::Financing as i32, priority: 2 },
+            Goal {
+                topic: Topic::Leadership as i32,
+                priority: 3,
+            },
+            Goal {
+                topic: Topic::Financing as i32,
+                priority: 2,
+            },
         ],
         languages: vec!["de".into()],
         region: "DE-BE".into(),
@@ -104,5 +120,8 @@ pub fn mentee(company_registry: &str, home_node: &str) -> MenteeRequest {
 
 /// Wraps a mentee in a submission with an idempotency key.
 pub fn submission(key: &str, mentee: MenteeRequest) -> SubmitMenteeRequest {
-    SubmitMenteeRequest { idempotency_key: key.to_owned(), mentee: Some(mentee) }
+    SubmitMenteeRequest {
+        idempotency_key: key.to_owned(),
+        mentee: Some(mentee),
+    }
 }

@@ -7,7 +7,7 @@ use tandem_proto::mentee_service_server::MenteeServiceServer;
 use tandem_proto::operator_service_server::OperatorServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::grpc::{MenteeGrpc, OperatorGrpc};
 use crate::{Broker, workers};
@@ -37,7 +37,11 @@ pub async fn serve(
             &broker,
         ))))
         .add_service(OperatorServiceServer::new(OperatorGrpc::new(broker)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (about 40 ms each).
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await;
     let _ = stop.send(true);
     while let Some(job) = jobs.join_next().await {

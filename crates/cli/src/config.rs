@@ -10,8 +10,14 @@ use figment::providers::{Env, Format, Toml};
 use serde::de::DeserializeOwned;
 
 /// Top-level keys of a node configuration that environment variables may override.
-const NODE_KEYS: &[&str] =
-    &["node_id", "display_name", "listen", "database_url", "pseudonym_secret", "federation_key"];
+const NODE_KEYS: &[&str] = &[
+    "node_id",
+    "display_name",
+    "listen",
+    "database_url",
+    "pseudonym_secret",
+    "federation_key",
+];
 
 /// Top-level keys of a broker configuration that environment variables may override.
 const BROKER_KEYS: &[&str] = &[
@@ -25,7 +31,11 @@ const BROKER_KEYS: &[&str] = &[
 ];
 
 fn load<T: DeserializeOwned>(path: &Path, env_keys: &'static [&'static str]) -> anyhow::Result<T> {
-    anyhow::ensure!(path.is_file(), "configuration file {} does not exist", path.display());
+    anyhow::ensure!(
+        path.is_file(),
+        "configuration file {} does not exist",
+        path.display()
+    );
     let env = Env::prefixed("TANDEM_").split("__").filter(move |key| {
         let top = key.as_str().split('.').next().unwrap_or_default();
         env_keys.contains(&top)
@@ -98,14 +108,19 @@ federation_key = "fedcba9876543210fedcba9876543210"
 
     #[test]
     fn a_missing_file_is_named() {
-        let err = load_node(Path::new("/nonexistent/node.toml")).expect_err("missing").to_string();
+        let err = load_node(Path::new("/nonexistent/node.toml"))
+            .expect_err("missing")
+            .to_string();
         assert!(err.contains("/nonexistent/node.toml"), "{err}");
     }
 
     #[test]
     fn validation_names_the_key() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = write(&dir, &NODE.replace("0123456789abcdef0123456789abcdef", "short"));
+        let path = write(
+            &dir,
+            &NODE.replace("0123456789abcdef0123456789abcdef", "short"),
+        );
         let err = load_node(&path).expect_err("short secret").to_string();
         assert!(err.contains("pseudonym_secret"), "{err}");
     }

@@ -16,7 +16,11 @@ use tandem_storage::MigratorTrait;
 
 /// Command-line interface of `tandem`.
 #[derive(Debug, Parser)]
-#[command(name = "tandem", version, about = "Tandem: a federated mentoring network")]
+#[command(
+    name = "tandem",
+    version,
+    about = "Tandem: a federated mentoring network"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -89,7 +93,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn migrate<M: MigratorTrait>(db: &tandem_storage::DatabaseConnection) -> anyhow::Result<usize> {
+async fn migrate<M: MigratorTrait>(
+    db: &tandem_storage::DatabaseConnection,
+) -> anyhow::Result<usize> {
     let pending = M::get_pending_migrations(db).await?.len();
     M::up(db, None).await?;
     Ok(pending)
@@ -111,7 +117,9 @@ async fn require_migrated<M: MigratorTrait>(
 /// Hides a password in a database URL for display.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
         _ => url.to_owned(),
     }
 }
@@ -172,7 +180,13 @@ pub async fn shutdown_signal() {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@db/x"), "postgres://***@db/x");
-        assert_eq!(super::redact("sqlite://a.sqlite?mode=rwc"), "sqlite://a.sqlite?mode=rwc");
+        assert_eq!(
+            super::redact("postgres://u:secret@db/x"),
+            "postgres://***@db/x"
+        );
+        assert_eq!(
+            super::redact("sqlite://a.sqlite?mode=rwc"),
+            "sqlite://a.sqlite?mode=rwc"
+        );
     }
 }

@@ -108,15 +108,26 @@ fn elapsed_ms(since: Instant) -> u64 {
 }
 
 /// Plans a matching round with the default limits and priority.
-pub fn plan_round(mentees: &[MenteeCandidate], mentors: &[MentorProfile], weights: &ScoreWeights) -> RoundPlan {
-    let options = RoundOptions { weights: weights.clone(), ..RoundOptions::default() };
+pub fn plan_round(
+    mentees: &[MenteeCandidate],
+    mentors: &[MentorProfile],
+    weights: &ScoreWeights,
+) -> RoundPlan {
+    let options = RoundOptions {
+        weights: weights.clone(),
+        ..RoundOptions::default()
+    };
     plan_round_with(mentees, mentors, &options)
 }
 
 /// Plans a matching round: candidates from both sides, an exact solve, pricing until no
 /// feasible pair can improve the objective, then an explanation for every proposal and for
 /// every mentee left waiting.
-pub fn plan_round_with(mentees: &[MenteeCandidate], mentors: &[MentorProfile], options: &RoundOptions) -> RoundPlan {
+pub fn plan_round_with(
+    mentees: &[MenteeCandidate],
+    mentors: &[MentorProfile],
+    options: &RoundOptions,
+) -> RoundPlan {
     let mut stats = RoundStats::default();
     let started = Instant::now();
     let mut encoded = Encoded::new(mentees, mentors, &options.weights);
@@ -128,7 +139,9 @@ pub fn plan_round_with(mentees: &[MenteeCandidate], mentors: &[MentorProfile], o
             + options.weights.region
             + options.weights.breadth * 8
             + 1;
-        encoded.set_pair_bonus(max_pair.saturating_mul(mentees.len().min(mentors.len() * 10) as i64 + 1));
+        encoded.set_pair_bonus(
+            max_pair.saturating_mul(mentees.len().min(mentors.len() * 10) as i64 + 1),
+        );
     }
     let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
     let scan = candidates::scan(&encoded, &capacities, options.limits);
@@ -137,7 +150,11 @@ pub fn plan_round_with(mentees: &[MenteeCandidate], mentors: &[MentorProfile], o
     stats.candidates_ms = elapsed_ms(started);
 
     let solving = Instant::now();
-    let instance = Instance { mentees: mentees.len(), capacities, arcs: scan.arcs };
+    let instance = Instance {
+        mentees: mentees.len(),
+        capacities,
+        arcs: scan.arcs,
+    };
     let mut solver = Solver::new(&instance);
     solver.solve();
     stats.solve_ms = elapsed_ms(solving);
@@ -158,16 +175,28 @@ pub fn plan_round_with(mentees: &[MenteeCandidate], mentors: &[MentorProfile], o
 
     let explaining = Instant::now();
     let assignment = solver.assignment();
-    let mut plan = RoundPlan { candidate_pairs: solver.arc_count(), ..RoundPlan::default() };
+    let mut plan = RoundPlan {
+        candidate_pairs: solver.arc_count(),
+        ..RoundPlan::default()
+    };
     let mut matched = vec![false; mentees.len()];
     for &(i, j) in &assignment.pairs {
         let (i, j) = (i as usize, j as usize);
         matched[i] = true;
         let score = scoring::score(&mentees[i].needs, &mentors[j], &options.weights);
         plan.objective += score.total;
-        plan.proposals.push(PlannedProposal { mentee: i, mentor: j, score });
+        plan.proposals.push(PlannedProposal {
+            mentee: i,
+            mentor: j,
+            score,
+        });
     }
-    for (i, &furthest) in scan.furthest.iter().enumerate().filter(|(i, _)| !matched[*i]) {
+    for (i, &furthest) in scan
+        .furthest
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !matched[*i])
+    {
         let (code, detail) = if mentors.is_empty() {
             ("no_mentors", "no mentor is published in the network yet")
         } else if furthest == encoded::FEASIBLE {
@@ -176,7 +205,11 @@ pub fn plan_round_with(mentees: &[MenteeCandidate], mentors: &[MentorProfile], o
             let reason = Infeasible::from_stage(furthest);
             (reason.code(), reason.detail())
         };
-        plan.unmatched.push(Unmatched { mentee: i, code, detail });
+        plan.unmatched.push(Unmatched {
+            mentee: i,
+            code,
+            detail,
+        });
     }
     stats.explain_ms = elapsed_ms(explaining);
     plan.stats = stats;

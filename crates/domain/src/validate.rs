@@ -415,7 +415,8 @@ mod tests {
 
     #[test]
     fn names_the_field_of_a_bad_mentee() {
-        let cases: Vec<(fn(&mut MenteeRequest), &str)> = vec![
+        type Mutation = fn(&mut MenteeRequest);
+        let cases: Vec<(Mutation, &str)> = vec![
             (|m| m.goals.clear(), "mentee.goals"),
             (
                 |m| m.languages = vec!["de".into(), "xx".into()],

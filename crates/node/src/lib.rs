@@ -88,7 +88,8 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let addr = listener.local_addr().ok();
     tracing::info!(node = %state.node_id, addr = ?addr, "node serving");
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (about 40 ms each).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .add_service(NodeServiceServer::new(grpc::NodeApi::new(state.clone())))
         .add_service(NodeAdminServiceServer::new(grpc::AdminApi::new(state)))

@@ -57,19 +57,23 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StorageError> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
     if is_sqlite {
-        // One writer at a time is what SQLite allows anyway; a small pool avoids lock churn.
-        options.max_connections(4).min_connections(1);
+        use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+        // Every pooled connection gets these settings. Write-ahead logging with NORMAL sync is
+        // crash-safe (a power cut can lose only the last commits, never corrupt the file) and
+        // avoids an fsync per transaction.
+        options
+            .max_connections(4)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(std::time::Duration::from_secs(5))
+                    .foreign_keys(true)
+            });
     } else {
         options.max_connections(10);
     }
     let db = Database::connect(options).await?;
-    if is_sqlite {
-        use sea_orm::ConnectionTrait;
-        db.execute_unprepared(
-            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
-        )
-        .await?;
-    }
     Ok(db)
 }
 

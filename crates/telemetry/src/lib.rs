@@ -32,9 +32,12 @@ impl Drop for TelemetryGuard {
 }
 
 fn otlp_requested() -> bool {
-    ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
 /// Installs the global subscriber for `service`. `default_filter` applies when `RUST_LOG` is
@@ -42,13 +45,18 @@ fn otlp_requested() -> bool {
 pub fn init_telemetry(service: &str, default_filter: &str) -> anyhow::Result<TelemetryGuard> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let mut guard = TelemetryGuard::default();
     let otel = if otlp_requested() {
-        let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?;
-        let resource =
-            opentelemetry_sdk::Resource::builder().with_service_name(service.to_owned()).build();
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .build()?;
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name(service.to_owned())
+            .build();
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_resource(resource)
@@ -60,7 +68,11 @@ pub fn init_telemetry(service: &str, default_filter: &str) -> anyhow::Result<Tel
     } else {
         None
     };
-    tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()?;
     Ok(guard)
 }
 

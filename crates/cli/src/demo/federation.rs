@@ -52,11 +52,9 @@ pub struct Federation {
     tasks: Vec<JoinHandle<()>>,
 }
 
-fn stopped(mut rx: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        // A closed channel also means stop.
-        let _ = rx.wait_for(|stop| *stop).await;
-    }
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    // A closed channel also means stop.
+    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 async fn database_url(databases: &Databases, name: &str) -> anyhow::Result<String> {
@@ -71,7 +69,10 @@ async fn database_url(databases: &Databases, name: &str) -> anyhow::Result<Strin
 fn secret(federation_key: &str, node_id: &str) -> String {
     // Demo and test secrets derive from the federation key so a seeded run is reproducible;
     // real nodes configure their own random secret.
-    tandem_domain::pseudonym::employer_token(federation_key.as_bytes(), &format!("secret-{node_id}"))
+    tandem_domain::pseudonym::employer_token(
+        federation_key.as_bytes(),
+        &format!("secret-{node_id}"),
+    )
 }
 
 impl Federation {
@@ -145,7 +146,13 @@ impl Federation {
                 tracing::error!(%err, "broker server failed");
             }
         }));
-        Ok(Self { broker_addr, broker_database_url: url, nodes: running, stop, tasks })
+        Ok(Self {
+            broker_addr,
+            broker_database_url: url,
+            nodes: running,
+            stop,
+            tasks,
+        })
     }
 
     /// Returns the broker's gRPC endpoint URL.

@@ -5,8 +5,8 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 use tandem_proto::{
-    CareerLevel, CompanySizeBand, Format, Goal, Industry, IndustryPreference, MenteeRequest, Mentor,
-    Topic,
+    CareerLevel, CompanySizeBand, Format, Goal, Industry, IndustryPreference, MenteeRequest,
+    Mentor, Topic,
 };
 
 /// One network of the demo federation.
@@ -57,23 +57,84 @@ pub const NETWORKS: [NetworkProfile; 3] = [
 ];
 
 const FIRST_NAMES: &[&str] = &[
-    "Anna", "Lukas", "Sophie", "Jonas", "Marie", "Felix", "Laura", "Paul", "Hannah", "Elias",
-    "Lea", "Tobias", "Katharina", "David", "Julia", "Murat", "Aylin", "Piotr", "Giulia", "Ines",
-    "Stefan", "Sabine", "Thomas", "Claudia", "Andreas", "Birgit", "Matthias", "Petra", "Klaus",
+    "Anna",
+    "Lukas",
+    "Sophie",
+    "Jonas",
+    "Marie",
+    "Felix",
+    "Laura",
+    "Paul",
+    "Hannah",
+    "Elias",
+    "Lea",
+    "Tobias",
+    "Katharina",
+    "David",
+    "Julia",
+    "Murat",
+    "Aylin",
+    "Piotr",
+    "Giulia",
+    "Ines",
+    "Stefan",
+    "Sabine",
+    "Thomas",
+    "Claudia",
+    "Andreas",
+    "Birgit",
+    "Matthias",
+    "Petra",
+    "Klaus",
     "Monika",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Hoffmann",
-    "Schulz", "Koch", "Richter", "Klein", "Wolf", "Neumann", "Schwarz", "Zimmermann", "Braun",
-    "Krüger", "Hartmann", "Yilmaz", "Kowalski", "Rossi", "Lange", "Werner", "Krause",
+    "Müller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Hoffmann",
+    "Schulz",
+    "Koch",
+    "Richter",
+    "Klein",
+    "Wolf",
+    "Neumann",
+    "Schwarz",
+    "Zimmermann",
+    "Braun",
+    "Krüger",
+    "Hartmann",
+    "Yilmaz",
+    "Kowalski",
+    "Rossi",
+    "Lange",
+    "Werner",
+    "Krause",
 ];
 const COMPANY_STEMS: &[&str] = &[
-    "Alpen", "Rhein", "Nord", "Spree", "Isar", "Main", "Donau", "Elbe", "Weser", "Neckar", "Taunus",
-    "Harz", "Eifel", "Allgäu", "Mosel", "Havel",
+    "Alpen", "Rhein", "Nord", "Spree", "Isar", "Main", "Donau", "Elbe", "Weser", "Neckar",
+    "Taunus", "Harz", "Eifel", "Allgäu", "Mosel", "Havel",
 ];
 const COMPANY_KINDS: &[&str] = &[
-    "Maschinenbau", "Energie", "Logistik", "Software", "Digital", "Bau", "Handel", "Consulting",
-    "Foods", "Media", "Health", "Werkstätten", "Solar", "Labs",
+    "Maschinenbau",
+    "Energie",
+    "Logistik",
+    "Software",
+    "Digital",
+    "Bau",
+    "Handel",
+    "Consulting",
+    "Foods",
+    "Media",
+    "Health",
+    "Werkstätten",
+    "Solar",
+    "Labs",
 ];
 /// Topics weighted by how often mentees ask for them.
 const POPULAR_TOPICS: &[Topic] = &[
@@ -149,7 +210,17 @@ fn pick<T: Copy>(rng: &mut ChaCha8Rng, options: &[T]) -> T {
 }
 
 fn registry_number(rng: &mut ChaCha8Rng) -> String {
-    let court = pick(rng, &["München", "Stuttgart", "Berlin", "Hamburg", "Köln", "Frankfurt"]);
+    let court = pick(
+        rng,
+        &[
+            "München",
+            "Stuttgart",
+            "Berlin",
+            "Hamburg",
+            "Köln",
+            "Frankfurt",
+        ],
+    );
     format!("HRB {} {court}", rng.random_range(10_000..99_999))
 }
 
@@ -168,7 +239,11 @@ fn topics(rng: &mut ChaCha8Rng, count: usize) -> Vec<Topic> {
 pub fn employers(rng: &mut ChaCha8Rng, count: usize) -> Vec<Employer> {
     (0..count)
         .map(|i| {
-            let group = if i % 5 == 4 { registry_number(rng) } else { String::new() };
+            let group = if i % 5 == 4 {
+                registry_number(rng)
+            } else {
+                String::new()
+            };
             Employer {
                 name: format!(
                     "{} {} {}",
@@ -201,8 +276,19 @@ pub fn mentor(rng: &mut ChaCha8Rng, network: &NetworkProfile, employers: &[Emplo
     };
     let title = match level {
         CareerLevel::TeamLead => "Team Lead",
-        CareerLevel::HeadOfDepartment => pick(rng, &["Head of Sales", "Head of Engineering", "Head of HR", "Head of Finance"]),
-        CareerLevel::Director => pick(rng, &["Managing Director", "Director Operations", "Partner"]),
+        CareerLevel::HeadOfDepartment => pick(
+            rng,
+            &[
+                "Head of Sales",
+                "Head of Engineering",
+                "Head of HR",
+                "Head of Finance",
+            ],
+        ),
+        CareerLevel::Director => pick(
+            rng,
+            &["Managing Director", "Director Operations", "Partner"],
+        ),
         _ => pick(rng, &["CEO", "Founder", "Owner", "CFO", "COO"]),
     };
     let employer = pick_ref(rng, employers);
@@ -248,7 +334,10 @@ pub fn mentor(rng: &mut ChaCha8Rng, network: &NetworkProfile, employers: &[Emplo
         career_level: level as i32,
         years_of_experience: years,
         industries: industries.into_iter().map(|i| i as i32).collect(),
-        expertise: topics(rng, expertise_count).into_iter().map(|t| t as i32).collect(),
+        expertise: topics(rng, expertise_count)
+            .into_iter()
+            .map(|t| t as i32)
+            .collect(),
         languages,
         region: pick(rng, network.regions).to_owned(),
         formats,
@@ -276,7 +365,11 @@ fn ascii(s: &str) -> String {
 
 /// Generates member companies; a few are employers of mentors, so that the broker's
 /// same-employer rule has something to do.
-pub fn companies(rng: &mut ChaCha8Rng, count: usize, mentor_employers: &[Employer]) -> Vec<Company> {
+pub fn companies(
+    rng: &mut ChaCha8Rng,
+    count: usize,
+    mentor_employers: &[Employer],
+) -> Vec<Company> {
     (0..count)
         .map(|i| {
             let network = pick_ref(rng, &NETWORKS);
@@ -285,7 +378,11 @@ pub fn companies(rng: &mut ChaCha8Rng, count: usize, mentor_employers: &[Employe
                 (e.name.clone(), e.registry_number.clone())
             } else {
                 (
-                    format!("{} {} GmbH", pick(rng, COMPANY_STEMS), pick(rng, COMPANY_KINDS)),
+                    format!(
+                        "{} {} GmbH",
+                        pick(rng, COMPANY_STEMS),
+                        pick(rng, COMPANY_KINDS)
+                    ),
                     registry_number(rng),
                 )
             };
@@ -332,7 +429,10 @@ pub fn mentee(
     let goals = topics(rng, goal_count)
         .into_iter()
         .enumerate()
-        .map(|(k, t)| Goal { topic: t as i32, priority: if k == 0 { 3 } else { rng.random_range(1..=3) } })
+        .map(|(k, t)| Goal {
+            topic: t as i32,
+            priority: if k == 0 { 3 } else { rng.random_range(1..=3) },
+        })
         .collect();
     let languages: Vec<String> = match rng.random_range(0..100) {
         0..=49 => vec!["de".into()],
@@ -341,7 +441,14 @@ pub fn mentee(
         95..=97 => vec!["fr".into()],
         _ => vec!["uk".into()],
     };
-    let format = weighted(rng, &[(Format::Remote, 55), (Format::Hybrid, 25), (Format::InPerson, 20)]);
+    let format = weighted(
+        rng,
+        &[
+            (Format::Remote, 55),
+            (Format::Hybrid, 25),
+            (Format::InPerson, 20),
+        ],
+    );
     let region = if format == Format::InPerson && rng.random_bool(0.15) {
         pick(rng, &["DE-SN", "DE-MV", "CH"]).to_owned()
     } else {

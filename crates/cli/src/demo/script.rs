@@ -30,7 +30,9 @@ const COMPANY_CONFIRMS: f64 = 0.9;
 /// Wraps a message in a request made on behalf of `company`.
 pub fn as_company<T>(company: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
     let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("x-tandem-company", company.parse()?);
+    request
+        .metadata_mut()
+        .insert("x-tandem-company", company.parse()?);
     Ok(request)
 }
 
@@ -58,22 +60,49 @@ pub async fn run(options: DemoOptions, narrate: bool) -> anyhow::Result<DemoSumm
         dir.display()
     );
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-    let federation_key = format!("demo-federation-key-{:016x}-{:016x}", options.seed, rng.random::<u64>());
+    let federation_key = format!(
+        "demo-federation-key-{:016x}-{:016x}",
+        options.seed,
+        rng.random::<u64>()
+    );
     let specs: Vec<NodeSpec> = NETWORKS
         .iter()
-        .map(|n| NodeSpec { node_id: n.node_id.into(), display_name: n.display_name.into() })
+        .map(|n| NodeSpec {
+            node_id: n.node_id.into(),
+            display_name: n.display_name.into(),
+        })
         .collect();
-    let federation = Federation::start(&Databases::Sqlite(dir.clone()), &federation_key, &specs, |_| {}).await?;
-    say(format!("Tandem demo federation (seed {}), databases in {}", options.seed, dir.display()));
+    let federation = Federation::start(
+        &Databases::Sqlite(dir.clone()),
+        &federation_key,
+        &specs,
+        |_| {},
+    )
+    .await?;
+    say(format!(
+        "Tandem demo federation (seed {}), databases in {}",
+        options.seed,
+        dir.display()
+    ));
     for n in &federation.nodes {
-        say(format!("  node   {:<12} {:<32} grpc://{}", n.node_id, n.display_name, n.addr));
+        say(format!(
+            "  node   {:<12} {:<32} grpc://{}",
+            n.node_id, n.display_name, n.addr
+        ));
     }
-    say(format!("  broker {:<12} {:<32} grpc://{}", "broker", "network operator", federation.broker_addr));
+    say(format!(
+        "  broker {:<12} {:<32} grpc://{}",
+        "broker", "network operator", federation.broker_addr
+    ));
 
     let result = script(&federation, &options, &mut rng, &federation_key, &say).await;
     federation.shutdown().await;
     let mut summary = result?;
-    summary.data_dir = if options.data_dir.is_some() { Some(dir.display().to_string()) } else { None };
+    summary.data_dir = if options.data_dir.is_some() {
+        Some(dir.display().to_string())
+    } else {
+        None
+    };
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(summary)
 }
@@ -91,7 +120,9 @@ async fn script(
         admins: Vec::new(),
     };
     for n in &federation.nodes {
-        clients.admins.push(NodeAdminServiceClient::connect(n.endpoint()).await?);
+        clients
+            .admins
+            .push(NodeAdminServiceClient::connect(n.endpoint()).await?);
     }
 
     // Association staff enter their mentors at their own node.
@@ -102,7 +133,9 @@ async fn script(
         for _ in 0..options.mentors_per_node {
             let mentor = population::mentor(rng, network, &employers);
             clients.admins[k]
-                .create_mentor(CreateMentorRequest { mentor: Some(mentor) })
+                .create_mentor(CreateMentorRequest {
+                    mentor: Some(mentor),
+                })
                 .await
                 .with_context(|| format!("creating a mentor at {}", network.node_id))?;
         }
@@ -115,10 +148,13 @@ async fn script(
     ));
 
     // Member companies submit their young leaders to the broker.
-    let companies = population::companies(rng, (options.mentees as usize / 4).max(1), &all_employers);
+    let companies =
+        population::companies(rng, (options.mentees as usize / 4).max(1), &all_employers);
     let tokens: Vec<String> = companies
         .iter()
-        .map(|c| tandem_domain::pseudonym::employer_token(federation_key.as_bytes(), &c.registry_number))
+        .map(|c| {
+            tandem_domain::pseudonym::employer_token(federation_key.as_bytes(), &c.registry_number)
+        })
         .collect();
     for number in 0..options.mentees as usize {
         let company = rng.random_range(0..companies.len());
@@ -127,7 +163,10 @@ async fn script(
             .mentees
             .submit_mentee(as_company(
                 &companies[seed.company].id,
-                SubmitMenteeRequest { idempotency_key: seed.idempotency_key, mentee: Some(seed.request) },
+                SubmitMenteeRequest {
+                    idempotency_key: seed.idempotency_key,
+                    mentee: Some(seed.request),
+                },
             )?)
             .await
             .context("submitting a mentee")?;
@@ -138,9 +177,13 @@ async fn script(
         options.mentees
     ));
 
-    let sync = clients.operator.sync_nodes(SyncNodesRequest::default()).await?.into_inner();
+    let sync = clients
+        .operator
+        .sync_nodes(SyncNodesRequest::default())
+        .await?
+        .into_inner();
     let published: u32 = sync.results.iter().map(|r| r.upserts).sum();
-    for r in sync.results.iter().filter(|r| !r.error.is_empty()) {
+    if let Some(r) = sync.results.iter().find(|r| !r.error.is_empty()) {
         anyhow::bail!("sync of node {} failed: {}", r.node_id, r.error);
     }
     say(format!(
@@ -151,7 +194,11 @@ async fn script(
     let mut rounds = Vec::new();
     let mut answers = Answers::default();
     for round_number in 1..=options.rounds {
-        let round = clients.operator.run_matching_round(RunMatchingRoundRequest {}).await?.into_inner();
+        let round = clients
+            .operator
+            .run_matching_round(RunMatchingRoundRequest {})
+            .await?
+            .into_inner();
         say(format!(
             "{}. Matching round {round_number}: {} waiting mentees x {} mentors with free places -> {} proposals ({} across node boundaries), total score {}.",
             3 + round_number * 2 - 1,
@@ -164,7 +211,10 @@ async fn script(
         rounds.push(RoundLine::from(&round));
         let before = answers.clone();
         mentors_answer(&mut clients, rng, &mut answers).await?;
-        clients.operator.sync_nodes(SyncNodesRequest::default()).await?;
+        clients
+            .operator
+            .sync_nodes(SyncNodesRequest::default())
+            .await?;
         companies_answer(&mut clients, &companies, rng, &mut answers).await?;
         say(format!(
             "{}. Mentors answered at their nodes ({} accepted, {} declined); companies answered ({} confirmed, {} declined); {} contact cards released after the double opt-in.",
@@ -177,7 +227,15 @@ async fn script(
         ));
     }
 
-    summarise(&mut clients, &companies, options, mentors_entered, rounds, answers).await
+    summarise(
+        &mut clients,
+        &companies,
+        options,
+        mentors_entered,
+        rounds,
+        answers,
+    )
+    .await
 }
 
 #[derive(Debug, Clone, Default)]
@@ -189,17 +247,31 @@ struct Answers {
     contact_cards: u32,
 }
 
-async fn mentors_answer(clients: &mut Clients, rng: &mut ChaCha8Rng, answers: &mut Answers) -> anyhow::Result<()> {
+async fn mentors_answer(
+    clients: &mut Clients,
+    rng: &mut ChaCha8Rng,
+    answers: &mut Answers,
+) -> anyhow::Result<()> {
     for admin in &mut clients.admins {
-        let introductions =
-            admin.list_introductions(ListIntroductionsRequest::default()).await?.into_inner().introductions;
+        let introductions = admin
+            .list_introductions(ListIntroductionsRequest::default())
+            .await?
+            .into_inner()
+            .introductions;
         for intro in introductions {
             if intro.closed || intro.decision != MentorDecision::Pending as i32 {
                 continue;
             }
             let accept = rng.random_bool(MENTOR_ACCEPTS);
-            let decision = if accept { MentorDecision::Accepted } else { MentorDecision::Declined };
-            let request = RecordDecisionRequest { introduction_id: intro.introduction_id, decision: decision as i32 };
+            let decision = if accept {
+                MentorDecision::Accepted
+            } else {
+                MentorDecision::Declined
+            };
+            let request = RecordDecisionRequest {
+                introduction_id: intro.introduction_id,
+                decision: decision as i32,
+            };
             match admin.record_decision(request).await {
                 Ok(_) if accept => answers.mentor_accepted += 1,
                 Ok(_) => answers.mentor_declined += 1,
@@ -217,25 +289,45 @@ async fn companies_answer(
     answers: &mut Answers,
 ) -> anyhow::Result<()> {
     for company in companies {
-        let mentees =
-            clients.mentees.list_mentees(as_company(&company.id, ListMenteesRequest {})?).await?.into_inner().mentees;
-        for mentee in mentees.iter().filter(|m| m.status == MenteeStatus::Proposed as i32) {
+        let mentees = clients
+            .mentees
+            .list_mentees(as_company(&company.id, ListMenteesRequest {})?)
+            .await?
+            .into_inner()
+            .mentees;
+        for mentee in mentees
+            .iter()
+            .filter(|m| m.status == MenteeStatus::Proposed as i32)
+        {
             let proposals = clients
                 .mentees
-                .list_proposals(as_company(&company.id, ListProposalsRequest { mentee_id: mentee.mentee_id.clone() })?)
+                .list_proposals(as_company(
+                    &company.id,
+                    ListProposalsRequest {
+                        mentee_id: mentee.mentee_id.clone(),
+                    },
+                )?)
                 .await?
                 .into_inner()
                 .proposals;
             for p in proposals.iter().filter(|p| {
-                p.status == ProposalStatus::Open as i32 && p.company_decision == CompanyDecision::Pending as i32
+                p.status == ProposalStatus::Open as i32
+                    && p.company_decision == CompanyDecision::Pending as i32
             }) {
                 let confirm = rng.random_bool(COMPANY_CONFIRMS);
-                let decision = if confirm { CompanyDecision::Confirmed } else { CompanyDecision::Declined };
+                let decision = if confirm {
+                    CompanyDecision::Confirmed
+                } else {
+                    CompanyDecision::Declined
+                };
                 let answered = clients
                     .mentees
                     .respond_to_proposal(as_company(
                         &company.id,
-                        RespondToProposalRequest { proposal_id: p.proposal_id.clone(), decision: decision as i32 },
+                        RespondToProposalRequest {
+                            proposal_id: p.proposal_id.clone(),
+                            decision: decision as i32,
+                        },
                     )?)
                     .await?
                     .into_inner();
@@ -249,7 +341,9 @@ async fn companies_answer(
                         .mentees
                         .get_contact_card(as_company(
                             &company.id,
-                            GetContactCardRequest { proposal_id: p.proposal_id.clone() },
+                            GetContactCardRequest {
+                                proposal_id: p.proposal_id.clone(),
+                            },
                         )?)
                         .await
                         .context("fetching a contact card after the double opt-in")?;
@@ -269,8 +363,17 @@ async fn summarise(
     rounds: Vec<RoundLine>,
     answers: Answers,
 ) -> anyhow::Result<DemoSummary> {
-    let stats = clients.operator.get_network_stats(tandem_proto::GetNetworkStatsRequest {}).await?.into_inner();
-    let nodes = clients.operator.list_nodes(ListNodesRequest {}).await?.into_inner().nodes;
+    let stats = clients
+        .operator
+        .get_network_stats(tandem_proto::GetNetworkStatsRequest {})
+        .await?
+        .into_inner();
+    let nodes = clients
+        .operator
+        .list_nodes(ListNodesRequest {})
+        .await?
+        .into_inner()
+        .nodes;
     let node_lines = nodes
         .iter()
         .map(|n| NodeLine {
@@ -279,23 +382,43 @@ async fn summarise(
             mentors: mentors_entered.get(&n.node_id).copied().unwrap_or(0),
             profiles_published: n.profiles,
             free_places: n.free_capacity,
-            tandems: stats.nodes.iter().find(|s| s.node_id == n.node_id).map_or(0, |s| s.tandems),
+            tandems: stats
+                .nodes
+                .iter()
+                .find(|s| s.node_id == n.node_id)
+                .map_or(0, |s| s.tandems),
         })
         .collect();
 
     let mut examples = Vec::new();
     'companies: for company in companies {
-        let mentees =
-            clients.mentees.list_mentees(as_company(&company.id, ListMenteesRequest {})?).await?.into_inner().mentees;
-        for mentee in mentees.iter().filter(|m| m.status == MenteeStatus::InTandem as i32) {
+        let mentees = clients
+            .mentees
+            .list_mentees(as_company(&company.id, ListMenteesRequest {})?)
+            .await?
+            .into_inner()
+            .mentees;
+        for mentee in mentees
+            .iter()
+            .filter(|m| m.status == MenteeStatus::InTandem as i32)
+        {
             let proposals = clients
                 .mentees
-                .list_proposals(as_company(&company.id, ListProposalsRequest { mentee_id: mentee.mentee_id.clone() })?)
+                .list_proposals(as_company(
+                    &company.id,
+                    ListProposalsRequest {
+                        mentee_id: mentee.mentee_id.clone(),
+                    },
+                )?)
                 .await?
                 .into_inner()
                 .proposals;
-            if let Some(p) = proposals.iter().find(|p| p.status == ProposalStatus::Tandem as i32)
-                && examples.iter().all(|e: &Example| e.mentor_node != p.node_id)
+            if let Some(p) = proposals
+                .iter()
+                .find(|p| p.status == ProposalStatus::Tandem as i32)
+                && examples
+                    .iter()
+                    .all(|e: &Example| e.mentor_node != p.node_id)
             {
                 examples.push(Example::new(company, mentee, p));
                 if examples.len() == 3 {
@@ -314,7 +437,11 @@ async fn summarise(
             in_tandem: stats.mentees_in_tandem,
             proposed: stats.mentees_proposed,
             waiting: stats.mentees_waiting,
-            waiting_reasons: stats.waiting_reasons.iter().map(|r| (r.reason.clone(), r.mentees)).collect(),
+            waiting_reasons: stats
+                .waiting_reasons
+                .iter()
+                .map(|r| (r.reason.clone(), r.mentees))
+                .collect(),
         },
         rounds,
         mentor_accepted: answers.mentor_accepted,

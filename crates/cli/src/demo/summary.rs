@@ -84,7 +84,13 @@ impl Example {
             goals: request
                 .goals
                 .iter()
-                .map(|g| format!("{} (priority {})", topic_name(Topic::try_from(g.topic).unwrap_or_default()), g.priority))
+                .map(|g| {
+                    format!(
+                        "{} (priority {})",
+                        topic_name(Topic::try_from(g.topic).unwrap_or_default()),
+                        g.priority
+                    )
+                })
                 .collect(),
             mentor_node: proposal.node_id.clone(),
             mentor_level: level(proposal.mentor.as_ref().map_or(0, |m| m.career_level)),
@@ -132,7 +138,12 @@ impl DemoSummary {
             let _ = writeln!(
                 out,
                 "{:<12} {:<32} {:>7} {:>10} {:>11} {:>7}",
-                n.node_id, n.display_name, n.mentors, n.profiles_published, n.free_places, n.tandems
+                n.node_id,
+                n.display_name,
+                n.mentors,
+                n.profiles_published,
+                n.free_places,
+                n.tandems
             );
         }
         let m = &self.mentees;
@@ -143,7 +154,11 @@ impl DemoSummary {
             m.submitted, m.in_tandem, m.proposed, m.waiting
         );
         for (reason, count) in &m.waiting_reasons {
-            let _ = writeln!(out, "  waiting because {:<32} {count:>4}", reason.replace('_', " "));
+            let _ = writeln!(
+                out,
+                "  waiting because {:<32} {count:>4}",
+                reason.replace('_', " ")
+            );
         }
         let _ = writeln!(out, "\n== Matching ==");
         for (k, r) in self.rounds.iter().enumerate() {
@@ -162,9 +177,14 @@ impl DemoSummary {
         let _ = writeln!(
             out,
             "mentors accepted {} / declined {}; companies confirmed {} / declined {}",
-            self.mentor_accepted, self.mentor_declined, self.company_confirmed, self.company_declined
+            self.mentor_accepted,
+            self.mentor_declined,
+            self.company_confirmed,
+            self.company_declined
         );
-        let share = if self.tandems == 0 { 0 } else { 100 * self.cross_node_tandems / self.tandems };
+        let share = (100 * self.cross_node_tandems)
+            .checked_div(self.tandems)
+            .unwrap_or(0);
         let _ = writeln!(
             out,
             "{} tandems, {} of them ({share}%) across node boundaries; {} contact cards released to the submitting companies only",
@@ -187,7 +207,11 @@ impl DemoSummary {
                 let _ = writeln!(out, "    {r}");
             }
         }
-        let _ = writeln!(out, "\nfinished in {:.1} s", self.elapsed_ms as f64 / 1000.0);
+        let _ = writeln!(
+            out,
+            "\nfinished in {:.1} s",
+            self.elapsed_ms as f64 / 1000.0
+        );
         if let Some(dir) = &self.data_dir {
             let _ = writeln!(out, "databases kept in {dir}");
         }

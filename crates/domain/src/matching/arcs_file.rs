@@ -32,12 +32,22 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 fn err(line: usize, message: impl Into<String>) -> ParseError {
-    ParseError { line, message: message.into() }
+    ParseError {
+        line,
+        message: message.into(),
+    }
 }
 
-fn numbers<T: std::str::FromStr>(line: usize, text: &str, what: &str) -> Result<Vec<T>, ParseError> {
+fn numbers<T: std::str::FromStr>(
+    line: usize,
+    text: &str,
+    what: &str,
+) -> Result<Vec<T>, ParseError> {
     text.split_ascii_whitespace()
-        .map(|t| t.parse().map_err(|_| err(line, format!("{what}: {t:?} is not a valid number"))))
+        .map(|t| {
+            t.parse()
+                .map_err(|_| err(line, format!("{what}: {t:?} is not a valid number")))
+        })
         .collect()
 }
 
@@ -59,7 +69,13 @@ pub fn read_instance(input: impl BufRead) -> Result<Instance, ParseError> {
         let Some((mentees, mentors, arcs)) = header else {
             let h: Vec<usize> = numbers(number, text, "header")?;
             let [mentees, mentors, arcs] = h[..] else {
-                return Err(err(number, format!("header needs 3 numbers (mentees mentors arcs), found {}", h.len())));
+                return Err(err(
+                    number,
+                    format!(
+                        "header needs 3 numbers (mentees mentors arcs), found {}",
+                        h.len()
+                    ),
+                ));
             };
             header = Some((mentees, mentors, arcs));
             instance.mentees = mentees;
@@ -71,7 +87,10 @@ pub fn read_instance(input: impl BufRead) -> Result<Instance, ParseError> {
         if !caps_read {
             let caps: Vec<u32> = numbers(number, text, "capacities")?;
             if caps.len() != mentors {
-                return Err(err(number, format!("expected {mentors} capacities, found {}", caps.len())));
+                return Err(err(
+                    number,
+                    format!("expected {mentors} capacities, found {}", caps.len()),
+                ));
             }
             instance.capacities = caps;
             caps_read = true;
@@ -79,27 +98,52 @@ pub fn read_instance(input: impl BufRead) -> Result<Instance, ParseError> {
         }
         let fields: Vec<i64> = numbers(number, text, "arc")?;
         let [mentee, mentor, weight] = fields[..] else {
-            return Err(err(number, format!("an arc needs 3 numbers (mentee mentor weight), found {}", fields.len())));
+            return Err(err(
+                number,
+                format!(
+                    "an arc needs 3 numbers (mentee mentor weight), found {}",
+                    fields.len()
+                ),
+            ));
         };
         if instance.arcs.len() == arcs {
-            return Err(err(number, format!("more arcs than the {arcs} the header declares")));
+            return Err(err(
+                number,
+                format!("more arcs than the {arcs} the header declares"),
+            ));
         }
         if mentee < 0 || mentee as usize >= mentees {
-            return Err(err(number, format!("mentee {mentee} out of range 0..{mentees}")));
+            return Err(err(
+                number,
+                format!("mentee {mentee} out of range 0..{mentees}"),
+            ));
         }
         if mentor < 0 || mentor as usize >= mentors {
-            return Err(err(number, format!("mentor {mentor} out of range 0..{mentors}")));
+            return Err(err(
+                number,
+                format!("mentor {mentor} out of range 0..{mentors}"),
+            ));
         }
         if !(1..=MAX_WEIGHT).contains(&weight) {
-            return Err(err(number, format!("weight {weight} out of range 1..={MAX_WEIGHT}")));
+            return Err(err(
+                number,
+                format!("weight {weight} out of range 1..={MAX_WEIGHT}"),
+            ));
         }
         if !seen.insert((mentee as u32, mentor as u32)) {
             return Err(err(number, format!("duplicate arc {mentee} {mentor}")));
         }
-        instance.arcs.push(Arc { mentee: mentee as u32, mentor: mentor as u32, weight });
+        instance.arcs.push(Arc {
+            mentee: mentee as u32,
+            mentor: mentor as u32,
+            weight,
+        });
     }
     let Some((_, _, arcs)) = header else {
-        return Err(err(last_line.max(1), "missing header line (mentees mentors arcs)"));
+        return Err(err(
+            last_line.max(1),
+            "missing header line (mentees mentors arcs)",
+        ));
     };
     if !caps_read {
         return Err(err(last_line.max(1), "missing capacities line"));
@@ -107,7 +151,10 @@ pub fn read_instance(input: impl BufRead) -> Result<Instance, ParseError> {
     if instance.arcs.len() != arcs {
         return Err(err(
             last_line.max(1),
-            format!("the header declares {arcs} arcs but the file has {}", instance.arcs.len()),
+            format!(
+                "the header declares {arcs} arcs but the file has {}",
+                instance.arcs.len()
+            ),
         ));
     }
     Ok(instance)
@@ -115,7 +162,13 @@ pub fn read_instance(input: impl BufRead) -> Result<Instance, ParseError> {
 
 /// Writes an instance in the same format.
 pub fn write_instance(instance: &Instance, mut out: impl Write) -> io::Result<()> {
-    writeln!(out, "{} {} {}", instance.mentees, instance.capacities.len(), instance.arcs.len())?;
+    writeln!(
+        out,
+        "{} {} {}",
+        instance.mentees,
+        instance.capacities.len(),
+        instance.arcs.len()
+    )?;
     let caps: Vec<String> = instance.capacities.iter().map(u32::to_string).collect();
     writeln!(out, "{}", caps.join(" "))?;
     for a in &instance.arcs {
@@ -153,7 +206,10 @@ mod tests {
         let i = parse("2 2 3\n1 2\n0 0 5\n1 0 7\n1 1 3\n").expect("valid");
         let mut out = Vec::new();
         write_instance(&i, &mut out).expect("write");
-        assert_eq!(parse(std::str::from_utf8(&out).expect("utf8")).expect("again"), i);
+        assert_eq!(
+            parse(std::str::from_utf8(&out).expect("utf8")).expect("again"),
+            i
+        );
     }
 
     #[test]

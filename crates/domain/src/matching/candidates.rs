@@ -27,7 +27,10 @@ pub struct CandidateLimits {
 
 impl Default for CandidateLimits {
     fn default() -> Self {
-        Self { per_mentee: 12, per_place: 4 }
+        Self {
+            per_mentee: 12,
+            per_place: 4,
+        }
     }
 }
 
@@ -83,14 +86,20 @@ pub struct Scan {
 
 fn chunks(n: usize) -> Vec<std::ops::Range<usize>> {
     let size = n.div_ceil(CHUNKS).max(1);
-    (0..n).step_by(size).map(|start| start..(start + size).min(n)).collect()
+    (0..n)
+        .step_by(size)
+        .map(|start| start..(start + size).min(n))
+        .collect()
 }
 
 /// Runs `work` over every chunk of mentees on the available cores and returns the results in
 /// chunk order.
 fn parallel<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
     let ranges = chunks(n);
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(ranges.len()).max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(ranges.len())
+        .max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -106,7 +115,10 @@ fn parallel<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     results.sort_by_key(|(c, _)| *c);
     results.into_iter().map(|(_, t)| t).collect()
@@ -122,7 +134,10 @@ struct ChunkScan {
 /// Scans every pair once and keeps the best candidates of both sides.
 pub fn scan(encoded: &Encoded, capacities: &[u32], limits: CandidateLimits) -> Scan {
     let m = encoded.mentor_count();
-    let per_mentor: Vec<usize> = capacities.iter().map(|&c| limits.per_place * c as usize).collect();
+    let per_mentor: Vec<usize> = capacities
+        .iter()
+        .map(|&c| limits.per_place * c as usize)
+        .collect();
     let results = parallel(encoded.mentees.len(), |range| {
         let mut out = ChunkScan {
             mentee_top: vec![Top::default(); range.len()],
@@ -133,13 +148,14 @@ pub fn scan(encoded: &Encoded, capacities: &[u32], limits: CandidateLimits) -> S
         for (k, i) in range.enumerate() {
             let e = &encoded.mentees[i];
             let mut furthest = 0;
-            for j in 0..m {
+            for (j, (mentor_top, &limit)) in out.mentor_top.iter_mut().zip(&per_mentor).enumerate()
+            {
                 match encoded.evaluate(e, j) {
                     Ok(score) => {
                         furthest = FEASIBLE;
                         out.feasible += 1;
                         out.mentee_top[k].offer(key(score, j), limits.per_mentee);
-                        out.mentor_top[j].offer(key(score, i), per_mentor[j]);
+                        mentor_top.offer(key(score, i), limit);
                     }
                     Err(stage) => furthest = furthest.max(stage),
                 }
@@ -156,7 +172,11 @@ pub fn scan(encoded: &Encoded, capacities: &[u32], limits: CandidateLimits) -> S
         for (k, top) in r.mentee_top.into_iter().enumerate() {
             let i = offset + k;
             for key in top.keys {
-                scan.arcs.push(Arc { mentee: i as u32, mentor: index_of(key), weight: key >> 32 });
+                scan.arcs.push(Arc {
+                    mentee: i as u32,
+                    mentor: index_of(key),
+                    weight: key >> 32,
+                });
             }
         }
         for (j, top) in r.mentor_top.into_iter().enumerate() {
@@ -170,7 +190,11 @@ pub fn scan(encoded: &Encoded, capacities: &[u32], limits: CandidateLimits) -> S
     }
     for (j, top) in mentor_top.into_iter().enumerate() {
         for key in top.keys {
-            scan.arcs.push(Arc { mentee: index_of(key), mentor: j as u32, weight: key >> 32 });
+            scan.arcs.push(Arc {
+                mentee: index_of(key),
+                mentor: j as u32,
+                weight: key >> 32,
+            });
         }
     }
     scan.arcs.sort_unstable_by_key(|a| (a.mentee, a.mentor));
@@ -191,7 +215,11 @@ pub fn price(encoded: &Encoded, solver: &Solver) -> Vec<Arc> {
                     && solver.slack(i as u32, j as u32, weight) > 0
                     && !solver.has_arc(i as u32, j as u32)
                 {
-                    found.push(Arc { mentee: i as u32, mentor: j as u32, weight });
+                    found.push(Arc {
+                        mentee: i as u32,
+                        mentor: j as u32,
+                        weight,
+                    });
                 }
             }
         }

@@ -101,7 +101,11 @@ fn format_bit(f: Format) -> u8 {
 
 impl Encoded {
     /// Encodes a round's population.
-    pub fn new(mentees: &[MenteeCandidate], mentors: &[MentorProfile], weights: &ScoreWeights) -> Self {
+    pub fn new(
+        mentees: &[MenteeCandidate],
+        mentors: &[MentorProfile],
+        weights: &ScoreWeights,
+    ) -> Self {
         let mut regions = Interner::default();
         let mut countries = Interner::default();
         let mut tokens = Interner::default();
@@ -111,11 +115,21 @@ impl Encoded {
             index.insert((p.node_id.as_str(), p.pseudonym.as_str()), j as u32);
             m.level.push(p.career_level as i32);
             m.languages.push(languages(&p.languages));
-            m.formats.push(p.formats.iter().fold(0, |b, f| b | format_bit(*f)));
+            m.formats
+                .push(p.formats.iter().fold(0, |b, f| b | format_bit(*f)));
             m.region.push(regions.id(&p.region));
-            m.topics.push(p.expertise.iter().fold(0, |b, t| b | 1u32 << (*t as i32).clamp(0, 31)));
-            m.industries.push(p.industries.iter().fold(0, |b, i| b | 1u32 << (*i as i32).clamp(0, 31)));
-            m.experience.push(i64::from((p.experience_band as i32 - 1).max(0)));
+            m.topics.push(
+                p.expertise
+                    .iter()
+                    .fold(0, |b, t| b | 1u32 << (*t as i32).clamp(0, 31)),
+            );
+            m.industries.push(
+                p.industries
+                    .iter()
+                    .fold(0, |b, i| b | 1u32 << (*i as i32).clamp(0, 31)),
+            );
+            m.experience
+                .push(i64::from((p.experience_band as i32 - 1).max(0)));
             m.topic_count.push(p.expertise.len() as i64);
             m.employer.push(tokens.id(&p.employer_token));
             m.group.push(tokens.id(&p.group_token));
@@ -128,11 +142,16 @@ impl Encoded {
                 let mut proposed_before: Vec<u32> = c
                     .proposed_before
                     .iter()
-                    .filter_map(|(node, pseudonym)| index.get(&(node.as_str(), pseudonym.as_str())).copied())
+                    .filter_map(|(node, pseudonym)| {
+                        index.get(&(node.as_str(), pseudonym.as_str())).copied()
+                    })
                     .collect();
                 proposed_before.sort_unstable();
-                let goals: Vec<(u32, u32)> =
-                    n.goals.iter().map(|g| (g.topic.clamp(0, 31) as u32, g.priority)).collect();
+                let goals: Vec<(u32, u32)> = n
+                    .goals
+                    .iter()
+                    .map(|g| (g.topic.clamp(0, 31) as u32, g.priority))
+                    .collect();
                 Mentee {
                     level: n.career_level,
                     languages: languages(&n.languages),
@@ -155,7 +174,13 @@ impl Encoded {
         for (name, id) in &regions.0 {
             region_table[*id as usize] = (countries.id(country_of(name)), !name.contains('-'));
         }
-        Self { mentees: encoded_mentees, mentors: m, regions: region_table, weights: weights.clone(), bonus: 0 }
+        Self {
+            mentees: encoded_mentees,
+            mentors: m,
+            regions: region_table,
+            weights: weights.clone(),
+            bonus: 0,
+        }
     }
 
     /// Adds `bonus` to the weight of every feasible pair.
@@ -188,14 +213,20 @@ impl Encoded {
         if m.level[j] <= e.level {
             return Err(Infeasible::LevelNotAbove as Stage);
         }
-        if m.formats[j] & e.format == 0 || (e.needs_region && !(e.has_region && self.regions_meet(e.region, m.region[j]))) {
+        if m.formats[j] & e.format == 0
+            || (e.needs_region && !(e.has_region && self.regions_meet(e.region, m.region[j])))
+        {
             return Err(Infeasible::FormatOrRegion as Stage);
         }
         let covered_mask = m.topics[j] & e.goal_mask;
         if covered_mask == 0 {
             return Err(Infeasible::NoGoalCovered as Stage);
         }
-        if m.employer[j] == e.employer || m.employer[j] == e.group || m.group[j] == e.employer || m.group[j] == e.group {
+        if m.employer[j] == e.employer
+            || m.employer[j] == e.group
+            || m.group[j] == e.employer
+            || m.group[j] == e.group
+        {
             return Err(Infeasible::SameEmployer as Stage);
         }
         if !e.proposed_before.is_empty() && e.proposed_before.binary_search(&(j as u32)).is_ok() {
@@ -217,7 +248,8 @@ impl Encoded {
                 covered += 1;
             }
         }
-        let coverage = w.goal_coverage * i64::from(covered_priority) / i64::from(e.total_priority.max(1));
+        let coverage =
+            w.goal_coverage * i64::from(covered_priority) / i64::from(e.total_priority.max(1));
         let off = i64::from((m.level[j] - e.level - w.ideal_level_gap).abs());
         let level = (w.level_gap - off * w.level_gap / 3).max(0);
         let shares = m.industries[j] & e.industry != 0;

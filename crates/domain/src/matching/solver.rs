@@ -179,7 +179,10 @@ impl Solver {
     /// Returns the potentials (dual values) of the mentees and of the mentors.
     pub fn duals(&self) -> (&[i64], &[i64]) {
         let n = self.n();
-        (&self.potential[..n], &self.potential[n..n + self.capacities.len()])
+        (
+            &self.potential[..n],
+            &self.potential[n..n + self.capacities.len()],
+        )
     }
 
     /// Sends mentee `s`'s unit of flow along a shortest path to the sink.
@@ -277,7 +280,12 @@ impl Solver {
                 let j = (v - n) as u32;
                 // The search used the best arc to this mentor; parallel arcs can only come
                 // from pricing, which adds pairs not in the graph yet.
-                let w = self.arcs[u].iter().filter(|a| a.0 == j).map(|a| a.1).max().unwrap_or(0);
+                let w = self.arcs[u]
+                    .iter()
+                    .filter(|a| a.0 == j)
+                    .map(|a| a.1)
+                    .max()
+                    .unwrap_or(0);
                 self.mentor_of[u] = j;
                 self.mentees_of[j as usize].push((u as u32, w));
             } else if v != sink {

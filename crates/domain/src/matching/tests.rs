@@ -96,15 +96,14 @@ proptest! {
     #[test]
     fn pricing_finds_every_improving_pair(instance in instances(), keep in proptest::collection::vec(any::<bool>(), 36)) {
         // Solve with a random subset of the arcs, then price the rest with the duals.
-        let (kept, dropped): (Vec<(usize, Arc)>, Vec<(usize, Arc)>) =
-            instance.arcs.iter().copied().enumerate().partition(|(k, _)| keep[k % keep.len()]);
-        let partial = Instance {
-            arcs: kept.into_iter().map(|(_, a)| a).collect(),
-            ..instance.clone()
-        };
+        let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+        for (k, a) in instance.arcs.iter().enumerate() {
+            if keep[k % keep.len()] { kept.push(*a) } else { dropped.push(*a) }
+        }
+        let partial = Instance { arcs: kept, ..instance.clone() };
         let mut solver = Solver::new(&partial);
         solver.solve();
-        let mut pending: Vec<Arc> = dropped.into_iter().map(|(_, a)| a).collect();
+        let mut pending = dropped;
         loop {
             let (improving, rest): (Vec<Arc>, Vec<Arc>) =
                 pending.into_iter().partition(|a| solver.slack(a.mentee, a.mentor, a.weight) > 0);
