@@ -5,6 +5,7 @@
 //! demo drives the federation through the same gRPC API that companies, association staff and
 //! operators use.
 
+pub mod bench;
 pub mod config;
 pub mod demo;
 
@@ -44,6 +45,11 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Solves a bare assignment instance from a file (see `tandem solve --help`).
+    Solve(bench::SolveOptions),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Applies pending database migrations of a node or the broker.
     Migrate {
         /// Whose database to migrate.
@@ -68,6 +74,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _telemetry = tandem_telemetry::init_telemetry("tandem-demo", "warn")?;
             demo::run_and_print(options).await
         }
+        Command::Solve(options) => bench::solve(&options),
+        Command::Bench(bench::BenchCommand::Match(options)) => bench::bench_match(&options),
         Command::Node { config } => {
             let _telemetry = tandem_telemetry::init_telemetry("tandem-node", "info")?;
             run_node(config::load_node(&config)?).await

@@ -120,100 +120,168 @@ pub fn plan_round(
     plan_round_with(mentees, mentors, &options)
 }
 
-/// Plans a matching round: candidates from both sides, an exact solve, pricing until no
-/// feasible pair can improve the objective, then an explanation for every proposal and for
-/// every mentee left waiting.
+/// Plans a matching round (see [`Round::run`]).
 pub fn plan_round_with(
     mentees: &[MenteeCandidate],
     mentors: &[MentorProfile],
     options: &RoundOptions,
 ) -> RoundPlan {
-    let mut stats = RoundStats::default();
-    let started = Instant::now();
-    let mut encoded = Encoded::new(mentees, mentors, &options.weights);
-    if options.priority == Priority::MostMenteesFirst {
-        // A bonus per matched pair larger than any total score makes cardinality come first.
-        let max_pair = options.weights.goal_coverage
-            + options.weights.level_gap
-            + options.weights.industry
-            + options.weights.region
-            + options.weights.breadth * 8
-            + 1;
-        encoded.set_pair_bonus(
-            max_pair.saturating_mul(mentees.len().min(mentors.len() * 10) as i64 + 1),
-        );
-    }
-    let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
-    let scan = candidates::scan(&encoded, &capacities, options.limits);
-    stats.feasible_pairs = scan.feasible_pairs;
-    stats.candidate_arcs = scan.arcs.len() as u64;
-    stats.candidates_ms = elapsed_ms(started);
+    Round::run(mentees, mentors, options).plan
+}
 
-    let solving = Instant::now();
-    let instance = Instance {
-        mentees: mentees.len(),
-        capacities,
-        arcs: scan.arcs,
-    };
-    let mut solver = Solver::new(&instance);
-    solver.solve();
-    stats.solve_ms = elapsed_ms(solving);
-    loop {
-        let pricing = Instant::now();
-        let improving = candidates::price(&encoded, &solver);
-        stats.pricing_ms += elapsed_ms(pricing);
-        stats.pricing_passes += 1;
-        if improving.is_empty() {
-            stats.optimal = true;
-            break;
+/// A planned round that can take more mentees without solving again (warm start).
+#[derive(Debug)]
+pub struct Round {
+    encoded: Encoded,
+    solver: Solver,
+    /// The outcome.
+    pub plan: RoundPlan,
+}
+
+impl Round {
+    /// Plans a matching round: candidates from both sides, an exact solve, pricing until no
+    /// feasible pair can improve the objective, then an explanation for every proposal and for
+    /// every mentee left waiting.
+    pub fn run(
+        mentees: &[MenteeCandidate],
+        mentors: &[MentorProfile],
+        options: &RoundOptions,
+    ) -> Self {
+        let mut stats = RoundStats::default();
+        let started = Instant::now();
+        let mut encoded = Encoded::new(mentees, mentors, &options.weights);
+        if options.priority == Priority::MostMenteesFirst {
+            // A bonus per matched pair larger than any total score makes cardinality come first.
+            let w = &options.weights;
+            let max_pair =
+                w.goal_coverage + w.level_gap + w.industry + w.region + w.breadth * 8 + 1;
+            encoded.set_pair_bonus(max_pair.saturating_mul(mentees.len() as i64 + 1));
         }
-        stats.pricing_arcs += improving.len() as u64;
+        let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
+        let scan = candidates::scan(&encoded, &capacities, options.limits);
+        stats.feasible_pairs = scan.feasible_pairs;
+        stats.candidate_arcs = scan.arcs.len() as u64;
+        stats.candidates_ms = elapsed_ms(started);
+
         let solving = Instant::now();
-        solver.add_arcs(&improving);
-        stats.solve_ms += elapsed_ms(solving);
+        let instance = Instance {
+            mentees: mentees.len(),
+            capacities,
+            arcs: scan.arcs,
+        };
+        let mut solver = Solver::new(&instance);
+        solver.solve();
+        stats.solve_ms = elapsed_ms(solving);
+        loop {
+            let pricing = Instant::now();
+            let improving = candidates::price(&encoded, &solver);
+            stats.pricing_ms += elapsed_ms(pricing);
+            stats.pricing_passes += 1;
+            if improving.is_empty() {
+                stats.optimal = true;
+                break;
+            }
+            stats.pricing_arcs += improving.len() as u64;
+            let solving = Instant::now();
+            solver.add_arcs(&improving);
+            stats.solve_ms += elapsed_ms(solving);
+        }
+
+        let explaining = Instant::now();
+        let assignment = solver.assignment();
+        let mut plan = RoundPlan {
+            candidate_pairs: solver.arc_count(),
+            ..RoundPlan::default()
+        };
+        let mut matched = vec![false; mentees.len()];
+        for &(i, j) in &assignment.pairs {
+            let (i, j) = (i as usize, j as usize);
+            matched[i] = true;
+            let score = scoring::score(&mentees[i].needs, &mentors[j], &options.weights);
+            plan.objective += score.total;
+            plan.proposals.push(PlannedProposal {
+                mentee: i,
+                mentor: j,
+                score,
+            });
+        }
+        for (i, &furthest) in scan
+            .furthest
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !matched[*i])
+        {
+            let (code, detail) = if mentors.is_empty() {
+                ("no_mentors", "no mentor is published in the network yet")
+            } else if furthest == encoded::FEASIBLE {
+                (scoring::OUTSCORED, scoring::OUTSCORED_DETAIL)
+            } else {
+                let reason = Infeasible::from_stage(furthest);
+                (reason.code(), reason.detail())
+            };
+            plan.unmatched.push(Unmatched {
+                mentee: i,
+                code,
+                detail,
+            });
+        }
+        stats.explain_ms = elapsed_ms(explaining);
+        plan.stats = stats;
+        Self {
+            encoded,
+            solver,
+            plan,
+        }
     }
 
-    let explaining = Instant::now();
-    let assignment = solver.assignment();
-    let mut plan = RoundPlan {
-        candidate_pairs: solver.arc_count(),
-        ..RoundPlan::default()
-    };
-    let mut matched = vec![false; mentees.len()];
-    for &(i, j) in &assignment.pairs {
-        let (i, j) = (i as usize, j as usize);
-        matched[i] = true;
-        let score = scoring::score(&mentees[i].needs, &mentors[j], &options.weights);
-        plan.objective += score.total;
-        plan.proposals.push(PlannedProposal {
-            mentee: i,
-            mentor: j,
-            score,
-        });
+    /// Returns the graph the solver ended with: the candidates plus the pairs pricing added.
+    pub fn graph(&self) -> Instance {
+        self.solver.instance()
     }
-    for (i, &furthest) in scan
-        .furthest
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !matched[*i])
-    {
-        let (code, detail) = if mentors.is_empty() {
-            ("no_mentors", "no mentor is published in the network yet")
-        } else if furthest == encoded::FEASIBLE {
-            (scoring::OUTSCORED, scoring::OUTSCORED_DETAIL)
-        } else {
-            let reason = Infeasible::from_stage(furthest);
-            (reason.code(), reason.detail())
-        };
-        plan.unmatched.push(Unmatched {
-            mentee: i,
-            code,
-            detail,
-        });
+
+    /// Returns the current total weight of the assignment (scores, plus the priority bonus).
+    pub fn objective(&self) -> i64 {
+        self.solver.assignment().objective
     }
-    stats.explain_ms = elapsed_ms(explaining);
-    plan.stats = stats;
-    plan
+
+    /// Returns the current assignment.
+    pub fn assignment(&self) -> Assignment {
+        self.solver.assignment()
+    }
+
+    /// Adds one mentee to the solved round with all its feasible pairs and re-solves from the
+    /// current state (warm start), then re-prices the mentees whose duals moved so that the
+    /// assignment stays optimal over all feasible pairs. Returns the mentee's index.
+    pub fn add_mentee(&mut self, mentee: &MenteeCandidate) -> u32 {
+        let e = self.encoded.encode_mentee(mentee);
+        let arcs: Vec<(u32, i64)> = (0..self.encoded.mentor_count())
+            .filter_map(|j| self.encoded.evaluate(&e, j).ok().map(|w| (j as u32, w)))
+            .collect();
+        self.encoded.mentees.push(e);
+        let index = self.solver.add_mentee(&arcs);
+        let mut improving = Vec::new();
+        for i in self.solver.last_search_mentees() {
+            let e = &self.encoded.mentees[i as usize];
+            for j in 0..self.encoded.mentor_count() {
+                if let Ok(w) = self.encoded.evaluate(e, j)
+                    && self.solver.slack(i, j as u32, w) > 0
+                    && !self.solver.has_arc(i, j as u32)
+                {
+                    improving.push(Arc {
+                        mentee: i,
+                        mentor: j as u32,
+                        weight: w,
+                    });
+                }
+            }
+        }
+        // Re-solving from scratch moves every dual, so then every pair is priced again.
+        while !improving.is_empty() {
+            self.solver.add_arcs(&improving);
+            improving = candidates::price(&self.encoded, &self.solver);
+        }
+        index
+    }
 }
 
 #[cfg(test)]

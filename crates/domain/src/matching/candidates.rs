@@ -9,8 +9,8 @@
 //! scan finds none, the assignment is optimal over all feasible pairs — the round's certificate.
 //!
 //! Both scans split the mentees into fixed chunks spread over the available cores. Lists keep
-//! the top entries by a strict order (score, then index), so the result does not depend on how
-//! many threads ran.
+//! the top entries by a strict order (score, then a hash of the pair), so the result does not
+//! depend on how many threads ran.
 
 use super::encoded::{Encoded, FEASIBLE, Stage};
 use super::{Arc, Solver};
@@ -37,38 +37,44 @@ impl Default for CandidateLimits {
 /// Number of chunks the mentees are split into, independent of the machine.
 const CHUNKS: usize = 16;
 
-/// Orders entries by score, then by lower index, as one integer (higher is better).
-fn key(score: i64, index: usize) -> i64 {
-    (score << 32) | i64::from(u32::MAX - index as u32)
+/// Orders pairs by score, breaking ties by a hash of the pair. Scores tie often (every mentor
+/// covering all goals at the same level gap scores the same); breaking ties by index would send
+/// every similar mentee to the same few mentors, while a hash spreads them over all equals.
+fn key(score: i64, mentee: usize, mentor: usize) -> (i64, u64) {
+    let mut h = (mentee as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (mentor as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 32;
+    (score, h)
 }
 
-fn index_of(key: i64) -> u32 {
-    u32::MAX - (key & 0xFFFF_FFFF) as u32
-}
-
-/// Keeps the `limit` largest keys.
+/// Keeps the `limit` best `(key, index)` entries.
 #[derive(Debug, Clone, Default)]
 struct Top {
-    keys: Vec<i64>,
-    min: i64,
+    entries: Vec<((i64, u64), u32)>,
+    /// The worst kept key once full.
+    min: (i64, u64),
 }
 
 impl Top {
     #[inline]
-    fn offer(&mut self, key: i64, limit: usize) {
-        if limit == 0 {
+    fn offer(&mut self, key: (i64, u64), index: usize, limit: usize) {
+        if limit == 0 || (self.entries.len() == limit && key <= self.min) {
             return;
         }
-        if self.keys.len() < limit {
-            self.keys.push(key);
-            if self.keys.len() == limit {
-                self.min = self.keys.iter().copied().min().unwrap_or(i64::MIN);
-            }
-        } else if key > self.min {
-            if let Some(slot) = self.keys.iter_mut().find(|k| **k == self.min) {
-                *slot = key;
-            }
-            self.min = self.keys.iter().copied().min().unwrap_or(i64::MIN);
+        if self.entries.len() < limit {
+            self.entries.push((key, index as u32));
+        } else if let Some(slot) = self.entries.iter_mut().find(|e| e.0 == self.min) {
+            *slot = (key, index as u32);
+        }
+        if self.entries.len() == limit {
+            self.min = self
+                .entries
+                .iter()
+                .map(|e| e.0)
+                .min()
+                .unwrap_or((i64::MIN, 0));
         }
     }
 }
@@ -154,8 +160,9 @@ pub fn scan(encoded: &Encoded, capacities: &[u32], limits: CandidateLimits) -> S
                     Ok(score) => {
                         furthest = FEASIBLE;
                         out.feasible += 1;
-                        out.mentee_top[k].offer(key(score, j), limits.per_mentee);
-                        mentor_top.offer(key(score, i), limit);
+                        let key = key(score, i, j);
+                        out.mentee_top[k].offer(key, j, limits.per_mentee);
+                        mentor_top.offer(key, i, limit);
                     }
                     Err(stage) => furthest = furthest.max(stage),
                 }
@@ -171,17 +178,17 @@ pub fn scan(encoded: &Encoded, capacities: &[u32], limits: CandidateLimits) -> S
     for r in results {
         for (k, top) in r.mentee_top.into_iter().enumerate() {
             let i = offset + k;
-            for key in top.keys {
+            for ((score, _), j) in top.entries {
                 scan.arcs.push(Arc {
                     mentee: i as u32,
-                    mentor: index_of(key),
-                    weight: key >> 32,
+                    mentor: j,
+                    weight: score,
                 });
             }
         }
         for (j, top) in r.mentor_top.into_iter().enumerate() {
-            for key in top.keys {
-                mentor_top[j].offer(key, per_mentor[j]);
+            for (key, i) in top.entries {
+                mentor_top[j].offer(key, i as usize, per_mentor[j]);
             }
         }
         offset += r.furthest.len();
@@ -189,11 +196,11 @@ pub fn scan(encoded: &Encoded, capacities: &[u32], limits: CandidateLimits) -> S
         scan.feasible_pairs += r.feasible;
     }
     for (j, top) in mentor_top.into_iter().enumerate() {
-        for key in top.keys {
+        for ((score, _), i) in top.entries {
             scan.arcs.push(Arc {
-                mentee: index_of(key),
+                mentee: i,
                 mentor: j as u32,
-                weight: key >> 32,
+                weight: score,
             });
         }
     }
@@ -202,26 +209,40 @@ pub fn scan(encoded: &Encoded, capacities: &[u32], limits: CandidateLimits) -> S
     scan
 }
 
-/// Scans every feasible pair with the solver's duals and returns the pairs outside the graph
-/// that could improve the objective, sorted by mentee then mentor.
+/// Most improving pairs pricing adds per mentee and pass. Adding every improving pair at once
+/// floods the graph with pairs that the next solve's duals would have ruled out anyway.
+const PRICED_PER_MENTEE: usize = 4;
+
+/// Scans every feasible pair with the solver's duals and returns, per mentee, the pairs outside
+/// the graph that could improve the objective most (sorted by mentee then mentor). An empty
+/// answer certifies that the assignment is optimal over all feasible pairs.
 pub fn price(encoded: &Encoded, solver: &Solver) -> Vec<Arc> {
     let m = encoded.mentor_count();
     let results = parallel(encoded.mentees.len(), |range| {
         let mut found = Vec::new();
         for i in range {
             let e = &encoded.mentees[i];
+            let mut best = Top::default();
             for j in 0..m {
-                if let Ok(weight) = encoded.evaluate(e, j)
-                    && solver.slack(i as u32, j as u32, weight) > 0
-                    && !solver.has_arc(i as u32, j as u32)
-                {
-                    found.push(Arc {
-                        mentee: i as u32,
-                        mentor: j as u32,
-                        weight,
-                    });
+                if let Ok(weight) = encoded.evaluate(e, j) {
+                    let slack = solver.slack(i as u32, j as u32, weight);
+                    if slack > 0 && !solver.has_arc(i as u32, j as u32) {
+                        // The weight rides along in the hash slot's place of the key.
+                        best.offer((slack, weight as u64), j, PRICED_PER_MENTEE);
+                    }
                 }
             }
+            let mut row: Vec<Arc> = best
+                .entries
+                .into_iter()
+                .map(|((_, weight), j)| Arc {
+                    mentee: i as u32,
+                    mentor: j,
+                    weight: weight as i64,
+                })
+                .collect();
+            row.sort_unstable_by_key(|a| a.mentor);
+            found.extend(row);
         }
         found
     });

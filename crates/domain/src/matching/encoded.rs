@@ -19,7 +19,7 @@ pub type Stage = u8;
 pub const FEASIBLE: Stage = 7;
 
 /// Interns strings as consecutive ids.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Interner(HashMap<String, u32>);
 
 impl Interner {
@@ -77,6 +77,16 @@ pub struct Encoded {
     weights: ScoreWeights,
     /// Added to every feasible pair's weight (see [`super::Priority`]).
     bonus: i64,
+    ids: Ids,
+}
+
+/// The interned names behind the encoded ids, kept so that mentees can be added later.
+#[derive(Debug, Clone, Default)]
+struct Ids {
+    regions: Interner,
+    countries: Interner,
+    tokens: Interner,
+    mentors: HashMap<(String, String), u32>,
 }
 
 /// A set of ISO 639-1 languages as a bit set over their positions in the code list.
@@ -106,18 +116,27 @@ impl Encoded {
         mentors: &[MentorProfile],
         weights: &ScoreWeights,
     ) -> Self {
-        let mut regions = Interner::default();
-        let mut countries = Interner::default();
-        let mut tokens = Interner::default();
-        let mut m = Mentors::default();
-        let mut index = HashMap::with_capacity(mentors.len());
-        for (j, p) in mentors.iter().enumerate() {
-            index.insert((p.node_id.as_str(), p.pseudonym.as_str()), j as u32);
+        let mut encoded = Self {
+            mentees: Vec::with_capacity(mentees.len()),
+            mentors: Mentors::default(),
+            regions: Vec::new(),
+            weights: weights.clone(),
+            bonus: 0,
+            ids: Ids::default(),
+        };
+        for p in mentors {
+            let j = encoded.mentors.level.len() as u32;
+            encoded
+                .ids
+                .mentors
+                .insert((p.node_id.clone(), p.pseudonym.clone()), j);
+            let region = encoded.region(&p.region);
+            let m = &mut encoded.mentors;
             m.level.push(p.career_level as i32);
             m.languages.push(languages(&p.languages));
             m.formats
                 .push(p.formats.iter().fold(0, |b, f| b | format_bit(*f)));
-            m.region.push(regions.id(&p.region));
+            m.region.push(region);
             m.topics.push(
                 p.expertise
                     .iter()
@@ -131,55 +150,55 @@ impl Encoded {
             m.experience
                 .push(i64::from((p.experience_band as i32 - 1).max(0)));
             m.topic_count.push(p.expertise.len() as i64);
-            m.employer.push(tokens.id(&p.employer_token));
-            m.group.push(tokens.id(&p.group_token));
+            m.employer.push(encoded.ids.tokens.id(&p.employer_token));
+            m.group.push(encoded.ids.tokens.id(&p.group_token));
             m.capacity.push(p.free_capacity);
         }
-        let encoded_mentees = mentees
-            .iter()
-            .map(|c| {
-                let n = &c.needs;
-                let mut proposed_before: Vec<u32> = c
-                    .proposed_before
-                    .iter()
-                    .filter_map(|(node, pseudonym)| {
-                        index.get(&(node.as_str(), pseudonym.as_str())).copied()
-                    })
-                    .collect();
-                proposed_before.sort_unstable();
-                let goals: Vec<(u32, u32)> = n
-                    .goals
-                    .iter()
-                    .map(|g| (g.topic.clamp(0, 31) as u32, g.priority))
-                    .collect();
-                Mentee {
-                    level: n.career_level,
-                    languages: languages(&n.languages),
-                    format: format_bit(n.format()),
-                    needs_region: n.meets_in_person(),
-                    region: regions.id(&n.region),
-                    has_region: !n.region.is_empty(),
-                    goal_mask: goals.iter().fold(0, |b, (t, _)| b | 1 << t),
-                    total_priority: goals.iter().map(|g| g.1).sum(),
-                    goals,
-                    industry: 1u32 << n.industry.clamp(0, 31),
-                    preference: n.industry_preference(),
-                    employer: tokens.id(&n.employer_token),
-                    group: tokens.id(&n.group_token),
-                    proposed_before,
-                }
-            })
-            .collect();
-        let mut region_table = vec![(0, false); regions.0.len()];
-        for (name, id) in &regions.0 {
-            region_table[*id as usize] = (countries.id(country_of(name)), !name.contains('-'));
+        for c in mentees {
+            let e = encoded.encode_mentee(c);
+            encoded.mentees.push(e);
         }
-        Self {
-            mentees: encoded_mentees,
-            mentors: m,
-            regions: region_table,
-            weights: weights.clone(),
-            bonus: 0,
+        encoded
+    }
+
+    fn region(&mut self, name: &str) -> u32 {
+        let id = self.ids.regions.id(name);
+        if id as usize == self.regions.len() {
+            let country = self.ids.countries.id(country_of(name));
+            self.regions.push((country, !name.contains('-')));
+        }
+        id
+    }
+
+    /// Encodes a mentee against this round's mentors (it is not added to the round).
+    pub fn encode_mentee(&mut self, c: &MenteeCandidate) -> Mentee {
+        let n = &c.needs;
+        let mut proposed_before: Vec<u32> = c
+            .proposed_before
+            .iter()
+            .filter_map(|key| self.ids.mentors.get(key).copied())
+            .collect();
+        proposed_before.sort_unstable();
+        let goals: Vec<(u32, u32)> = n
+            .goals
+            .iter()
+            .map(|g| (g.topic.clamp(0, 31) as u32, g.priority))
+            .collect();
+        Mentee {
+            level: n.career_level,
+            languages: languages(&n.languages),
+            format: format_bit(n.format()),
+            needs_region: n.meets_in_person(),
+            region: self.region(&n.region),
+            has_region: !n.region.is_empty(),
+            goal_mask: goals.iter().fold(0, |b, (t, _)| b | 1 << t),
+            total_priority: goals.iter().map(|g| g.1).sum(),
+            goals,
+            industry: 1u32 << n.industry.clamp(0, 31),
+            preference: n.industry_preference(),
+            employer: self.ids.tokens.id(&n.employer_token),
+            group: self.ids.tokens.id(&n.group_token),
+            proposed_before,
         }
     }
 

@@ -153,6 +153,39 @@ impl Solver {
         self.solve();
     }
 
+    /// Returns the mentees whose potential the last search changed.
+    pub fn last_search_mentees(&self) -> Vec<u32> {
+        let n = self.n() as u32;
+        self.search
+            .finalised
+            .iter()
+            .copied()
+            .filter(|&v| v < n)
+            .collect()
+    }
+
+    /// Returns the graph as an instance (arcs sorted by mentee, then mentor).
+    pub fn instance(&self) -> Instance {
+        let mut arcs: Vec<Arc> = self
+            .arcs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, list)| {
+                list.iter().map(move |&(mentor, weight)| Arc {
+                    mentee: i as u32,
+                    mentor,
+                    weight,
+                })
+            })
+            .collect();
+        arcs.sort_unstable_by_key(|a| (a.mentee, a.mentor));
+        Instance {
+            mentees: self.n(),
+            capacities: self.capacities.clone(),
+            arcs,
+        }
+    }
+
     /// Returns whether the graph holds an arc for this pair.
     pub fn has_arc(&self, mentee: u32, mentor: u32) -> bool {
         self.arcs[mentee as usize].iter().any(|a| a.0 == mentor)
