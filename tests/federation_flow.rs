@@ -52,6 +52,10 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
         (1, 1),
         "{round:?}"
     );
+    assert!(
+        round.optimal && round.pricing_passes >= 1 && round.feasible_pairs == 1,
+        "the round certifies its optimum: {round:?}"
+    );
 
     let proposals = f
         .mentees

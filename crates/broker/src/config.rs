@@ -6,6 +6,7 @@
 //! struct; [`BrokerConfig::validate`] then checks it and names the offending key.
 
 use serde::{Deserialize, Serialize};
+use tandem_domain::matching::{CandidateLimits, Priority, RoundOptions};
 use tandem_domain::scoring::ScoreWeights;
 
 fn default_listen() -> String {
@@ -53,6 +54,13 @@ pub struct BrokerConfig {
     /// Scoring weights of the matching rounds.
     #[serde(default)]
     pub weights: ScoreWeights,
+    /// How many candidates a round keeps per mentee and per free mentor place before pricing
+    /// checks every other feasible pair.
+    #[serde(default)]
+    pub candidate_limits: CandidateLimits,
+    /// `best_total_score` (default) or `most_mentees_first`.
+    #[serde(default)]
+    pub priority: Priority,
     /// Nodes registered (or updated) when the broker starts.
     #[serde(default)]
     pub nodes: Vec<NodeEntry>,
@@ -73,6 +81,15 @@ pub struct NodeEntry {
 const MAX_TTL_HOURS: u64 = 24 * 365 * 10;
 
 impl BrokerConfig {
+    /// Returns the options of a matching round.
+    pub fn round_options(&self) -> RoundOptions {
+        RoundOptions {
+            weights: self.weights.clone(),
+            limits: self.candidate_limits,
+            priority: self.priority,
+        }
+    }
+
     /// Returns a configuration with the defaults and the given database.
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
@@ -83,6 +100,8 @@ impl BrokerConfig {
             proposal_ttl_hours: default_proposal_ttl_hours(),
             profile_staleness_secs: default_profile_staleness_secs(),
             weights: ScoreWeights::default(),
+            candidate_limits: CandidateLimits::default(),
+            priority: Priority::default(),
             nodes: Vec::new(),
         }
     }
@@ -123,6 +142,13 @@ impl BrokerConfig {
         }
         if !(1..=5).contains(&w.ideal_level_gap) {
             return Err("weights.ideal_level_gap: must be 1 to 5".to_owned());
+        }
+        let limits = &self.candidate_limits;
+        if !(1..=200).contains(&limits.per_mentee) {
+            return Err("candidate_limits.per_mentee: must be 1 to 200".to_owned());
+        }
+        if !(1..=200).contains(&limits.per_place) {
+            return Err("candidate_limits.per_place: must be 1 to 200".to_owned());
         }
         let mut seen = std::collections::HashSet::new();
         for (i, node) in self.nodes.iter().enumerate() {

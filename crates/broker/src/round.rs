@@ -8,7 +8,7 @@ use prost::Message;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tandem_domain::matching::{MenteeCandidate, RoundPlan, plan_round};
+use tandem_domain::matching::{MenteeCandidate, RoundPlan, plan_round_with};
 use tandem_domain::{MenteeNeeds, MentorProfile};
 use tandem_proto::{
     AnonymisedProfile, CompanyDecision, DeliverIntroductionRequest, MatchingRound, MenteeStatus,
@@ -48,7 +48,14 @@ impl Broker {
 
         let mentees = self.waiting_mentees().await?;
         let mentors = self.available_mentors(started).await?;
-        let plan = plan_round(&mentees.candidates, &mentors.profiles, &self.config.weights);
+        // Planning is CPU-bound (seconds at national scale): keep it off the async workers.
+        let options = self.config.round_options();
+        let (mentees, mentors, plan) = tokio::task::spawn_blocking(move || {
+            let plan = plan_round_with(&mentees.candidates, &mentors.profiles, &options);
+            (mentees, mentors, plan)
+        })
+        .await
+        .map_err(|e| BrokerError::Corrupt(format!("matching round planner failed: {e}")))?;
         let mut outcome = MatchingRound {
             round_id: round_id.clone(),
             mentees_considered: saturating_u32(mentees.rows.len()),
@@ -61,6 +68,12 @@ impl Broker {
             ),
             candidate_pairs: saturating_u32(plan.candidate_pairs),
             started_at_ms: started,
+            feasible_pairs: plan.stats.feasible_pairs,
+            pricing_passes: plan.stats.pricing_passes,
+            optimal: plan.stats.optimal,
+            candidates_ms: i64::try_from(plan.stats.candidates_ms).unwrap_or(i64::MAX),
+            solve_ms: i64::try_from(plan.stats.solve_ms).unwrap_or(i64::MAX),
+            pricing_ms: i64::try_from(plan.stats.pricing_ms).unwrap_or(i64::MAX),
             ..MatchingRound::default()
         };
         self.write_round(&round_id, &mentees, &mentors, &plan, &mut outcome, &clock)
@@ -322,9 +335,16 @@ impl Broker {
                 i32::try_from(outcome.cross_node_proposals).unwrap_or(i32::MAX)
             ),
             unmatched: Set(serde_json::to_string(&unmatched).unwrap_or_else(|_| "{}".to_owned())),
-            parameters: Set(
-                serde_json::to_string(&self.config.weights).unwrap_or_else(|_| "{}".to_owned())
-            ),
+            parameters: Set(serde_json::to_string(&self.config.round_options())
+                .unwrap_or_else(|_| "{}".to_owned())),
+            feasible_pairs: Set(i64::try_from(plan.stats.feasible_pairs).unwrap_or(i64::MAX)),
+            candidate_arcs: Set(i64::try_from(plan.stats.candidate_arcs).unwrap_or(i64::MAX)),
+            pricing_arcs: Set(i64::try_from(plan.stats.pricing_arcs).unwrap_or(i64::MAX)),
+            pricing_passes: Set(i32::try_from(plan.stats.pricing_passes).unwrap_or(i32::MAX)),
+            optimal: Set(plan.stats.optimal),
+            candidates_ms: Set(outcome.candidates_ms),
+            solve_ms: Set(outcome.solve_ms),
+            pricing_ms: Set(outcome.pricing_ms),
         })
         .exec_without_returning(&*txn)
         .await?;

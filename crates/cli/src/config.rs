@@ -28,6 +28,8 @@ const BROKER_KEYS: &[&str] = &[
     "proposal_ttl_hours",
     "profile_staleness_secs",
     "weights",
+    "candidate_limits",
+    "priority",
 ];
 
 fn load<T: DeserializeOwned>(path: &Path, env_keys: &'static [&'static str]) -> anyhow::Result<T> {

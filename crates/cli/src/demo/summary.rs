@@ -42,6 +42,10 @@ pub struct RoundLine {
     pub cross_node_proposals: u32,
     pub objective: i64,
     pub duration_ms: i64,
+    /// Feasible pairs in the population.
+    pub feasible_pairs: u64,
+    /// Certified optimal over all feasible pairs by the pricing check.
+    pub optimal: bool,
 }
 
 impl From<&MatchingRound> for RoundLine {
@@ -55,6 +59,8 @@ impl From<&MatchingRound> for RoundLine {
             cross_node_proposals: r.cross_node_proposals,
             objective: r.objective,
             duration_ms: r.duration_ms,
+            feasible_pairs: r.feasible_pairs,
+            optimal: r.optimal,
         }
     }
 }
@@ -164,13 +170,14 @@ impl DemoSummary {
         for (k, r) in self.rounds.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "round {}: {} mentees x {} mentors, {} feasible pairs -> {} proposals, score {} ({} ms)",
+                "round {}: {} mentees x {} mentors, {} feasible pairs -> {} proposals, total score {}{} ({} ms)",
                 k + 1,
                 r.mentees_considered,
                 r.mentors_considered,
-                r.candidate_pairs,
+                r.feasible_pairs,
                 r.proposals,
                 r.objective,
+                if r.optimal { ", certified optimal" } else { "" },
                 r.duration_ms
             );
         }

@@ -17,8 +17,21 @@ pub struct Model {
     pub cross_node_proposals: i32,
     /// JSON object: reason code → number of mentees left waiting for it.
     pub unmatched: String,
-    /// JSON of the score weights used.
+    /// JSON of the round options used (weights, candidate limits, priority).
     pub parameters: String,
+    /// Feasible pairs in the population.
+    pub feasible_pairs: i64,
+    /// Arcs of the first candidate scan.
+    pub candidate_arcs: i64,
+    /// Arcs the pricing check added.
+    pub pricing_arcs: i64,
+    /// Pricing scans run; the last found nothing to improve when `optimal`.
+    pub pricing_passes: i32,
+    /// The optimality certificate: no feasible pair could improve the objective.
+    pub optimal: bool,
+    pub candidates_ms: i64,
+    pub solve_ms: i64,
+    pub pricing_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

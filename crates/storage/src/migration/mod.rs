@@ -24,6 +24,9 @@ pub struct BrokerMigrator;
 #[async_trait::async_trait]
 impl MigratorTrait for BrokerMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(broker::m20261127_000001_initial::Migration)]
+        vec![
+            Box::new(broker::m20261127_000001_initial::Migration),
+            Box::new(broker::m20261127_000002_round_certificate::Migration),
+        ]
     }
 }
