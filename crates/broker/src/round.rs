@@ -97,8 +97,9 @@ impl Broker {
         let waiting = mentee::Column::Status.eq(MenteeStatus::Waiting as i32);
         let rows = mentee::Entity::find()
             .filter(waiting.clone())
-            .order_by_asc(mentee::Column::SubmittedAtMs)
-            .order_by_asc(mentee::Column::Id)
+            // A stable order (not ids or clocks) keeps rounds reproducible for the same input.
+            .order_by_asc(mentee::Column::CompanyId)
+            .order_by_asc(mentee::Column::IdempotencyKey)
             .all(&self.db)
             .await?;
         let waiting_ids = Query::select()

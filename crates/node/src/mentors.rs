@@ -49,10 +49,18 @@ impl NodeState {
     /// and free capacity. Nothing is stored when validation fails.
     pub async fn create_mentor(&self, mentor: Mentor) -> Result<Mentor, NodeError> {
         let record = validate::mentor(&mentor)?;
-        let id = uuid::Uuid::new_v4().to_string();
+        // Staff may bring the id their own member records use; otherwise the node picks one.
+        let id = if mentor.id.is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            uuid::Uuid::parse_str(&mentor.id)
+                .map_err(|_| NodeError::invalid("mentor.id", "must be empty or a UUID"))?
+                .hyphenated()
+                .to_string()
+        };
         let now = now_ms();
         let mut row = mentor::ActiveModel {
-            id: Set(id),
+            id: Set(id.clone()),
             removed: Set(false),
             created_at_ms: Set(now),
             updated_at_ms: Set(now),
@@ -61,6 +69,13 @@ impl NodeState {
         apply_record(&mut row, &record)?;
 
         let (_guard, txn) = self.begin_write().await?;
+        if mentor::Entity::find_by_id(id.clone())
+            .one(&txn)
+            .await?
+            .is_some()
+        {
+            return Err(NodeError::invalid("mentor.id", "is already in use"));
+        }
         let version = counters::next(&txn, counter::FEED_VERSION).await?;
         row.version = Set(version);
         let row = row.insert(&txn).await?;

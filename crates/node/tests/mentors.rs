@@ -418,3 +418,41 @@ async fn the_feed_pages_in_version_order() {
     assert_eq!(empty.next_version, since);
     assert!(!empty.has_more);
 }
+
+#[tokio::test]
+async fn staff_may_bring_their_own_mentor_id() {
+    let node = sqlite_node().await;
+    let id = "5b0c43f4-4a2f-4b7e-9b43-2f7d1c0e9a11";
+    let created = node
+        .state
+        .create_mentor(Mentor {
+            id: id.into(),
+            ..erika()
+        })
+        .await
+        .expect("created");
+    assert_eq!(created.id, id);
+    assert_eq!(created.pseudonym, node.state.pseudonym(id));
+    for (bad, reason) in [
+        (id, "is already in use"),
+        ("crm-17", "must be empty or a UUID"),
+    ] {
+        let err = node
+            .state
+            .create_mentor(Mentor {
+                id: bad.into(),
+                ..max()
+            })
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&err, NodeError::Invalid(e) if e.field == "mentor.id" && e.reason == reason),
+            "{err:?}"
+        );
+    }
+    let stored = mentor_row::Entity::find()
+        .count(&node.db)
+        .await
+        .expect("count");
+    assert_eq!(stored, 1);
+}

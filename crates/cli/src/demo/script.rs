@@ -131,7 +131,11 @@ async fn script(
     for (k, network) in NETWORKS.iter().enumerate() {
         let employers = population::employers(rng, (options.mentors_per_node as usize / 3).max(3));
         for _ in 0..options.mentors_per_node {
-            let mentor = population::mentor(rng, network, &employers);
+            let mut mentor = population::mentor(rng, network, &employers);
+            // Seeded ids make pseudonyms, and with them every round, the same for the same seed.
+            mentor.id = uuid::Builder::from_random_bytes(rng.random())
+                .into_uuid()
+                .to_string();
             clients.admins[k]
                 .create_mentor(CreateMentorRequest {
                     mentor: Some(mentor),
@@ -210,12 +214,19 @@ async fn script(
         ));
         rounds.push(RoundLine::from(&round));
         let before = answers.clone();
-        mentors_answer(&mut clients, rng, &mut answers).await?;
+        mentors_answer(&mut clients, options.seed, round_number, &mut answers).await?;
         clients
             .operator
             .sync_nodes(SyncNodesRequest::default())
             .await?;
-        companies_answer(&mut clients, &companies, rng, &mut answers).await?;
+        companies_answer(
+            &mut clients,
+            &companies,
+            options.seed,
+            round_number,
+            &mut answers,
+        )
+        .await?;
         say(format!(
             "{}. Mentors answered at their nodes ({} accepted, {} declined); companies answered ({} confirmed, {} declined); {} contact cards released after the double opt-in.",
             3 + round_number * 2,
@@ -247,9 +258,19 @@ struct Answers {
     contact_cards: u32,
 }
 
+/// Decides yes with probability `p` from the seed and who decides about what, so that answers
+/// do not depend on the order in which the demo visits people.
+fn says_yes(seed: u64, who: &str, what: &str, round: u32, p: f64) -> bool {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (seed, who, what, round).hash(&mut h);
+    (h.finish() as f64 / u64::MAX as f64) < p
+}
+
 async fn mentors_answer(
     clients: &mut Clients,
-    rng: &mut ChaCha8Rng,
+    seed: u64,
+    round: u32,
     answers: &mut Answers,
 ) -> anyhow::Result<()> {
     for admin in &mut clients.admins {
@@ -262,7 +283,7 @@ async fn mentors_answer(
             if intro.closed || intro.decision != MentorDecision::Pending as i32 {
                 continue;
             }
-            let accept = rng.random_bool(MENTOR_ACCEPTS);
+            let accept = says_yes(seed, &intro.mentor_id, "mentor", round, MENTOR_ACCEPTS);
             let decision = if accept {
                 MentorDecision::Accepted
             } else {
@@ -285,7 +306,8 @@ async fn mentors_answer(
 async fn companies_answer(
     clients: &mut Clients,
     companies: &[population::Company],
-    rng: &mut ChaCha8Rng,
+    seed: u64,
+    round: u32,
     answers: &mut Answers,
 ) -> anyhow::Result<()> {
     for company in companies {
@@ -314,7 +336,13 @@ async fn companies_answer(
                 p.status == ProposalStatus::Open as i32
                     && p.company_decision == CompanyDecision::Pending as i32
             }) {
-                let confirm = rng.random_bool(COMPANY_CONFIRMS);
+                let confirm = says_yes(
+                    seed,
+                    &company.id,
+                    &mentee.idempotency_key,
+                    round,
+                    COMPANY_CONFIRMS,
+                );
                 let decision = if confirm {
                     CompanyDecision::Confirmed
                 } else {
@@ -392,12 +420,13 @@ async fn summarise(
 
     let mut examples = Vec::new();
     'companies: for company in companies {
-        let mentees = clients
+        let mut mentees = clients
             .mentees
             .list_mentees(as_company(&company.id, ListMenteesRequest {})?)
             .await?
             .into_inner()
             .mentees;
+        mentees.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
         for mentee in mentees
             .iter()
             .filter(|m| m.status == MenteeStatus::InTandem as i32)
