@@ -9,6 +9,8 @@ use tandem_domain::ValidationError;
 use tandem_proto::Node;
 use tandem_proto::node_service_client::NodeServiceClient;
 use tandem_storage::broker::node;
+use tandem_telemetry::TraceInterceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::{Broker, BrokerError, convert};
@@ -43,17 +45,13 @@ pub(crate) struct NodeClients {
 impl NodeClients {
     /// Returns a client for the node at `endpoint`; the connection is made on first use and
     /// re-made after a failure.
-    pub(crate) fn client(
-        &self,
-        node_id: &str,
-        endpoint: &str,
-    ) -> Result<NodeServiceClient<Channel>, BrokerError> {
+    pub(crate) fn client(&self, node_id: &str, endpoint: &str) -> Result<NodeClient, BrokerError> {
         let mut channels = self
             .channels
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(channel) = channels.get(endpoint) {
-            return Ok(NodeServiceClient::new(channel.clone()));
+            return Ok(traced(channel.clone()));
         }
         let channel = Endpoint::from_shared(endpoint.to_owned())
             .map_err(|e| BrokerError::Unavailable {
@@ -64,8 +62,18 @@ impl NodeClients {
             .timeout(REQUEST_TIMEOUT)
             .connect_lazy();
         channels.insert(endpoint.to_owned(), channel.clone());
-        Ok(NodeServiceClient::new(channel))
+        Ok(traced(channel))
     }
+}
+
+/// A client of a node's `NodeService` that carries the caller's trace context on every call.
+pub(crate) type NodeClient = NodeServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+
+fn traced(channel: Channel) -> NodeClient {
+    NodeServiceClient::with_interceptor(
+        channel,
+        tandem_telemetry::propagate_trace_context as TraceInterceptor,
+    )
 }
 
 /// Returns a node as the operator sees it.
@@ -150,10 +158,7 @@ impl Broker {
     }
 
     /// Returns a client for a registered node.
-    pub(crate) fn node_client(
-        &self,
-        n: &node::Model,
-    ) -> Result<NodeServiceClient<Channel>, BrokerError> {
+    pub(crate) fn node_client(&self, n: &node::Model) -> Result<NodeClient, BrokerError> {
         self.clients.client(&n.id, &n.endpoint)
     }
 }

@@ -33,6 +33,7 @@ pub async fn serve(
         let _ = signal.send(true);
     };
     let served = tonic::transport::Server::builder()
+        .trace_fn(tandem_telemetry::grpc_request_span)
         .add_service(MenteeServiceServer::new(MenteeGrpc::new(Arc::clone(
             &broker,
         ))))

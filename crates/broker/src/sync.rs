@@ -6,9 +6,9 @@
 //! and its cursor advanced in one transaction, conditionally on the cursor the sync started
 //! from, so that two syncs of the same node never apply a page twice.
 
+use crate::nodes::NodeClient;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
-use tandem_proto::node_service_client::NodeServiceClient;
 use tandem_proto::profile_change::Change;
 use tandem_proto::{
     GetDecisionsRequest, GetProfileChangesRequest, MentorDecision, NodeSyncResult, ProfileChange,
@@ -16,7 +16,6 @@ use tandem_proto::{
 };
 use tandem_storage::broker::{node, profile, proposal};
 use tandem_storage::now_ms;
-use tonic::transport::Channel;
 
 use crate::lifecycle::{self, Ending};
 use crate::{Broker, BrokerError, convert};
@@ -159,7 +158,7 @@ impl Broker {
     async fn pull_profiles(
         &self,
         n: &node::Model,
-        client: &mut NodeServiceClient<Channel>,
+        client: &mut NodeClient,
         result: &mut NodeSyncResult,
     ) -> Result<(), SyncFailure> {
         let mut since = u64::try_from(n.feed_version).unwrap_or(0);
@@ -258,7 +257,7 @@ impl Broker {
     async fn pull_decisions(
         &self,
         n: &node::Model,
-        client: &mut NodeServiceClient<Channel>,
+        client: &mut NodeClient,
         result: &mut NodeSyncResult,
     ) -> Result<(), SyncFailure> {
         let mut since = u64::try_from(n.decision_cursor).unwrap_or(0);

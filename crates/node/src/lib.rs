@@ -91,6 +91,7 @@ pub async fn serve(
     // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (about 40 ms each).
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
+        .trace_fn(tandem_telemetry::grpc_request_span)
         .add_service(NodeServiceServer::new(grpc::NodeApi::new(state.clone())))
         .add_service(NodeAdminServiceServer::new(grpc::AdminApi::new(state)))
         .serve_with_incoming_shutdown(incoming, shutdown)

@@ -127,3 +127,72 @@ pub fn propagate_trace_context(
     inject_trace_context(request.metadata_mut());
     Ok(request)
 }
+
+struct HeaderExtractor<'a>(&'a tonic::codegen::http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Returns the span of one incoming gRPC request, a child of the caller's W3C trace context when
+/// the request carries one. Pass it to tonic's `Server::trace_fn`; the handlers' own spans nest
+/// inside it.
+pub fn grpc_request_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!("grpc", path = %request.uri().path());
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
+    // Without an OpenTelemetry layer there is nothing to attach to.
+    let _ = span.set_parent(parent);
+    span
+}
+
+/// The type of [`propagate_trace_context`], for naming intercepted clients.
+pub type TraceInterceptor = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[test]
+    fn the_trace_context_crosses_a_grpc_call() {
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let caller = tracing::info_span!("broker.sync");
+            let _entered = caller.enter();
+            let mut request = tonic::Request::new(());
+            inject_trace_context(request.metadata_mut());
+            let header = request
+                .metadata()
+                .get("traceparent")
+                .expect("traceparent sent");
+            let caller_trace = caller.context().span().span_context().trace_id();
+            assert!(
+                header
+                    .to_str()
+                    .unwrap_or_default()
+                    .contains(&caller_trace.to_string())
+            );
+
+            let http = tonic::codegen::http::Request::builder()
+                .uri("/tandem.v1.NodeService/GetProfileChanges")
+                .header("traceparent", header.to_str().unwrap_or_default())
+                .body(())
+                .expect("request");
+            let served = grpc_request_span(&http);
+            assert_eq!(
+                served.context().span().span_context().trace_id(),
+                caller_trace
+            );
+        });
+    }
+}
