@@ -5,8 +5,8 @@
 use tandem_e2e::{as_company, mentee, mentor, start, submission};
 use tandem_proto::{
     CompanyDecision, CreateMentorRequest, GetContactCardRequest, GetMenteeRequest,
-    ListIntroductionsRequest, ListMenteesRequest, ListProposalsRequest, MenteeStatus,
-    MentorDecision, ProposalStatus, RecordDecisionRequest, RespondToProposalRequest,
+    ListAuditEventsRequest, ListIntroductionsRequest, ListMenteesRequest, ListProposalsRequest,
+    MenteeStatus, MentorDecision, ProposalStatus, RecordDecisionRequest, RespondToProposalRequest,
     RunMatchingRoundRequest, SyncNodesRequest,
 };
 use tonic::Code;
@@ -196,6 +196,49 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
         .into_inner()
         .mentees;
     assert!(listed.is_empty());
+
+    // The operator reads who did what; the card release is on record, without the card.
+    let log = f
+        .operator
+        .list_audit_events(ListAuditEventsRequest::default())
+        .await?
+        .into_inner()
+        .events;
+    let entries: Vec<(&str, &str, &str)> = log
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.object_id.as_str()))
+        .collect();
+    for expected in [
+        (
+            "company:acme",
+            "mentee.submitted",
+            submitted.mentee_id.as_str(),
+        ),
+        ("operator", "round.completed", round.round_id.as_str()),
+        (
+            "company:acme",
+            "proposal.confirmed",
+            proposal.proposal_id.as_str(),
+        ),
+        (
+            "company:acme",
+            "contact_card.released",
+            proposal.proposal_id.as_str(),
+        ),
+    ] {
+        assert!(
+            entries.contains(&expected),
+            "{expected:?} missing from {entries:?}"
+        );
+    }
+    assert!(
+        log.windows(2).all(|w| w[0].id < w[1].id),
+        "append-only order"
+    );
+    assert!(
+        log.iter()
+            .all(|e| !e.detail.contains("Erika") && !e.detail.contains('@'))
+    );
 
     f.federation.shutdown().await;
     Ok(())

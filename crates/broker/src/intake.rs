@@ -14,7 +14,7 @@ use tandem_storage::broker::{mentee, proposal};
 use tandem_storage::now_ms;
 
 use crate::lifecycle::{self, Ending};
-use crate::{Broker, BrokerError, convert};
+use crate::{Broker, BrokerError, audit, convert};
 
 impl Broker {
     /// Validates and stores a mentee for `company`, or returns the one stored earlier under the
@@ -62,6 +62,15 @@ impl Broker {
         let inserted = row.insert(&*txn).await;
         match inserted {
             Ok(stored) => {
+                audit::record(
+                    &*txn,
+                    &audit::company(company),
+                    "mentee.submitted",
+                    "mentee",
+                    &stored.id,
+                    "",
+                )
+                .await?;
                 txn.commit().await?;
                 tracing::info!(mentee = %stored.id, "mentee submitted");
                 convert::mentee(&stored)
@@ -139,6 +148,16 @@ impl Broker {
             lifecycle::end_proposal(&*txn, p, Ending::MenteeWithdrawn, now).await?;
         }
         let stored = self.own_mentee(&*txn, company, mentee_id).await?;
+        let detail = format!("ended_proposals={}", open.len());
+        audit::record(
+            &*txn,
+            &audit::company(company),
+            "mentee.withdrawn",
+            "mentee",
+            &m.id,
+            &detail,
+        )
+        .await?;
         txn.commit().await?;
         tracing::info!(mentee = %m.id, ended_proposals = open.len(), "mentee withdrawn");
         if !open.is_empty() {

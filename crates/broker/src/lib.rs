@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod grpc;

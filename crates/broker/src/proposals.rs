@@ -12,7 +12,7 @@ use tandem_storage::now_ms;
 
 use crate::lifecycle::{self, Ending};
 use crate::nodes::node_error;
-use crate::{Broker, BrokerError, convert};
+use crate::{Broker, BrokerError, audit, convert};
 
 /// Most proposals one expiry pass ends.
 const EXPIRY_BATCH: u64 = 500;
@@ -69,6 +69,19 @@ impl Broker {
             ));
         }
         let updated = self.own_proposal(&*txn, company, proposal_id).await?;
+        let action = match decision {
+            CompanyDecision::Confirmed => "proposal.confirmed",
+            _ => "proposal.declined",
+        };
+        audit::record(
+            &*txn,
+            &audit::company(company),
+            action,
+            "proposal",
+            &p.id,
+            "",
+        )
+        .await?;
         txn.commit().await?;
         tracing::info!(proposal = %p.id, decision = ?decision, "company answered");
         if decision == CompanyDecision::Declined {
@@ -111,6 +124,16 @@ impl Broker {
         if card.node_id.is_empty() {
             card.node_id = p.node_id.clone();
         }
+        let detail = format!("node={}", p.node_id);
+        audit::record(
+            &self.db,
+            &audit::company(company),
+            "contact_card.released",
+            "proposal",
+            &p.id,
+            &detail,
+        )
+        .await?;
         tracing::info!(proposal = %p.id, node = %p.node_id, "contact card relayed");
         Ok(card)
     }
@@ -133,6 +156,15 @@ impl Broker {
             let batch = due.len();
             for p in &due {
                 if lifecycle::end_proposal(&*txn, p, Ending::Expired, now).await? {
+                    audit::record(
+                        &*txn,
+                        audit::BROKER,
+                        "proposal.expired",
+                        "proposal",
+                        &p.id,
+                        "",
+                    )
+                    .await?;
                     expired += 1;
                 }
             }

@@ -17,7 +17,7 @@ use tandem_proto::{
 use tandem_storage::broker::{matching_round, mentee, node, profile, proposal};
 use tandem_storage::now_ms;
 
-use crate::{Broker, BrokerError, convert, outbox};
+use crate::{Broker, BrokerError, audit, convert, outbox};
 
 /// The mentees of a round: their rows and what the planner sees of them.
 struct Mentees {
@@ -348,6 +348,19 @@ impl Broker {
             pricing_ms: Set(outcome.pricing_ms),
         })
         .exec_without_returning(&*txn)
+        .await?;
+        let detail = format!(
+            "proposals={} objective={} optimal={}",
+            outcome.proposals, outcome.objective, outcome.optimal
+        );
+        audit::record(
+            &*txn,
+            audit::OPERATOR,
+            "round.completed",
+            "round",
+            round_id,
+            &detail,
+        )
         .await?;
         txn.commit().await?;
         Ok(())

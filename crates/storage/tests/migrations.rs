@@ -32,9 +32,9 @@ async fn round_trip(url: &str) {
     NodeMigrator::reset(&db).await.expect("node reset");
 
     BrokerMigrator::up(&db, None).await.expect("broker up");
-    assert_eq!(table_count(&db).await, 6);
+    assert_eq!(table_count(&db).await, 7);
     BrokerMigrator::refresh(&db).await.expect("broker refresh");
-    assert_eq!(table_count(&db).await, 6);
+    assert_eq!(table_count(&db).await, 7);
     BrokerMigrator::down(&db, None).await.expect("broker down");
     assert_eq!(table_count(&db).await, 0);
 }

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use tandem_proto::operator_service_server::OperatorService;
 use tandem_proto::{
-    GetNetworkStatsRequest, ListNodesRequest, ListNodesResponse, MatchingRound, NetworkStats, Node,
-    RegisterNodeRequest, RunMatchingRoundRequest, SyncNodesRequest, SyncNodesResponse,
+    GetNetworkStatsRequest, ListAuditEventsRequest, ListAuditEventsResponse, ListNodesRequest,
+    ListNodesResponse, MatchingRound, NetworkStats, Node, RegisterNodeRequest,
+    RunMatchingRoundRequest, SyncNodesRequest, SyncNodesResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -75,5 +76,15 @@ impl OperatorService for OperatorGrpc {
     ) -> Result<Response<NetworkStats>, Status> {
         let stats = self.broker.network_stats().await?;
         Ok(Response::new(stats))
+    }
+
+    #[tracing::instrument(name = "OperatorService/ListAuditEvents", skip_all)]
+    async fn list_audit_events(
+        &self,
+        request: Request<ListAuditEventsRequest>,
+    ) -> Result<Response<ListAuditEventsResponse>, Status> {
+        let r = request.into_inner();
+        let events = self.broker.list_audit_events(r.after_id, r.limit).await?;
+        Ok(Response::new(ListAuditEventsResponse { events }))
     }
 }

@@ -27,6 +27,7 @@ impl MigratorTrait for BrokerMigrator {
         vec![
             Box::new(broker::m20261127_000001_initial::Migration),
             Box::new(broker::m20261127_000002_round_certificate::Migration),
+            Box::new(broker::m20261127_000003_audit_log::Migration),
         ]
     }
 }

@@ -1,2 +1,3 @@
 pub mod m20261127_000001_initial;
 pub mod m20261127_000002_round_certificate;
+pub mod m20261127_000003_audit_log;
