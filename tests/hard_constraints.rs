@@ -11,7 +11,6 @@ use tandem_domain::taxonomy::regions_meet;
 use tandem_e2e::{FEDERATION_KEY, as_company, databases};
 use tandem_proto::mentee_service_client::MenteeServiceClient;
 use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
-use tandem_proto::operator_service_client::OperatorServiceClient;
 use tandem_proto::{
     CreateMentorRequest, Format, ListMenteesRequest, ListProposalsRequest, RunMatchingRoundRequest,
     SubmitMenteeRequest, SyncNodesRequest,
@@ -25,11 +24,14 @@ async fn no_proposal_breaks_a_hard_constraint_in_a_seeded_population() -> anyhow
         .map(|n| NodeSpec {
             node_id: n.node_id.into(),
             display_name: n.display_name.into(),
+            // A population this size publishes under the default k, generalised profiles
+            // included.
+            publication: tandem_node::PublicationConfig::default(),
         })
         .collect();
     let federation =
         Federation::start(&databases(dir.path()), FEDERATION_KEY, &specs, |_| {}).await?;
-    let mut operator = OperatorServiceClient::connect(federation.broker_endpoint()).await?;
+    let mut operator = federation.operator_client().await?;
     let mut mentees = MenteeServiceClient::connect(federation.broker_endpoint()).await?;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
 
@@ -48,6 +50,8 @@ async fn no_proposal_breaks_a_hard_constraint_in_a_seeded_population() -> anyhow
         employers.extend(own);
     }
     let companies = population::companies(&mut rng, 100, &employers);
+    let ids: Vec<&str> = companies.iter().map(|c| c.id.as_str()).collect();
+    federation.provision_companies(&ids).await?;
     for number in 0..400 {
         let company = rng.random_range(0..companies.len());
         let token = tandem_e2e::token(&companies[company].registry_number);

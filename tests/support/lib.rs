@@ -4,10 +4,9 @@
 //! The databases are SQLite files in a temporary directory, or — when
 //! `TANDEM_TEST_POSTGRES_URL` is set — fresh databases on that PostgreSQL server.
 
-use tandem_cli::demo::federation::{Databases, Federation, NodeSpec};
+use tandem_cli::demo::federation::{Databases, Federation, NodeSpec, OperatorClient};
 use tandem_proto::mentee_service_client::MenteeServiceClient;
 use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
-use tandem_proto::operator_service_client::OperatorServiceClient;
 use tandem_proto::{
     CareerLevel, CompanySizeBand, Format, Goal, Industry, MenteeRequest, Mentor,
     SubmitMenteeRequest, Topic,
@@ -16,6 +15,9 @@ use tonic::transport::Channel;
 
 pub use tandem_cli::demo::script::as_company;
 
+/// Companies every test federation issues an API key to.
+pub const COMPANIES: [&str; 2] = ["acme", "globex"];
+
 /// The federation-wide key of test federations.
 pub const FEDERATION_KEY: &str = "test-federation-key-0123456789abcdef";
 
@@ -23,7 +25,7 @@ pub const FEDERATION_KEY: &str = "test-federation-key-0123456789abcdef";
 #[derive(Debug)]
 pub struct TestFederation {
     pub federation: Federation,
-    pub operator: OperatorServiceClient<Channel>,
+    pub operator: OperatorClient,
     pub mentees: MenteeServiceClient<Channel>,
     /// One admin client per node, in the order of the node ids given to [`start`].
     pub admins: Vec<NodeAdminServiceClient<Channel>>,
@@ -46,11 +48,18 @@ pub async fn start(node_ids: &[&str]) -> anyhow::Result<TestFederation> {
         .map(|id| NodeSpec {
             node_id: (*id).to_owned(),
             display_name: format!("Network {id}"),
+            // These federations hold one or two mentors per node; k-anonymity has its own
+            // tests in the node crate.
+            publication: tandem_node::PublicationConfig {
+                k: 1,
+                ..tandem_node::PublicationConfig::default()
+            },
         })
         .collect();
     let federation =
         Federation::start(&databases(dir.path()), FEDERATION_KEY, &specs, |_| {}).await?;
-    let operator = OperatorServiceClient::connect(federation.broker_endpoint()).await?;
+    federation.provision_companies(&COMPANIES).await?;
+    let operator = federation.operator_client().await?;
     let mentees = MenteeServiceClient::connect(federation.broker_endpoint()).await?;
     let mut admins = Vec::new();
     for node in &federation.nodes {

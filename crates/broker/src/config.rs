@@ -9,6 +9,14 @@ use serde::{Deserialize, Serialize};
 use tandem_domain::matching::{CandidateLimits, Priority, RoundOptions};
 use tandem_domain::scoring::ScoreWeights;
 
+fn default_rate_limit_per_second() -> u32 {
+    50
+}
+
+fn default_rate_limit_burst() -> u32 {
+    200
+}
+
 fn default_listen() -> String {
     "127.0.0.1:7000".to_owned()
 }
@@ -61,9 +69,20 @@ pub struct BrokerConfig {
     /// `best_total_score` (default) or `most_mentees_first`.
     #[serde(default)]
     pub priority: Priority,
+    /// Requests per second each API key may send on average (0 disables the limit).
+    #[serde(default = "default_rate_limit_per_second")]
+    pub rate_limit_per_second: u32,
+    /// Requests an API key may send in a burst above its average rate.
+    #[serde(default = "default_rate_limit_burst")]
+    pub rate_limit_burst: u32,
     /// Nodes registered (or updated) when the broker starts.
     #[serde(default)]
     pub nodes: Vec<NodeEntry>,
+    /// The broker's certificate, key and the CA of node certificates: every call to a node
+    /// then runs over mutual TLS. Without it calls go in plain text, which the CLI allows only
+    /// with `--insecure-dev`.
+    #[serde(default)]
+    pub tls: Option<tandem_tls::TlsFiles>,
 }
 
 /// A node to register at start.
@@ -75,6 +94,10 @@ pub struct NodeEntry {
     pub endpoint: String,
     #[serde(default)]
     pub display_name: String,
+    /// Identity (DNS name) the node's certificate must carry; empty means
+    /// `<id>.node.tandem`.
+    #[serde(default)]
+    pub identity: String,
 }
 
 /// Longest ttl accepted, ten years, so that `now + ttl` can never overflow.
@@ -102,7 +125,10 @@ impl BrokerConfig {
             weights: ScoreWeights::default(),
             candidate_limits: CandidateLimits::default(),
             priority: Priority::default(),
+            rate_limit_per_second: default_rate_limit_per_second(),
+            rate_limit_burst: default_rate_limit_burst(),
             nodes: Vec::new(),
+            tls: None,
         }
     }
 
@@ -156,6 +182,15 @@ impl BrokerConfig {
                 .map_err(|e| e.to_string())?;
             crate::nodes::check_endpoint(&format!("nodes[{i}].endpoint"), &node.endpoint)
                 .map_err(|e| e.to_string())?;
+            crate::nodes::check_scheme(
+                &format!("nodes[{i}].endpoint"),
+                &node.endpoint,
+                self.tls.is_some(),
+            )
+            .map_err(|e| e.to_string())?;
+            if !node.identity.is_empty() {
+                tandem_tls::check_identity(&format!("nodes[{i}].identity"), &node.identity)?;
+            }
             if !seen.insert(&node.id) {
                 return Err(format!("nodes[{i}].id: duplicate node id {:?}", node.id));
             }
@@ -194,6 +229,7 @@ mod tests {
             id: "assoc".into(),
             endpoint: "127.0.0.1:7001".into(),
             display_name: String::new(),
+            identity: String::new(),
         });
         let err = config.validate().expect_err("endpoint without scheme");
         assert!(err.starts_with("nodes[0].endpoint:"), "{err}");

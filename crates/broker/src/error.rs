@@ -20,6 +20,12 @@ pub enum BrokerError {
     /// The caller did not say who it is.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The caller's key does not allow this service.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The caller sent more requests than its rate allows.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// A node could not be reached or did not answer properly.
     #[error("node {node} unavailable: {detail}")]
     Unavailable { node: String, detail: String },
@@ -41,6 +47,8 @@ impl From<BrokerError> for tonic::Status {
             BrokerError::AlreadyExists(msg) => tonic::Status::already_exists(msg),
             BrokerError::FailedPrecondition(msg) => tonic::Status::failed_precondition(msg),
             BrokerError::Unauthenticated(msg) => tonic::Status::unauthenticated(msg),
+            BrokerError::PermissionDenied(msg) => tonic::Status::permission_denied(msg),
+            BrokerError::ResourceExhausted(msg) => tonic::Status::resource_exhausted(msg),
             BrokerError::Unavailable { node, detail } => {
                 tracing::warn!(node = %node, error = %detail, "node unavailable");
                 tonic::Status::unavailable(format!("node {node} is unavailable"))

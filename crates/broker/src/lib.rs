@@ -20,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod intake;
+pub mod keys;
 pub mod nodes;
 pub mod outbox;
 pub mod proposals;
@@ -56,6 +57,8 @@ pub struct Broker {
     round_lock: Mutex<()>,
     /// Only one outbox pass runs at a time, so that a node sees its messages in order.
     outbox_lock: Mutex<()>,
+    /// Per-caller request rate limits.
+    limiter: grpc::RateLimiter,
 }
 
 impl std::fmt::Debug for Broker {
@@ -73,17 +76,20 @@ impl Broker {
         db: DatabaseConnection,
         config: BrokerConfig,
     ) -> Result<Arc<Broker>, BrokerError> {
+        let clients = nodes::NodeClients::new(config.tls.clone())?;
+        let limiter = grpc::RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst);
         let broker = Arc::new(Broker {
+            limiter,
             db,
             config,
-            clients: nodes::NodeClients::default(),
+            clients,
             write_lock: Mutex::new(()),
             round_lock: Mutex::new(()),
             outbox_lock: Mutex::new(()),
         });
         for node in broker.config.nodes.clone() {
             broker
-                .register_node(&node.id, &node.endpoint, &node.display_name)
+                .register_node(&node.id, &node.endpoint, &node.display_name, &node.identity)
                 .await?;
         }
         Ok(broker)

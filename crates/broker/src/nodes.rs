@@ -1,6 +1,7 @@
 //! Registered nodes: registration, listing, and the gRPC clients the broker calls them with.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sea_query::OnConflict;
@@ -36,33 +37,89 @@ pub fn check_endpoint(field: &str, endpoint: &str) -> Result<(), ValidationError
     Ok(())
 }
 
-/// Lazily connected channels to the nodes, one per endpoint, shared by all calls.
-#[derive(Default)]
+/// Checks that an endpoint's scheme fits the transport: `https://` when the broker calls
+/// nodes over mutual TLS, `http://` when it runs without TLS (development only).
+pub fn check_scheme(field: &str, endpoint: &str, tls: bool) -> Result<(), ValidationError> {
+    match (tls, endpoint.starts_with("https://")) {
+        (true, false) => Err(ValidationError::new(
+            field,
+            "must start with https:// (the broker calls nodes over mutual tls)",
+        )),
+        (false, true) => Err(ValidationError::new(
+            field,
+            "must start with http:// (the broker runs without tls)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Lazily connected channels to the nodes, one per endpoint and identity, shared by all calls.
 pub(crate) struct NodeClients {
-    channels: std::sync::Mutex<HashMap<String, Channel>>,
+    /// The broker's certificate and the CA of the nodes; `None` calls nodes in plain text.
+    tls: Option<Arc<tandem_tls::ClientTls>>,
+    channels: std::sync::Mutex<HashMap<(String, String), Channel>>,
 }
 
 impl NodeClients {
-    /// Returns a client for the node at `endpoint`; the connection is made on first use and
-    /// re-made after a failure.
-    pub(crate) fn client(&self, node_id: &str, endpoint: &str) -> Result<NodeClient, BrokerError> {
+    /// Loads the broker's TLS files, if configured.
+    pub(crate) fn new(tls: Option<tandem_tls::TlsFiles>) -> Result<Self, BrokerError> {
+        let tls = tls
+            .map(tandem_tls::ClientTls::new)
+            .transpose()
+            .map_err(|e| BrokerError::FailedPrecondition(format!("tls: {e}")))?;
+        Ok(NodeClients {
+            tls,
+            channels: std::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Returns whether nodes are called over mutual TLS.
+    pub(crate) fn uses_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Returns a client for the node at `endpoint` whose certificate must name `identity`;
+    /// the connection is made on first use and re-made after a failure.
+    pub(crate) fn client(
+        &self,
+        node_id: &str,
+        endpoint: &str,
+        identity: &str,
+    ) -> Result<NodeClient, BrokerError> {
+        let unavailable = |detail: String| BrokerError::Unavailable {
+            node: node_id.to_owned(),
+            detail,
+        };
         let mut channels = self
             .channels
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(channel) = channels.get(endpoint) {
+        let key = (endpoint.to_owned(), identity.to_owned());
+        if let Some(channel) = channels.get(&key) {
             return Ok(traced(channel.clone()));
         }
-        let channel = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|e| BrokerError::Unavailable {
-                node: node_id.to_owned(),
-                detail: format!("invalid endpoint {endpoint:?}: {e}"),
-            })?
+        let target = Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|e| unavailable(format!("invalid endpoint {endpoint:?}: {e}")))?
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .connect_lazy();
-        channels.insert(endpoint.to_owned(), channel.clone());
+            .timeout(REQUEST_TIMEOUT);
+        let channel = match &self.tls {
+            Some(tls) => tls
+                .channel(&target, identity)
+                .map_err(|e| unavailable(e.to_string()))?,
+            None => target.connect_lazy(),
+        };
+        channels.insert(key, channel.clone());
         Ok(traced(channel))
+    }
+}
+
+/// Returns the identity a node's certificate must carry: the registered one, or
+/// `<id>.node.tandem`.
+pub(crate) fn expected_identity(n: &node::Model) -> String {
+    if n.identity.is_empty() {
+        tandem_tls::node_identity(&n.id)
+    } else {
+        n.identity.clone()
     }
 }
 
@@ -87,21 +144,29 @@ pub(crate) fn node_proto(n: &node::Model, profiles: i64, free_capacity: i64) -> 
         last_sync_at_ms: n.last_sync_at_ms,
         last_error: n.last_error.clone(),
         feed_version: u64::try_from(n.feed_version).unwrap_or(0),
+        identity: expected_identity(n),
     }
 }
 
 impl Broker {
-    /// Registers a node, or updates the endpoint and name of a registered one (its sync
-    /// cursors stay).
+    /// Registers a node, or updates the endpoint, name and expected certificate identity of a
+    /// registered one (its sync cursors stay). An empty `identity` means `<id>.node.tandem`.
     #[tracing::instrument(skip(self))]
     pub async fn register_node(
         &self,
         id: &str,
         endpoint: &str,
         display_name: &str,
+        identity: &str,
     ) -> Result<Node, BrokerError> {
         tandem_domain::validate::node_id("node_id", id)?;
         check_endpoint("endpoint", endpoint)?;
+        check_scheme("endpoint", endpoint, self.clients.uses_tls())?;
+        if !identity.is_empty() {
+            tandem_tls::check_identity("identity", identity).map_err(|e| {
+                ValidationError::new("identity", e.trim_start_matches("identity: "))
+            })?;
+        }
         let display_name = display_name.trim();
         if display_name.chars().count() > MAX_DISPLAY_NAME {
             return Err(ValidationError::new(
@@ -122,12 +187,17 @@ impl Broker {
             last_sync_at_ms: Set(0),
             last_error: Set(String::new()),
             registered_at_ms: Set(tandem_storage::now_ms()),
+            identity: Set(identity.to_owned()),
         };
         let txn = self.write().await?;
         node::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(node::Column::Id)
-                    .update_columns([node::Column::Endpoint, node::Column::DisplayName])
+                    .update_columns([
+                        node::Column::Endpoint,
+                        node::Column::DisplayName,
+                        node::Column::Identity,
+                    ])
                     .to_owned(),
             )
             .exec_without_returning(&*txn)
@@ -159,7 +229,8 @@ impl Broker {
 
     /// Returns a client for a registered node.
     pub(crate) fn node_client(&self, n: &node::Model) -> Result<NodeClient, BrokerError> {
-        self.clients.client(&n.id, &n.endpoint)
+        self.clients
+            .client(&n.id, &n.endpoint, &expected_identity(n))
     }
 }
 

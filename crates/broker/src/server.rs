@@ -12,6 +12,9 @@ use tonic::transport::server::TcpIncoming;
 use crate::grpc::{MenteeGrpc, OperatorGrpc};
 use crate::{Broker, workers};
 
+/// Largest request a caller may send; a mentee is a few hundred bytes.
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
 /// Serves `MenteeService` and `OperatorService` on `listener` and runs the background workers
 /// (periodic sync, outbox delivery, expiry) until `shutdown` completes; then stops the workers
 /// and returns once in-flight calls finished.
@@ -34,10 +37,14 @@ pub async fn serve(
     };
     let served = tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
-        .add_service(MenteeServiceServer::new(MenteeGrpc::new(Arc::clone(
-            &broker,
-        ))))
-        .add_service(OperatorServiceServer::new(OperatorGrpc::new(broker)))
+        .add_service(
+            MenteeServiceServer::new(MenteeGrpc::new(Arc::clone(&broker)))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            OperatorServiceServer::new(OperatorGrpc::new(broker))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (about 40 ms each).
             TcpIncoming::from(listener).with_nodelay(Some(true)),

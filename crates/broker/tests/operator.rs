@@ -25,6 +25,7 @@ async fn registration_validates_and_updates() {
                 node_id: node_id.into(),
                 endpoint: endpoint.into(),
                 display_name: String::new(),
+                identity: String::new(),
             })
             .await
             .expect_err(field);
@@ -40,6 +41,7 @@ async fn registration_validates_and_updates() {
             node_id: "assoc".into(),
             endpoint: "http://127.0.0.1:7001".into(),
             display_name: "Industry association".into(),
+            identity: String::new(),
         })
         .await
         .expect("register")
@@ -50,6 +52,7 @@ async fn registration_validates_and_updates() {
             node_id: "assoc".into(),
             endpoint: "http://127.0.0.1:7002".into(),
             display_name: "Industry association".into(),
+            identity: String::new(),
         })
         .await
         .expect("re-register")
@@ -76,6 +79,7 @@ async fn configured_nodes_are_registered_at_start() {
             id: "assoc".into(),
             endpoint,
             display_name: "Association".into(),
+            identity: String::new(),
         });
     })
     .await;

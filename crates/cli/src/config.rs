@@ -17,6 +17,7 @@ const NODE_KEYS: &[&str] = &[
     "database_url",
     "pseudonym_secret",
     "federation_key",
+    "tls",
 ];
 
 /// Top-level keys of a broker configuration that environment variables may override.
@@ -30,6 +31,9 @@ const BROKER_KEYS: &[&str] = &[
     "weights",
     "candidate_limits",
     "priority",
+    "rate_limit_per_second",
+    "rate_limit_burst",
+    "tls",
 ];
 
 fn load<T: DeserializeOwned>(path: &Path, env_keys: &'static [&'static str]) -> anyhow::Result<T> {

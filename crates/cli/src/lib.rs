@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod keys;
 
 use std::path::PathBuf;
 
@@ -38,13 +39,26 @@ pub enum Command {
         /// Configuration file (see deploy/node.toml); `TANDEM_*` variables override it.
         #[arg(long)]
         config: PathBuf,
+        /// Serves NodeService in plain text when the configuration has no `[tls]` section.
+        /// For development only: anyone who reaches the port can call it.
+        #[arg(long)]
+        insecure_dev: bool,
     },
     /// Runs the broker from a TOML configuration file.
     Broker {
         /// Configuration file (see deploy/broker.toml); `TANDEM_*` variables override it.
         #[arg(long)]
         config: PathBuf,
+        /// Calls nodes in plain text when the configuration has no `[tls]` section.
+        /// For development only.
+        #[arg(long)]
+        insecure_dev: bool,
     },
+    /// Mints a development CA and node or broker certificates for mutual TLS.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Creates, lists and revokes the broker's API keys.
+    Keys(keys::KeysOptions),
     /// Solves a bare assignment instance from a file (see `tandem solve --help`).
     Solve(bench::SolveOptions),
     /// Benchmarks.
@@ -58,6 +72,43 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+}
+
+/// Certificate commands.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Creates a CA (`ca.pem`, `ca-key.pem`) in a directory.
+    Init {
+        /// Directory for the CA; created if missing. An existing CA is never overwritten.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Issues a certificate signed by the CA in a directory: `<name>.pem` and `<name>-key.pem`.
+    Issue {
+        /// Directory holding `ca.pem` and `ca-key.pem`; the certificate is written there.
+        #[arg(long)]
+        dir: PathBuf,
+        /// File name stem, e.g. `ind-assoc` or `broker`.
+        #[arg(long)]
+        name: String,
+        /// Identity (DNS name) the certificate carries, e.g. `ind-assoc.node.tandem` or
+        /// `broker.tandem`.
+        #[arg(long)]
+        identity: String,
+        /// `node` (serves NodeService) or `broker` (calls nodes).
+        #[arg(long)]
+        kind: CertKind,
+        /// Days the certificate stays valid.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+}
+
+/// What a certificate is for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CertKind {
+    Node,
+    Broker,
 }
 
 /// A part of the federation.
@@ -74,16 +125,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _telemetry = tandem_telemetry::init_telemetry("tandem-demo", "warn")?;
             demo::run_and_print(options).await
         }
+        Command::Keys(options) => keys::run(options).await,
         Command::Solve(options) => bench::solve(&options),
         Command::Bench(bench::BenchCommand::Match(options)) => bench::bench_match(&options),
-        Command::Node { config } => {
+        Command::Node {
+            config,
+            insecure_dev,
+        } => {
             let _telemetry = tandem_telemetry::init_telemetry("tandem-node", "info")?;
-            run_node(config::load_node(&config)?).await
+            run_node(config::load_node(&config)?, insecure_dev).await
         }
-        Command::Broker { config } => {
+        Command::Broker {
+            config,
+            insecure_dev,
+        } => {
             let _telemetry = tandem_telemetry::init_telemetry("tandem-broker", "info")?;
-            run_broker(config::load_broker(&config)?).await
+            run_broker(config::load_broker(&config)?, insecure_dev).await
         }
+        Command::Certs(command) => certs(command),
         Command::Migrate { role, config } => {
             let _telemetry = tandem_telemetry::init_telemetry("tandem-migrate", "info")?;
             let url = match role {
@@ -132,7 +191,64 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn run_node(config: tandem_node::NodeConfig) -> anyhow::Result<()> {
+/// Runs `tandem certs init|issue`.
+fn certs(command: CertsCommand) -> anyhow::Result<()> {
+    match command {
+        CertsCommand::Init { dir } => {
+            let ca = tandem_tls::mint::init(&dir)?;
+            println!("created ca {}", ca.display());
+        }
+        CertsCommand::Issue {
+            dir,
+            name,
+            identity,
+            kind,
+            days,
+        } => {
+            anyhow::ensure!(days > 0, "--days: must be at least 1");
+            let kind = match kind {
+                CertKind::Node => tandem_tls::mint::Kind::Node,
+                CertKind::Broker => tandem_tls::mint::Kind::Broker,
+            };
+            let files = tandem_tls::mint::issue(
+                &dir,
+                &name,
+                &identity,
+                kind,
+                tandem_tls::mint::Validity::days(days),
+            )?;
+            println!(
+                "issued {identity} for {days} days: cert {}, key {}",
+                files.cert.display(),
+                files.key.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses plain-text transport unless `--insecure-dev` asked for it, and then warns.
+fn require_tls_or_insecure_dev(has_tls: bool, insecure_dev: bool) -> anyhow::Result<()> {
+    if has_tls {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        insecure_dev,
+        "tls: the configuration has no [tls] section; configure mutual tls (see `tandem certs --help`) or pass --insecure-dev for development"
+    );
+    tracing::warn!("plain-text transport: development only");
+    Ok(())
+}
+
+async fn run_node(config: tandem_node::NodeConfig, insecure_dev: bool) -> anyhow::Result<()> {
+    require_tls_or_insecure_dev(config.tls.is_some(), insecure_dev)?;
+    let tls = match &config.tls {
+        Some(tls) => Some(tandem_tls::ServerTls::new(
+            tls.files(),
+            &tls.trusted_brokers,
+        )?),
+        None => None,
+    };
     let db = tandem_storage::connect(&config.database_url).await?;
     require_migrated::<tandem_storage::NodeMigrator>(&db, "node").await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -140,12 +256,16 @@ async fn run_node(config: tandem_node::NodeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(node = %config.node_id, addr = %listener.local_addr()?, "node listening");
     let state = tandem_node::NodeState::new(db, &config);
-    tandem_node::serve(state, listener, shutdown_signal()).await?;
+    match tls {
+        Some(tls) => tandem_node::serve_tls(state, listener, tls, shutdown_signal()).await?,
+        None => tandem_node::serve(state, listener, shutdown_signal()).await?,
+    }
     tracing::info!("node stopped");
     Ok(())
 }
 
-async fn run_broker(config: tandem_broker::BrokerConfig) -> anyhow::Result<()> {
+async fn run_broker(config: tandem_broker::BrokerConfig, insecure_dev: bool) -> anyhow::Result<()> {
+    require_tls_or_insecure_dev(config.tls.is_some(), insecure_dev)?;
     let db = tandem_storage::connect(&config.database_url).await?;
     require_migrated::<tandem_storage::BrokerMigrator>(&db, "broker").await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)

@@ -25,6 +25,18 @@ pub fn mentor_pseudonym(node_secret: &[u8], mentor_id: &str) -> String {
     keyed_hash(node_secret, "tandem/v1/mentor-pseudonym", mentor_id)
 }
 
+/// Returns the pseudonym under which a node publishes a mentor during one publication epoch:
+/// HMAC-SHA-256 with the node's secret of `epoch:<n>|<mentor id>`, as 64 hex characters. A new
+/// epoch gives every mentor a new pseudonym that the broker cannot link to the previous one
+/// without the node's secret.
+pub fn mentor_pseudonym_in_epoch(node_secret: &[u8], epoch: u64, mentor_id: &str) -> String {
+    keyed_hash(
+        node_secret,
+        "tandem/v1/mentor-pseudonym",
+        &format!("epoch:{epoch}|{mentor_id}"),
+    )
+}
+
 /// Normalises a registry number so that spelling variants ("HRB 1234", "hrb1234") give one token.
 pub fn normalise_registry_number(number: &str) -> String {
     number
@@ -61,5 +73,15 @@ mod tests {
         let p = mentor_pseudonym(b"node-a", "m1");
         assert_ne!(p, mentor_pseudonym(b"node-b", "m1"));
         assert_ne!(p, employer_token(b"node-a", "m1"));
+    }
+
+    #[test]
+    fn epochs_give_unlinkable_pseudonyms() {
+        let first = mentor_pseudonym_in_epoch(b"node-a", 7, "m1");
+        assert_eq!(first, mentor_pseudonym_in_epoch(b"node-a", 7, "m1"));
+        assert_ne!(first, mentor_pseudonym_in_epoch(b"node-a", 8, "m1"));
+        assert_ne!(first, mentor_pseudonym(b"node-a", "m1"));
+        assert_ne!(first, mentor_pseudonym_in_epoch(b"node-b", 7, "m1"));
+        assert_eq!(first.len(), 64);
     }
 }

@@ -63,6 +63,53 @@ pub fn experience_band(years: u32) -> ExperienceBand {
     }
 }
 
+/// Returns the band a node publishes when it widens experience bands for k-anonymity: the four
+/// bands merge into two (under 10 years, 10 years and more), each published as its lower
+/// member, so a widened profile never claims more experience than the mentor has.
+pub fn widened_experience_band(band: ExperienceBand) -> ExperienceBand {
+    match band {
+        ExperienceBand::Unspecified => ExperienceBand::Unspecified,
+        ExperienceBand::Under5 | ExperienceBand::FiveToNine => ExperienceBand::Under5,
+        ExperienceBand::TenToNineteen | ExperienceBand::TwentyPlus => ExperienceBand::TenToNineteen,
+    }
+}
+
+/// The industry sections a node generalises an industry to for k-anonymity.
+const INDUSTRY_SECTIONS: [&[Industry]; 4] = [
+    // Production.
+    &[
+        Industry::Manufacturing,
+        Industry::Construction,
+        Industry::Energy,
+        Industry::AgricultureFood,
+        Industry::Crafts,
+    ],
+    // Commerce and services.
+    &[Industry::Trade, Industry::Logistics, Industry::Hospitality],
+    // Knowledge and digital.
+    &[
+        Industry::ItSoftware,
+        Industry::FinanceInsurance,
+        Industry::ProfessionalServices,
+        Industry::CreativeMedia,
+    ],
+    // Health and education.
+    &[Industry::Health, Industry::Education],
+];
+
+/// Returns the industries of the section `industry` belongs to (production, commerce,
+/// knowledge, health and education), in enumeration order. A profile generalised to a section
+/// lists all of them: the mentor works in one of these. An unspecified industry is its own
+/// section.
+pub fn industry_section(industry: Industry) -> Vec<Industry> {
+    let mut section = INDUSTRY_SECTIONS
+        .iter()
+        .find(|s| s.contains(&industry))
+        .map_or_else(|| vec![industry], |s| s.to_vec());
+    section.sort_by_key(|&i| i as i32);
+    section
+}
+
 fn readable(name: &str, prefix: &str) -> String {
     name.strip_prefix(prefix)
         .unwrap_or(name)
@@ -119,6 +166,35 @@ mod tests {
         assert!(regions_meet("DE", "DE-BY"));
         assert!(!regions_meet("DE-BE", "DE-BY"));
         assert!(!regions_meet("AT", "DE-BY"));
+    }
+
+    #[test]
+    fn every_industry_has_one_section() {
+        for number in 1..=14 {
+            let industry = Industry::try_from(number).expect("known industry");
+            let section = industry_section(industry);
+            assert!(section.contains(&industry), "{industry:?}");
+            assert!(section.len() > 1, "{industry:?}");
+            for other in &section {
+                assert_eq!(industry_section(*other), section);
+            }
+        }
+        assert_eq!(
+            industry_section(Industry::Unspecified),
+            vec![Industry::Unspecified]
+        );
+    }
+
+    #[test]
+    fn widened_bands_never_overstate() {
+        assert_eq!(
+            widened_experience_band(ExperienceBand::FiveToNine),
+            ExperienceBand::Under5
+        );
+        assert_eq!(
+            widened_experience_band(ExperienceBand::TwentyPlus),
+            ExperienceBand::TenToNineteen
+        );
     }
 
     #[test]

@@ -25,6 +25,83 @@ pub struct NodeConfig {
     pub pseudonym_secret: String,
     /// The federation-wide key for employer and group tokens; at least 32 characters.
     pub federation_key: String,
+    /// How the node anonymises its publication: k-anonymity and pseudonym epochs.
+    #[serde(default)]
+    pub publication: PublicationConfig,
+    /// Mutual TLS of `NodeService`; without it the node serves plain text, which the CLI allows
+    /// only with `--insecure-dev`.
+    #[serde(default)]
+    pub tls: Option<NodeTlsConfig>,
+}
+
+/// The node's certificate, key and CA, and the brokers it accepts.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeTlsConfig {
+    /// The node's certificate chain (PEM), naming its identity, e.g. `ind-assoc.node.tandem`.
+    pub cert: std::path::PathBuf,
+    /// The node's private key (PEM).
+    pub key: std::path::PathBuf,
+    /// The CA that signs broker certificates (PEM).
+    pub ca: std::path::PathBuf,
+    /// Identities of the brokers allowed to call `NodeService`, e.g. `["broker.tandem"]`.
+    pub trusted_brokers: Vec<String>,
+}
+
+impl NodeTlsConfig {
+    /// Returns the certificate, key and CA files.
+    pub fn files(&self) -> tandem_tls::TlsFiles {
+        tandem_tls::TlsFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            ca: self.ca.clone(),
+        }
+    }
+
+    /// Checks the trusted identities; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.trusted_brokers.is_empty() {
+            return Err("tls.trusted_brokers: name at least one broker identity".to_owned());
+        }
+        for (i, identity) in self.trusted_brokers.iter().enumerate() {
+            tandem_tls::check_identity(&format!("tls.trusted_brokers[{i}]"), identity)?;
+        }
+        Ok(())
+    }
+}
+
+/// How a node anonymises what it publishes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublicationConfig {
+    /// Every published combination of career level, experience band, region and industry is
+    /// shared by at least this many profiles: 1 to 100 (1 switches k-anonymity off).
+    pub k: u32,
+    /// Length of a pseudonym epoch in days; a new epoch gives every mentor a new pseudonym.
+    /// 0 never rotates.
+    pub epoch_days: u32,
+}
+
+impl Default for PublicationConfig {
+    fn default() -> Self {
+        Self {
+            k: 5,
+            epoch_days: 30,
+        }
+    }
+}
+
+impl PublicationConfig {
+    /// Checks the keys and names the first bad one (`publication.k: must be 1 to 100`).
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=100).contains(&self.k) {
+            return Err("publication.k: must be 1 to 100".to_owned());
+        }
+        if self.epoch_days > 3660 {
+            return Err("publication.epoch_days: must be 0 (never rotate) to 3660".to_owned());
+        }
+        Ok(())
+    }
 }
 
 /// Returns the default listen address.
@@ -42,6 +119,8 @@ impl fmt::Debug for NodeConfig {
             .field("database_url", &redact_url(&self.database_url))
             .field("pseudonym_secret", &"<redacted>")
             .field("federation_key", &"<redacted>")
+            .field("publication", &self.publication)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -96,6 +175,10 @@ impl NodeConfig {
             // recomputed by any other node.
             return Err("pseudonym_secret: must differ from federation_key".to_owned());
         }
+        self.publication.validate()?;
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
+        }
         Ok(())
     }
 }
@@ -121,6 +204,8 @@ mod tests {
             database_url: "sqlite://node.db?mode=rwc".into(),
             pseudonym_secret: "p".repeat(32),
             federation_key: "f".repeat(32),
+            publication: PublicationConfig::default(),
+            tls: None,
         }
     }
 
@@ -143,6 +228,12 @@ mod tests {
                 "pseudonym_secret: ",
             ),
             (|c| c.federation_key = "short".into(), "federation_key: "),
+            (|c| c.publication.k = 0, "publication.k: "),
+            (|c| c.publication.k = 101, "publication.k: "),
+            (
+                |c| c.publication.epoch_days = 100_000,
+                "publication.epoch_days: ",
+            ),
             (
                 |c| c.federation_key = c.pseudonym_secret.clone(),
                 "pseudonym_secret: ",
@@ -184,6 +275,13 @@ mod tests {
         });
         let config: NodeConfig = serde_json::from_value(toml_like.clone()).expect("parses");
         assert_eq!(config.listen, "127.0.0.1:7001");
+        assert_eq!(config.publication, PublicationConfig::default());
+        assert_eq!(config.publication.k, 5);
+        let mut partial = toml_like.clone();
+        partial["publication"] = serde_json::json!({ "k": 3 });
+        let config: NodeConfig = serde_json::from_value(partial).expect("parses");
+        assert_eq!(config.publication.k, 3);
+        assert_eq!(config.publication.epoch_days, 30);
         let mut unknown = toml_like;
         unknown["colour"] = "blue".into();
         assert!(serde_json::from_value::<NodeConfig>(unknown).is_err());

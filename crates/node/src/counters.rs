@@ -1,5 +1,5 @@
-//! The node's named counters (feed version, decision sequence), read and incremented inside the
-//! caller's write transaction.
+//! The node's named counters (feed version, decision sequence, mentor changes, publication
+//! bookkeeping), read and written inside the caller's write transaction.
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
@@ -39,4 +39,30 @@ pub(crate) async fn current(db: &impl ConnectionTrait, name: &str) -> Result<i64
         .one(db)
         .await?
         .map_or(0, |row| row.value))
+}
+
+/// Stores `value` under `name`, for the publication bookkeeping that is a value rather than a
+/// sequence.
+pub(crate) async fn set(txn: &DatabaseTransaction, name: &str, value: i64) -> Result<(), DbErr> {
+    match counter::Entity::find_by_id(name.to_owned())
+        .one(txn)
+        .await?
+    {
+        Some(row) if row.value == value => Ok(()),
+        Some(row) => {
+            let mut row = row.into_active_model();
+            row.value = Set(value);
+            row.update(txn).await?;
+            Ok(())
+        }
+        None => {
+            counter::ActiveModel {
+                name: Set(name.to_owned()),
+                value: Set(value),
+            }
+            .insert(txn)
+            .await?;
+            Ok(())
+        }
+    }
 }

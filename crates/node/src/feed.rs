@@ -1,15 +1,15 @@
 //! The node's publication to the broker: who the node is and the profile feed, an ordered log
-//! of pseudonymised profiles and withdrawals keyed by feed version.
+//! of pseudonymised profiles and withdrawals keyed by feed version, served from the stored
+//! publication snapshot (see `publication`).
 
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
-use tandem_domain::taxonomy::experience_band;
+use prost::Message;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tandem_proto::profile_change::Change;
 use tandem_proto::{
     AnonymisedProfile, GetProfileChangesResponse, NodeInfo, ProfileChange, Withdrawal,
 };
-use tandem_storage::node::{counter, mentor};
+use tandem_storage::node::{counter, publication};
 
-use crate::records::{self, MentorLists};
 use crate::{NodeError, NodeState, counters};
 
 /// Page size when the broker asks for the default.
@@ -36,55 +36,52 @@ pub(crate) fn wire(value: i64) -> u64 {
 }
 
 impl NodeState {
-    /// Returns the node's identity, its latest feed version and how many profiles it publishes.
+    /// Returns the node's identity, its latest feed version, how many profiles it publishes
+    /// and what k-anonymity cost (profiles generalised and suppressed).
     pub async fn node_info(&self) -> Result<NodeInfo, NodeError> {
+        let report = self.publication_report().await?;
         let feed_version = counters::current(&self.db, counter::FEED_VERSION).await?;
-        let published = mentor::Entity::find()
-            .filter(mentor::Column::Removed.eq(false))
-            .filter(mentor::Column::PublishConsent.eq(true))
-            .count(&self.db)
-            .await?;
         Ok(NodeInfo {
             node_id: self.node_id.clone(),
             display_name: self.display_name.clone(),
             feed_version: wire(feed_version),
-            published_profiles: u32::try_from(published).unwrap_or(u32::MAX),
+            published_profiles: report.published_profiles,
+            generalised_profiles: report.generalised_profiles,
+            suppressed_profiles: report.suppressed_profiles,
+            k: report.k,
         })
     }
 
     /// Returns the feed entries after `since_version`, oldest first: an upsert for every
-    /// published mentor, a withdrawal for a removed or non-consenting one.
+    /// published pseudonym, a withdrawal for one no longer published.
     pub async fn profile_changes(
         &self,
         since_version: u64,
         limit: u32,
     ) -> Result<GetProfileChangesResponse, NodeError> {
+        self.refresh_publication().await?;
         let limit = page_size(limit);
-        let mut rows = mentor::Entity::find()
-            .filter(mentor::Column::Version.gt(cursor(since_version)))
-            .order_by_asc(mentor::Column::Version)
+        let mut rows = publication::Entity::find()
+            .filter(publication::Column::Version.gt(cursor(since_version)))
+            .order_by_asc(publication::Column::Version)
             .limit(u64::from(limit) + 1)
             .all(&self.db)
             .await?;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
 
-        let published: Vec<String> = rows
-            .iter()
-            .filter(|row| is_published(row))
-            .map(|row| row.id.clone())
-            .collect();
-        let taken = records::places_taken(&self.db, &published).await?;
-
         let mut changes = Vec::with_capacity(rows.len());
         for row in &rows {
-            let change = if is_published(row) {
-                let free =
-                    records::free_places(row.capacity, taken.get(&row.id).copied().unwrap_or(0));
-                Change::Upsert(self.anonymised_profile(row, free)?)
+            let change = if row.live {
+                let mut profile =
+                    AnonymisedProfile::decode(row.profile.as_slice()).map_err(|e| {
+                        NodeError::Corrupt(format!("publication {} profile: {e}", row.pseudonym))
+                    })?;
+                profile.version = wire(row.version);
+                Change::Upsert(profile)
             } else {
                 Change::Withdrawal(Withdrawal {
-                    pseudonym: self.pseudonym(&row.id),
+                    pseudonym: row.pseudonym.clone(),
                     version: wire(row.version),
                 })
             };
@@ -99,42 +96,6 @@ impl NodeState {
             has_more,
         })
     }
-
-    /// Returns the profile the federation may see of a mentor. It carries no name, e-mail,
-    /// title, employer name or registry number: only the taxonomy, bands and keyed hashes.
-    fn anonymised_profile(
-        &self,
-        row: &mentor::Model,
-        free_capacity: u32,
-    ) -> Result<AnonymisedProfile, NodeError> {
-        let lists = MentorLists::of_row(row)?;
-        let employer_token = self.employer_token(&row.employer_registry_number);
-        let group_token = if row.group_registry_number.is_empty() {
-            employer_token.clone()
-        } else {
-            self.employer_token(&row.group_registry_number)
-        };
-        Ok(AnonymisedProfile {
-            pseudonym: self.pseudonym(&row.id),
-            career_level: row.career_level,
-            experience_band: experience_band(u32::try_from(row.years_of_experience).unwrap_or(0))
-                as i32,
-            industries: lists.industries,
-            expertise: lists.expertise,
-            languages: lists.languages,
-            region: row.region.clone(),
-            formats: lists.formats,
-            free_capacity,
-            employer_token,
-            group_token,
-            version: wire(row.version),
-        })
-    }
-}
-
-/// Returns whether a mentor's profile is published (not removed, consent given).
-fn is_published(row: &mentor::Model) -> bool {
-    !row.removed && row.publish_consent
 }
 
 #[cfg(test)]

@@ -9,9 +9,10 @@ use tandem_proto::{
     CloseIntroductionRequest, CloseIntroductionResponse, ContactCard, CreateMentorRequest,
     DeliverIntroductionRequest, DeliverIntroductionResponse, GetDecisionsRequest,
     GetDecisionsResponse, GetMentorRequest, GetNodeInfoRequest, GetProfileChangesRequest,
-    GetProfileChangesResponse, Introduction, ListIntroductionsRequest, ListIntroductionsResponse,
-    ListMentorsRequest, ListMentorsResponse, Mentor, NodeInfo, RecordDecisionRequest,
-    ReleaseContactCardRequest, RemoveMentorRequest, RemoveMentorResponse, UpdateMentorRequest,
+    GetProfileChangesResponse, GetPublicationReportRequest, Introduction, ListIntroductionsRequest,
+    ListIntroductionsResponse, ListMentorsRequest, ListMentorsResponse, Mentor, NodeInfo,
+    PublicationReport, RecordDecisionRequest, ReleaseContactCardRequest, RemoveMentorRequest,
+    RemoveMentorResponse, UpdateMentorRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -214,5 +215,13 @@ impl NodeAdminService for AdminApi {
                 .record_decision(&request.introduction_id, request.decision)
                 .await,
         )
+    }
+
+    #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
+    async fn get_publication_report(
+        &self,
+        _request: Request<GetPublicationReportRequest>,
+    ) -> RpcResult<PublicationReport> {
+        reply(self.state.publication_report().await)
     }
 }

@@ -113,7 +113,8 @@ impl NodeState {
         Ok(DeliverIntroductionResponse { duplicate: false })
     }
 
-    /// Returns the id of the (not removed) mentor published under `pseudonym`.
+    /// Returns the id of the (not removed) mentor published under `pseudonym` in the current
+    /// or the previous epoch.
     async fn mentor_by_pseudonym(
         &self,
         txn: &DatabaseTransaction,
@@ -123,7 +124,8 @@ impl NodeState {
             return Ok(None);
         }
         // Pseudonyms are keyed hashes that only this node can compute, so the node recomputes
-        // them rather than storing a second copy of the mapping.
+        // them. Both the current and the previous epoch count: an introduction the broker
+        // proposed just before a rotation must still reach its mentor.
         let ids: Vec<String> = mentor::Entity::find()
             .select_only()
             .column(mentor::Column::Id)
@@ -131,7 +133,12 @@ impl NodeState {
             .into_tuple()
             .all(txn)
             .await?;
-        Ok(ids.into_iter().find(|id| self.pseudonym(id) == pseudonym))
+        let current = self.epoch();
+        let previous = current.and_then(|n| n.checked_sub(1));
+        Ok(ids.into_iter().find(|id| {
+            self.pseudonym_in(current, id) == pseudonym
+                || previous.is_some_and(|p| self.pseudonym_in(Some(p), id) == pseudonym)
+        }))
     }
 
     /// Returns the introductions the node received (only one mentor's when given), newest first.

@@ -1,5 +1,6 @@
 //! Mentor records as the association's staff manage them: create, update, remove (erasure),
-//! read and list. Every change gives the mentor the next feed version.
+//! read and list. Every change gives the mentor the next change sequence number; the next read
+//! of the feed recomputes the publication from the records.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -76,7 +77,7 @@ impl NodeState {
         {
             return Err(NodeError::invalid("mentor.id", "is already in use"));
         }
-        let version = counters::next(&txn, counter::FEED_VERSION).await?;
+        let version = counters::next(&txn, counter::MENTOR_SEQ).await?;
         row.version = Set(version);
         let row = row.insert(&txn).await?;
         txn.commit().await?;
@@ -99,7 +100,7 @@ impl NodeState {
             .await?
             .filter(|row| !row.removed)
             .ok_or_else(not_found)?;
-        let version = counters::next(&txn, counter::FEED_VERSION).await?;
+        let version = counters::next(&txn, counter::MENTOR_SEQ).await?;
         let mut row = existing.into_active_model();
         apply_record(&mut row, &record)?;
         row.version = Set(version);
@@ -121,7 +122,7 @@ impl NodeState {
             .await?
             .filter(|row| !row.removed)
             .ok_or_else(not_found)?;
-        let version = counters::next(&txn, counter::FEED_VERSION).await?;
+        let version = counters::next(&txn, counter::MENTOR_SEQ).await?;
         let mut row = existing.into_active_model();
         for field in [
             &mut row.display_name,

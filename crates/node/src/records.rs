@@ -1,5 +1,5 @@
 //! How the node's rows read and write: list columns as JSON, introductions' protobuf blobs, and
-//! the few queries every module needs (places taken, a mentor's feed version bump).
+//! the few queries every module needs (places taken, marking a mentor changed).
 
 use std::collections::HashMap;
 
@@ -177,9 +177,9 @@ pub(crate) async fn free_capacity_of(
     ))
 }
 
-/// Gives a mentor the next feed version so that the broker fetches the profile again (its free
-/// capacity changed). Does nothing for an unknown or removed mentor, whose withdrawal is already
-/// in the feed.
+/// Gives a mentor the next change sequence number so that the next publication snapshot
+/// republishes the profile (its free capacity changed). Does nothing for an unknown or removed
+/// mentor, whose withdrawal is already in the feed.
 pub(crate) async fn republish_mentor(
     txn: &DatabaseTransaction,
     mentor_id: &str,
@@ -193,7 +193,7 @@ pub(crate) async fn republish_mentor(
     if row.removed {
         return Ok(());
     }
-    let version = counters::next(txn, counter::FEED_VERSION).await?;
+    let version = counters::next(txn, counter::MENTOR_SEQ).await?;
     let mut row = row.into_active_model();
     row.version = Set(version);
     row.updated_at_ms = Set(tandem_storage::now_ms());

@@ -1,59 +1,142 @@
-//! Who is calling. For now a company names itself in request metadata; API keys will replace
-//! this, and this module is the one place that has to change.
+//! Who is calling: every request carries an API key (`authorization: Bearer tdm_…`), the key
+//! decides the scope and, for companies, the tenant. This is the one place the broker's gRPC
+//! handlers learn who the caller is, and where per-caller rate limits apply.
 
-use crate::BrokerError;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
 
-/// Request metadata naming the calling company.
-pub const COMPANY_HEADER: &str = "x-tandem-company";
+use crate::keys::Scope;
+use crate::{Broker, BrokerError};
+
+/// Request metadata carrying the API key.
+pub const AUTHORIZATION: &str = "authorization";
 
 /// Longest company id.
 const MAX_COMPANY: usize = 128;
 
-/// Returns the company a request is made on behalf of: 1 to 128 printable ASCII characters in
-/// the `x-tandem-company` metadata. Missing or malformed → `Unauthenticated`.
-pub fn company<T>(request: &tonic::Request<T>) -> Result<String, BrokerError> {
-    let malformed = || {
-        BrokerError::Unauthenticated(format!(
-            "{COMPANY_HEADER} must be 1 to {MAX_COMPANY} printable ascii characters"
-        ))
-    };
-    let value = request.metadata().get(COMPANY_HEADER).ok_or_else(|| {
-        BrokerError::Unauthenticated(format!("missing {COMPANY_HEADER} metadata"))
-    })?;
-    let company = value.to_str().map_err(|_| malformed())?.trim();
-    let printable = company.bytes().all(|b| (0x20..=0x7e).contains(&b));
+/// Checks a company id: 1 to 128 printable ASCII characters without spaces.
+pub fn check_company_id(company: &str) -> Result<(), BrokerError> {
+    let printable = company.bytes().all(|b| (0x21..=0x7e).contains(&b));
     if company.is_empty() || company.len() > MAX_COMPANY || !printable {
-        return Err(malformed());
+        return Err(tandem_domain::ValidationError::new(
+            "company",
+            format!("must be 1 to {MAX_COMPANY} printable ascii characters without spaces"),
+        )
+        .into());
     }
-    Ok(company.to_owned())
+    Ok(())
+}
+
+fn presented_key<T>(request: &tonic::Request<T>) -> Result<&str, BrokerError> {
+    let value = request.metadata().get(AUTHORIZATION).ok_or_else(|| {
+        BrokerError::Unauthenticated("missing api key (authorization: Bearer …)".to_owned())
+    })?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| BrokerError::Unauthenticated("invalid api key".to_owned()))
+}
+
+/// Per-caller token buckets: each key may send `rate` requests per second on average, with
+/// bursts up to `burst`. One caller running out does not slow any other.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// Returns a limiter; a `rate` of 0 disables limiting.
+    pub(crate) fn new(rate: u32, burst: u32) -> Self {
+        Self {
+            rate: f64::from(rate),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token of `caller`'s bucket, or refuses.
+    pub(crate) fn admit(&self, caller: &str) -> Result<(), BrokerError> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (tokens, last) = buckets
+            .entry(caller.to_owned())
+            .or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        *last = now;
+        if *tokens < 1.0 {
+            return Err(BrokerError::ResourceExhausted(
+                "rate limit exceeded; retry later".to_owned(),
+            ));
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
+}
+
+impl Broker {
+    async fn caller_in<T>(
+        &self,
+        request: &tonic::Request<T>,
+        scope: Scope,
+    ) -> Result<crate::keys::Caller, BrokerError> {
+        let caller = self.authenticate(presented_key(request)?).await?;
+        if caller.scope != scope {
+            return Err(BrokerError::PermissionDenied(format!(
+                "this key may not call {} services",
+                scope.name()
+            )));
+        }
+        self.limiter.admit(&caller.key_id)?;
+        Ok(caller)
+    }
+
+    /// Returns the company a `MenteeService` request acts for, from its API key.
+    pub async fn company_of<T>(&self, request: &tonic::Request<T>) -> Result<String, BrokerError> {
+        Ok(self.caller_in(request, Scope::Company).await?.tenant)
+    }
+
+    /// Checks that an `OperatorService` request carries an operator key.
+    pub async fn require_operator<T>(
+        &self,
+        request: &tonic::Request<T>,
+    ) -> Result<(), BrokerError> {
+        self.caller_in(request, Scope::Operator).await.map(|_| ())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn with(value: &str) -> tonic::Request<()> {
-        let mut request = tonic::Request::new(());
-        if let Ok(v) = value.parse() {
-            request.metadata_mut().insert(COMPANY_HEADER, v);
+    #[test]
+    fn a_caller_over_its_rate_is_refused_and_others_are_not() {
+        let limiter = RateLimiter::new(1, 3);
+        for _ in 0..3 {
+            assert!(limiter.admit("k1").is_ok());
         }
-        request
+        assert!(matches!(
+            limiter.admit("k1"),
+            Err(BrokerError::ResourceExhausted(_))
+        ));
+        assert!(limiter.admit("k2").is_ok());
     }
 
     #[test]
-    fn takes_the_company_from_metadata() {
-        assert_eq!(
-            company(&with("acme-gmbh")).ok().as_deref(),
-            Some("acme-gmbh")
-        );
-    }
-
-    #[test]
-    fn refuses_missing_or_bad_company() {
-        for bad in ["", "   ", &"x".repeat(129)] {
-            let err = company(&with(bad)).expect_err(bad);
-            assert!(matches!(err, BrokerError::Unauthenticated(_)));
+    fn company_ids_are_checked() {
+        assert!(check_company_id("acme-gmbh").is_ok());
+        for bad in ["", "a b", &"x".repeat(129)] {
+            assert!(check_company_id(bad).is_err(), "{bad:?}");
         }
-        assert!(company(&tonic::Request::new(())).is_err());
     }
 }

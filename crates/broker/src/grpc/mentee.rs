@@ -1,5 +1,5 @@
-//! `MenteeService`: what member companies call, each call on behalf of the company named by
-//! [`company`](super::company).
+//! `MenteeService`: what member companies call, each call on behalf of the company its API key
+//! is bound to.
 
 use std::sync::Arc;
 
@@ -11,7 +11,6 @@ use tandem_proto::{
 };
 use tonic::{Request, Response, Status};
 
-use super::auth::company;
 use crate::Broker;
 
 /// The `MenteeService` handlers over a [`Broker`].
@@ -34,7 +33,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<SubmitMenteeRequest>,
     ) -> Result<Response<Mentee>, Status> {
-        let company = company(&request)?;
+        let company = self.broker.company_of(&request).await?;
         tracing::Span::current().record("company", company.as_str());
         let mentee = self
             .broker
@@ -48,7 +47,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<GetMenteeRequest>,
     ) -> Result<Response<Mentee>, Status> {
-        let company = company(&request)?;
+        let company = self.broker.company_of(&request).await?;
         tracing::Span::current().record("company", company.as_str());
         let mentee = self
             .broker
@@ -62,7 +61,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<ListMenteesRequest>,
     ) -> Result<Response<ListMenteesResponse>, Status> {
-        let company = company(&request)?;
+        let company = self.broker.company_of(&request).await?;
         tracing::Span::current().record("company", company.as_str());
         let mentees = self.broker.list_mentees(&company).await?;
         Ok(Response::new(ListMenteesResponse { mentees }))
@@ -73,7 +72,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<WithdrawMenteeRequest>,
     ) -> Result<Response<Mentee>, Status> {
-        let company = company(&request)?;
+        let company = self.broker.company_of(&request).await?;
         tracing::Span::current().record("company", company.as_str());
         let mentee = self
             .broker
@@ -87,7 +86,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<ListProposalsRequest>,
     ) -> Result<Response<ListProposalsResponse>, Status> {
-        let company = company(&request)?;
+        let company = self.broker.company_of(&request).await?;
         tracing::Span::current().record("company", company.as_str());
         let proposals = self
             .broker
@@ -101,7 +100,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<RespondToProposalRequest>,
     ) -> Result<Response<Proposal>, Status> {
-        let company = company(&request)?;
+        let company = self.broker.company_of(&request).await?;
         tracing::Span::current().record("company", company.as_str());
         let RespondToProposalRequest {
             proposal_id,
@@ -119,7 +118,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<GetContactCardRequest>,
     ) -> Result<Response<ContactCard>, Status> {
-        let company = company(&request)?;
+        let company = self.broker.company_of(&request).await?;
         tracing::Span::current().record("company", company.as_str());
         let card = self
             .broker

@@ -7,6 +7,7 @@ mod auth;
 mod mentee;
 mod operator;
 
-pub use auth::{COMPANY_HEADER, company};
+pub(crate) use auth::RateLimiter;
+pub use auth::{AUTHORIZATION, check_company_id};
 pub use mentee::MenteeGrpc;
 pub use operator::OperatorGrpc;

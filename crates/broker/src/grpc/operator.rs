@@ -1,4 +1,4 @@
-//! `OperatorService`: what the network operator calls. No authentication yet.
+//! `OperatorService`: what the network operator calls, with an operator API key.
 
 use std::sync::Arc;
 
@@ -32,10 +32,11 @@ impl OperatorService for OperatorGrpc {
         &self,
         request: Request<RegisterNodeRequest>,
     ) -> Result<Response<Node>, Status> {
+        self.broker.require_operator(&request).await?;
         let r = request.into_inner();
         let node = self
             .broker
-            .register_node(&r.node_id, &r.endpoint, &r.display_name)
+            .register_node(&r.node_id, &r.endpoint, &r.display_name, &r.identity)
             .await?;
         Ok(Response::new(node))
     }
@@ -43,8 +44,9 @@ impl OperatorService for OperatorGrpc {
     #[tracing::instrument(name = "OperatorService/ListNodes", skip_all)]
     async fn list_nodes(
         &self,
-        _request: Request<ListNodesRequest>,
+        request: Request<ListNodesRequest>,
     ) -> Result<Response<ListNodesResponse>, Status> {
+        self.broker.require_operator(&request).await?;
         let nodes = self.broker.list_nodes().await?;
         Ok(Response::new(ListNodesResponse { nodes }))
     }
@@ -54,6 +56,7 @@ impl OperatorService for OperatorGrpc {
         &self,
         request: Request<SyncNodesRequest>,
     ) -> Result<Response<SyncNodesResponse>, Status> {
+        self.broker.require_operator(&request).await?;
         let node_id = &request.get_ref().node_id;
         let only = (!node_id.is_empty()).then_some(node_id.as_str());
         let results = self.broker.sync_nodes(only).await?;
@@ -63,8 +66,9 @@ impl OperatorService for OperatorGrpc {
     #[tracing::instrument(name = "OperatorService/RunMatchingRound", skip_all)]
     async fn run_matching_round(
         &self,
-        _request: Request<RunMatchingRoundRequest>,
+        request: Request<RunMatchingRoundRequest>,
     ) -> Result<Response<MatchingRound>, Status> {
+        self.broker.require_operator(&request).await?;
         let round = self.broker.run_matching_round().await?;
         Ok(Response::new(round))
     }
@@ -72,8 +76,9 @@ impl OperatorService for OperatorGrpc {
     #[tracing::instrument(name = "OperatorService/GetNetworkStats", skip_all)]
     async fn get_network_stats(
         &self,
-        _request: Request<GetNetworkStatsRequest>,
+        request: Request<GetNetworkStatsRequest>,
     ) -> Result<Response<NetworkStats>, Status> {
+        self.broker.require_operator(&request).await?;
         let stats = self.broker.network_stats().await?;
         Ok(Response::new(stats))
     }
@@ -83,6 +88,7 @@ impl OperatorService for OperatorGrpc {
         &self,
         request: Request<ListAuditEventsRequest>,
     ) -> Result<Response<ListAuditEventsResponse>, Status> {
+        self.broker.require_operator(&request).await?;
         let r = request.into_inner();
         let events = self.broker.list_audit_events(r.after_id, r.limit).await?;
         Ok(Response::new(ListAuditEventsResponse { events }))

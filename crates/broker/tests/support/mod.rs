@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
+use tandem_broker::keys::Scope;
 use tandem_broker::{Broker, BrokerConfig, serve};
 use tandem_proto::mentee_service_client::MenteeServiceClient;
 use tandem_proto::operator_service_client::OperatorServiceClient;
@@ -38,13 +39,44 @@ impl Interceptor for AsCompany {
     ) -> Result<tonic::Request<()>, tonic::Status> {
         request
             .metadata_mut()
-            .insert(tandem_broker::grpc::COMPANY_HEADER, self.0.clone());
+            .insert(tandem_broker::grpc::AUTHORIZATION, self.0.clone());
         Ok(request)
     }
 }
 
 pub type CompanyClient = MenteeServiceClient<InterceptedService<Channel, AsCompany>>;
-pub type OperatorClient = OperatorServiceClient<Channel>;
+pub type OperatorClient = OperatorServiceClient<InterceptedService<Channel, AsCompany>>;
+
+/// Companies every harness provisions an API key for.
+pub const COMPANIES: [&str; 2] = ["acme-gmbh", "globex-ag"];
+
+/// Returns the test API key of `tenant` (a company, or `operator`).
+pub fn key_of(tenant: &str) -> String {
+    let digest = hex_digest(tenant);
+    format!("tdm_t{}_{}", &digest[..10], &digest[10..])
+}
+
+fn hex_digest(tenant: &str) -> String {
+    use std::fmt::Write;
+    // A tiny deterministic stretch of the name; the keys only need to differ per tenant.
+    let mut out = String::new();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    while out.len() < 48 {
+        for b in tenant.bytes().chain(out.len().to_le_bytes()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let _ = write!(out, "{h:016x}");
+    }
+    out
+}
+
+fn bearer(tenant: &str) -> AsCompany {
+    AsCompany(
+        format!("Bearer {}", key_of(tenant))
+            .parse()
+            .expect("ascii key"),
+    )
+}
 
 /// A broker served on an ephemeral port.
 pub struct Harness {
@@ -88,6 +120,16 @@ impl Harness {
             .expect("connect");
         BrokerMigrator::up(&db, None).await.expect("migrate");
         let broker = Broker::new(db.clone(), config).await.expect("broker");
+        broker
+            .install_key(Scope::Operator, "", "test operator", &key_of("operator"))
+            .await
+            .expect("operator key");
+        for company in COMPANIES {
+            broker
+                .install_key(Scope::Company, company, "test company", &key_of(company))
+                .await
+                .expect("company key");
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind broker");
         let addr = listener.local_addr().expect("broker address");
         let (tx, rx) = oneshot::channel::<()>();
@@ -112,13 +154,12 @@ impl Harness {
 
     /// Returns an operator client.
     pub fn operator(&self) -> OperatorClient {
-        OperatorServiceClient::new(self.channel.clone())
+        OperatorServiceClient::with_interceptor(self.channel.clone(), bearer("operator"))
     }
 
-    /// Returns a client that calls on behalf of `company`.
+    /// Returns a client that calls on behalf of `company` (one of [`COMPANIES`]).
     pub fn company(&self, company: &str) -> CompanyClient {
-        let value: MetadataValue<Ascii> = company.parse().expect("ascii company");
-        MenteeServiceClient::with_interceptor(self.channel.clone(), AsCompany(value))
+        MenteeServiceClient::with_interceptor(self.channel.clone(), bearer(company))
     }
 
     /// Returns a client that sends no company.
@@ -133,6 +174,7 @@ impl Harness {
                 node_id: node.id.clone(),
                 endpoint: node.endpoint(),
                 display_name: format!("Test node {}", node.id),
+                identity: String::new(),
             })
             .await
             .expect("register node");

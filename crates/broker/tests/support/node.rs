@@ -78,6 +78,7 @@ impl NodeService for Service {
             display_name: format!("Test node {}", self.id),
             feed_version: state.version,
             published_profiles: u32::try_from(state.published.len()).unwrap_or(u32::MAX),
+            ..NodeInfo::default()
         }))
     }
 

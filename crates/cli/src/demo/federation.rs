@@ -1,5 +1,11 @@
 //! A whole federation in one process: a broker and any number of nodes, each with its own
 //! database, serving real gRPC on loopback ports. The demo and the end-to-end tests use it.
+//!
+//! The broker calls the nodes' `NodeService` over mutual TLS, as in production: the federation
+//! mints a development CA, one certificate per node (`<node id>.node.tandem`) and one for the
+//! broker (`broker.tandem`) in a temporary directory at start. The broker's `MenteeService` and
+//! `OperatorService` and the nodes' `NodeAdminService` stay plain text on loopback (a node
+//! tells the two apart by the first byte of a connection, see `tandem_node::serve_tls`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +30,8 @@ pub enum Databases {
 pub struct NodeSpec {
     pub node_id: String,
     pub display_name: String,
+    /// k-anonymity and pseudonym epochs of the node's publication.
+    pub publication: tandem_node::PublicationConfig,
 }
 
 /// A running node.
@@ -36,9 +44,14 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
-    /// Returns the node's gRPC endpoint URL.
+    /// Returns the node's plain-text gRPC endpoint URL, where staff reach `NodeAdminService`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Returns the node's mutual-TLS endpoint URL, where the broker reaches `NodeService`.
+    pub fn tls_endpoint(&self) -> String {
+        format!("https://{}", self.addr)
     }
 }
 
@@ -50,7 +63,49 @@ pub struct Federation {
     pub nodes: Vec<RunningNode>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The development CA and the certificates of the broker and every node.
+    certs: tempfile::TempDir,
+    broker: std::sync::Arc<tandem_broker::Broker>,
 }
+
+/// Returns the API key the demo and the tests use for `tenant` (a company id, or `operator`).
+/// It is derived from the name so that helpers can attach it without a lookup; real keys are
+/// random (`tandem keys create`). A federation knows only the keys it provisioned.
+pub fn demo_key(tenant: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(
+        format!("tandem-demo-key/{tenant}").as_bytes(),
+    ));
+    format!("tdm_d{}_{}", &digest[..12], &digest[12..])
+}
+
+/// Attaches an API key to every request of a client.
+#[derive(Debug, Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl Bearer {
+    /// Returns the interceptor for `key`.
+    pub fn new(key: &str) -> anyhow::Result<Self> {
+        Ok(Self(format!("Bearer {key}").parse()?))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// An `OperatorService` client that sends the operator's key.
+pub type OperatorClient = tandem_proto::operator_service_client::OperatorServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
+>;
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
     // A closed channel also means stop.
@@ -87,6 +142,9 @@ impl Federation {
         let (stop, rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut running = Vec::new();
+        let certs = tempfile::Builder::new().prefix("tandem-certs-").tempdir()?;
+        tandem_tls::mint::init(certs.path())?;
+        let validity = tandem_tls::mint::Validity::days(2);
         for spec in nodes {
             let url = database_url(databases, &spec.node_id).await?;
             let db = tandem_storage::connect(&url).await?;
@@ -98,15 +156,28 @@ impl Federation {
                 database_url: url.clone(),
                 pseudonym_secret: secret(federation_key, &spec.node_id),
                 federation_key: federation_key.to_owned(),
+                publication: spec.publication.clone(),
+                tls: None,
             };
             config.validate().map_err(anyhow::Error::msg)?;
+            let files = tandem_tls::mint::issue(
+                certs.path(),
+                &spec.node_id,
+                &tandem_tls::node_identity(&spec.node_id),
+                tandem_tls::mint::Kind::Node,
+                validity,
+            )?;
+            let tls = tandem_tls::ServerTls::new(
+                files,
+                &[tandem_tls::DEFAULT_BROKER_IDENTITY.to_owned()],
+            )?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             let state = tandem_node::NodeState::new(db, &config);
             let shutdown = stopped(rx.clone());
             let node_id = spec.node_id.clone();
             tasks.push(tokio::spawn(async move {
-                if let Err(err) = tandem_node::serve(state, listener, shutdown).await {
+                if let Err(err) = tandem_node::serve_tls(state, listener, tls, shutdown).await {
                     tracing::error!(node = %node_id, %err, "node server failed");
                 }
             }));
@@ -131,18 +202,35 @@ impl Federation {
             .iter()
             .map(|n| tandem_broker::NodeEntry {
                 id: n.node_id.clone(),
-                endpoint: n.endpoint(),
+                endpoint: n.tls_endpoint(),
                 display_name: n.display_name.clone(),
+                identity: String::new(),
             })
             .collect();
+        config.tls = Some(tandem_tls::mint::issue(
+            certs.path(),
+            "broker",
+            tandem_tls::DEFAULT_BROKER_IDENTITY,
+            tandem_tls::mint::Kind::Broker,
+            validity,
+        )?);
         broker(&mut config);
         config.validate().map_err(anyhow::Error::msg)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let broker_addr = listener.local_addr()?;
         let broker = tandem_broker::Broker::new(db, config).await?;
+        broker
+            .install_key(
+                tandem_broker::keys::Scope::Operator,
+                "",
+                "demo operator",
+                &demo_key("operator"),
+            )
+            .await?;
+        let serving = std::sync::Arc::clone(&broker);
         let shutdown = stopped(rx.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(err) = tandem_broker::serve(broker, listener, shutdown).await {
+            if let Err(err) = tandem_broker::serve(serving, listener, shutdown).await {
                 tracing::error!(%err, "broker server failed");
             }
         }));
@@ -152,12 +240,48 @@ impl Federation {
             nodes: running,
             stop,
             tasks,
+            certs,
+            broker,
         })
+    }
+
+    /// Gives each company its [`demo_key`].
+    pub async fn provision_companies(&self, companies: &[&str]) -> anyhow::Result<()> {
+        for company in companies {
+            self.broker
+                .install_key(
+                    tandem_broker::keys::Scope::Company,
+                    company,
+                    "demo company",
+                    &demo_key(company),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Returns an operator client of the broker.
+    pub async fn operator_client(&self) -> anyhow::Result<OperatorClient> {
+        let channel = tonic::transport::Endpoint::from_shared(self.broker_endpoint())?
+            .connect()
+            .await?;
+        Ok(
+            tandem_proto::operator_service_client::OperatorServiceClient::with_interceptor(
+                channel,
+                Bearer::new(&demo_key("operator"))?,
+            ),
+        )
     }
 
     /// Returns the broker's gRPC endpoint URL.
     pub fn broker_endpoint(&self) -> String {
         format!("http://{}", self.broker_addr)
+    }
+
+    /// Returns the directory with the development CA (`ca.pem`, `ca-key.pem`) and the
+    /// certificates of the broker (`broker.pem`) and each node (`<node id>.pem`).
+    pub fn certs_dir(&self) -> &Path {
+        self.certs.path()
     }
 
     /// Stops every server and waits for them to finish.

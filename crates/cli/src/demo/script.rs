@@ -8,7 +8,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tandem_proto::mentee_service_client::MenteeServiceClient;
 use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
-use tandem_proto::operator_service_client::OperatorServiceClient;
 use tandem_proto::{
     CompanyDecision, CreateMentorRequest, GetContactCardRequest, ListIntroductionsRequest,
     ListMenteesRequest, ListNodesRequest, ListProposalsRequest, MenteeStatus, MentorDecision,
@@ -18,7 +17,7 @@ use tandem_proto::{
 use tonic::transport::Channel;
 
 use super::DemoOptions;
-use super::federation::{Databases, Federation, NodeSpec, data_dir};
+use super::federation::{Databases, Federation, NodeSpec, OperatorClient, data_dir, demo_key};
 use super::population::{self, NETWORKS};
 use super::summary::{DemoSummary, Example, MenteeCounts, NodeLine, RoundLine};
 
@@ -27,19 +26,23 @@ const MENTOR_ACCEPTS: f64 = 0.85;
 /// Chance that a company confirms a proposal.
 const COMPANY_CONFIRMS: f64 = 0.9;
 
-/// Wraps a message in a request made on behalf of `company`.
+/// Wraps a message in a request made on behalf of `company`, with its [`demo_key`] (the
+/// company must have been provisioned in the federation).
 pub fn as_company<T>(company: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
     let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-tandem-company", company.parse()?);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", demo_key(company)).parse()?,
+    );
     Ok(request)
 }
 
 struct Clients {
-    operator: OperatorServiceClient<Channel>,
+    operator: OperatorClient,
     mentees: MenteeServiceClient<Channel>,
     admins: Vec<NodeAdminServiceClient<Channel>>,
+    /// The node id of each admin client.
+    admin_nodes: Vec<String>,
 }
 
 /// Runs the demo and returns its summary; with `narrate`, tells on stdout what happens.
@@ -70,6 +73,7 @@ pub async fn run(options: DemoOptions, narrate: bool) -> anyhow::Result<DemoSumm
         .map(|n| NodeSpec {
             node_id: n.node_id.into(),
             display_name: n.display_name.into(),
+            publication: tandem_node::PublicationConfig::default(),
         })
         .collect();
     let federation = Federation::start(
@@ -115,14 +119,16 @@ async fn script(
     say: &impl Fn(String),
 ) -> anyhow::Result<DemoSummary> {
     let mut clients = Clients {
-        operator: OperatorServiceClient::connect(federation.broker_endpoint()).await?,
+        operator: federation.operator_client().await?,
         mentees: MenteeServiceClient::connect(federation.broker_endpoint()).await?,
         admins: Vec::new(),
+        admin_nodes: Vec::new(),
     };
     for n in &federation.nodes {
         clients
             .admins
             .push(NodeAdminServiceClient::connect(n.endpoint()).await?);
+        clients.admin_nodes.push(n.node_id.clone());
     }
 
     // Association staff enter their mentors at their own node.
@@ -160,6 +166,9 @@ async fn script(
             tandem_domain::pseudonym::employer_token(federation_key.as_bytes(), &c.registry_number)
         })
         .collect();
+    // The operator issues each member company its API key.
+    let ids: Vec<&str> = companies.iter().map(|c| c.id.as_str()).collect();
+    federation.provision_companies(&ids).await?;
     for number in 0..options.mentees as usize {
         let company = rng.random_range(0..companies.len());
         let seed = population::mentee(rng, &companies, company, number, &tokens[company]);
@@ -402,9 +411,22 @@ async fn summarise(
         .await?
         .into_inner()
         .nodes;
+    // What k-anonymity cost each node, as its staff see it.
+    let mut reports = BTreeMap::new();
+    for (admin, node_id) in clients.admins.iter_mut().zip(&clients.admin_nodes) {
+        let report = admin
+            .get_publication_report(tandem_proto::GetPublicationReportRequest {})
+            .await?
+            .into_inner();
+        reports.insert(node_id.clone(), report);
+    }
     let node_lines = nodes
         .iter()
         .map(|n| NodeLine {
+            generalised: reports
+                .get(&n.node_id)
+                .map_or(0, |r| r.generalised_profiles),
+            suppressed: reports.get(&n.node_id).map_or(0, |r| r.suppressed_profiles),
             node_id: n.node_id.clone(),
             display_name: n.display_name.clone(),
             mentors: mentors_entered.get(&n.node_id).copied().unwrap_or(0),

@@ -17,6 +17,10 @@ pub struct NodeLine {
     pub display_name: String,
     pub mentors: u32,
     pub profiles_published: u32,
+    /// Published profiles the node generalised for k-anonymity.
+    pub generalised: u32,
+    /// Consenting mentors the node did not publish (their combination stayed below k).
+    pub suppressed: u32,
     pub free_places: u32,
     pub tandems: u32,
 }
@@ -137,17 +141,26 @@ impl DemoSummary {
         let _ = writeln!(out, "\n== Nodes ==");
         let _ = writeln!(
             out,
-            "{:<12} {:<32} {:>7} {:>10} {:>11} {:>7}",
-            "node", "network", "mentors", "published", "free places", "tandems"
+            "{:<12} {:<32} {:>7} {:>10} {:>11} {:>10} {:>11} {:>7}",
+            "node",
+            "network",
+            "mentors",
+            "published",
+            "generalised",
+            "suppressed",
+            "free places",
+            "tandems"
         );
         for n in &self.nodes {
             let _ = writeln!(
                 out,
-                "{:<12} {:<32} {:>7} {:>10} {:>11} {:>7}",
+                "{:<12} {:<32} {:>7} {:>10} {:>11} {:>10} {:>11} {:>7}",
                 n.node_id,
                 n.display_name,
                 n.mentors,
                 n.profiles_published,
+                n.generalised,
+                n.suppressed,
                 n.free_places,
                 n.tandems
             );

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use tandem_node::{NodeConfig, NodeState};
+use tandem_node::{NodeConfig, NodeState, PublicationConfig};
 use tandem_proto::{
     CareerLevel, CompanySizeBand, DeliverIntroductionRequest, Format, Goal, Industry,
     MenteeSummary, Mentor, ScoreReason, Topic,
@@ -32,6 +32,12 @@ pub fn config(database_url: &str) -> NodeConfig {
         database_url: database_url.into(),
         pseudonym_secret: PSEUDONYM_SECRET.into(),
         federation_key: FEDERATION_KEY.into(),
+        tls: None,
+        // The tests here publish one or two mentors; k-anonymity has its own tests.
+        publication: PublicationConfig {
+            k: 1,
+            ..PublicationConfig::default()
+        },
     }
 }
 

@@ -1,6 +1,7 @@
 //! Entities of the broker's database. Nothing here identifies a person: mentors appear only as
 //! pseudonymised profiles, mentees only as the needs their company submitted.
 
+pub mod api_key;
 pub mod audit_event;
 pub mod matching_round;
 pub mod mentee;

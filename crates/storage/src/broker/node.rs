@@ -18,6 +18,9 @@ pub struct Model {
     /// Error of the last failed sync; empty after a success.
     pub last_error: String,
     pub registered_at_ms: i64,
+    /// Identity (DNS name) the node's TLS certificate must carry; empty means
+    /// `<id>.node.tandem`.
+    pub identity: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,7 +13,10 @@ pub struct NodeMigrator;
 #[async_trait::async_trait]
 impl MigratorTrait for NodeMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(node::m20261127_000001_initial::Migration)]
+        vec![
+            Box::new(node::m20261127_000001_initial::Migration),
+            Box::new(node::m20261201_000002_publications::Migration),
+        ]
     }
 }
 
@@ -28,6 +31,8 @@ impl MigratorTrait for BrokerMigrator {
             Box::new(broker::m20261127_000001_initial::Migration),
             Box::new(broker::m20261127_000002_round_certificate::Migration),
             Box::new(broker::m20261127_000003_audit_log::Migration),
+            Box::new(broker::m20261127_000004_api_keys::Migration),
+            Box::new(broker::m20261203_000005_node_identity::Migration),
         ]
     }
 }

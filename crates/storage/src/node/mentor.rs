@@ -29,7 +29,8 @@ pub struct Model {
     pub publish_consent: bool,
     /// True once removed: personal data is blanked and the profile is withdrawn.
     pub removed: bool,
-    /// Feed version of the latest change to this mentor's publication.
+    /// Position of the latest change to this record in the node's mentor change sequence
+    /// (before the publication snapshot, the feed version of the profile).
     pub version: i64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,

@@ -1,1 +1,2 @@
 pub mod m20261127_000001_initial;
+pub mod m20261201_000002_publications;

@@ -1,0 +1,28 @@
+//! An API key of a company or an operator. Only a hash of the secret is stored; the key itself
+//! is shown once, when it is created.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "api_keys")]
+pub struct Model {
+    /// Public key id, e.g. `k3f9a1c2d`; part of the key the caller sends.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// SHA-256 (hex) of the secret part.
+    pub secret_hash: String,
+    /// `company` or `operator`.
+    pub scope: String,
+    /// The company a `company` key acts for; empty for operators.
+    pub tenant: String,
+    /// A note for people (who holds the key), never checked.
+    pub label: String,
+    pub created_at_ms: i64,
+    /// Unix ms of revocation; 0 while valid.
+    pub revoked_at_ms: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
