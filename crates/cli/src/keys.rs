@@ -9,8 +9,8 @@ use tandem_broker::keys::Scope;
 #[derive(Debug, Clone, Args)]
 pub struct KeysOptions {
     /// The broker's configuration file (its `database_url` is used).
-    #[arg(long)]
-    pub config: PathBuf,
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub action: KeysAction,
 }
@@ -47,7 +47,10 @@ pub enum KeyScope {
 
 /// Runs `tandem keys`.
 pub async fn run(options: KeysOptions) -> anyhow::Result<()> {
-    let mut config = crate::config::load_broker(&options.config)?;
+    let path = options
+        .config
+        .ok_or_else(|| anyhow::anyhow!("--config FILE is required"))?;
+    let mut config = crate::config::load_broker(&path)?;
     // Key management must not register or change nodes.
     config.nodes.clear();
     let db = tandem_storage::connect(&config.database_url).await?;
