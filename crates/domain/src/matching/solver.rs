@@ -1,18 +1,29 @@
 //! Exact solver for the capacitated assignment problem: each mentee gets at most one mentor,
 //! mentor `j` at most `cap_j` mentees, and the total weight of the chosen pairs is maximal.
 //!
-//! It is a min-cost flow (source → mentee → mentor → sink, plus a zero-cost "stay unmatched"
-//! edge from every mentee to the sink) solved by successive shortest paths that add one mentee
-//! at a time, in the style of Jonker–Volgenant for sparse graphs: each Dijkstra search stops
-//! as soon as it reaches the sink and only the potentials of the nodes it finalised change.
-//! Reduced costs stay non-negative throughout, so the flow after every step is optimal for the
-//! mentees added so far. That makes warm starts cheap: adding a mentee to a solved instance
-//! costs one more search. The potentials are the dual solution; [`Solver::slack`] tells whether
-//! a pair outside the graph could improve the objective (the pricing check), and
-//! [`Solver::add_arcs`] solves again with such pairs, starting from the mentors' prices.
+//! As a min-cost flow it is source → mentee → mentor → sink, plus a zero-cost "stay unmatched"
+//! arc from every mentee to the sink. A full solve runs an ε-scaling forward/reverse auction
+//! on that network ([`auction`]), with costs multiplied by the number of nodes plus one so that
+//! the last phase, at ε = 1, ends with an optimal assignment. Once ε is below one unit of
+//! weight, each phase is followed by an attempt to turn the prices into exact integer LP duals
+//! ([`duals`]); it succeeds as soon as the assignment is optimal, which is usually several
+//! phases before the last, and the remaining phases are skipped. The duals are then checked
+//! against every arc: a certificate of optimality that costs one pass over the graph (should
+//! it ever fail, the solver falls back to plain shortest paths, as it does when scaled costs
+//! could overflow).
+//!
+//! The duals serve the round's pricing check: [`Solver::slack`] is positive exactly when a pair
+//! outside the graph could improve the objective. [`Solver::add_arcs`] adds such pairs and
+//! re-optimises: a few with one shortest augmenting path each ([`augment`]), many with the
+//! auction started from the current solution. [`Solver::add_mentee`] routes one more mentee
+//! along a shortest augmenting path without touching the rest.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+mod auction;
+mod augment;
+mod duals;
+
+use auction::{ALONE, Auction, FREE, Graph, Warm};
+use augment::Search;
 
 /// One allowed pair in a solver instance, with its weight (the pair's score).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +50,19 @@ pub struct Assignment {
 
 const UNASSIGNED: u32 = u32::MAX;
 
+/// Dual of a mentor without places: no pair with it can ever improve the objective.
+const NO_PLACE_DUAL: i64 = i64::MAX / 4;
+
+/// [`Solver::add_arcs`] repairs the solution by shortest paths for up to this many improving
+/// arcs, or one per `REPAIR_SHARE` mentees if more. A path costs about a fortieth of an auction
+/// on a 50,000-mentee graph, and it moves only the duals it must, so the next pricing scan
+/// finds fewer improving pairs: a 50,000 × 25,000 round needed 8 scans instead of 10.
+const REPAIR_MIN: usize = 32;
+const REPAIR_SHARE: usize = 128;
+
+/// A warm auction starts with ε at this many units of weight.
+const WARM_UNITS: i64 = 16;
+
 /// Solver state that can be extended after solving (warm start).
 #[derive(Debug, Clone)]
 pub struct Solver {
@@ -49,119 +73,132 @@ pub struct Solver {
     mentor_of: Vec<u32>,
     /// Mentees of each mentor, with the weight of the pair.
     mentees_of: Vec<Vec<(u32, i64)>>,
-    /// Potentials: mentees `0..n`, then mentors, then the sink.
-    potential: Vec<i64>,
-    /// Whether each mentee has been routed yet.
-    routed: Vec<bool>,
+    /// LP duals: `π` of each mentee and `p` of each mentor (see [`Solver::duals`]).
+    mentee_dual: Vec<i64>,
+    mentor_dual: Vec<i64>,
+    /// Whether the assignment and the duals are optimal for the current graph.
+    solved: bool,
+    /// Mentees whose dual the last change may have moved.
+    changed: Vec<u32>,
+    /// Overrides the number of improving arcs repaired by shortest paths (tests).
+    repair_limit: Option<usize>,
     search: Search,
 }
 
-/// Scratch space of one shortest-path search, reused across searches.
-#[derive(Debug, Clone, Default)]
-struct Search {
-    dist: Vec<i64>,
-    /// Predecessor node of each node on the shortest-path tree.
-    pred: Vec<u32>,
-    /// Search stamp at which `dist` was last written, to avoid clearing arrays.
-    stamp: Vec<u32>,
-    done: Vec<u32>,
-    current: u32,
-    finalised: Vec<u32>,
-    heap: BinaryHeap<Reverse<(i64, u32)>>,
-}
-
 impl Solver {
-    /// Builds the solver for an instance; nothing is routed until [`Solver::solve`].
+    /// Builds the solver for an instance; nothing is assigned until [`Solver::solve`].
     pub fn new(instance: &Instance) -> Self {
         let mut arcs = vec![Vec::new(); instance.mentees];
         for a in &instance.arcs {
             arcs[a.mentee as usize].push((a.mentor, a.weight));
         }
         let m = instance.capacities.len();
-        let nodes = instance.mentees + m + 1;
+        let mut search = Search::default();
+        search.resize(m + 1 + instance.mentees);
         Self {
             arcs,
             capacities: instance.capacities.clone(),
             mentor_of: vec![UNASSIGNED; instance.mentees],
             mentees_of: vec![Vec::new(); m],
-            potential: vec![0; nodes],
-            routed: vec![false; instance.mentees],
-            search: Search {
-                dist: vec![0; nodes],
-                pred: vec![0; nodes],
-                stamp: vec![0; nodes],
-                done: vec![0; nodes],
-                ..Search::default()
-            },
+            mentee_dual: vec![0; instance.mentees],
+            mentor_dual: Self::empty_duals(&instance.capacities),
+            solved: false,
+            changed: Vec::new(),
+            repair_limit: None,
+            search,
         }
+    }
+
+    fn empty_duals(capacities: &[u32]) -> Vec<i64> {
+        capacities
+            .iter()
+            .map(|&c| if c == 0 { NO_PLACE_DUAL } else { 0 })
+            .collect()
     }
 
     fn n(&self) -> usize {
         self.arcs.len()
     }
 
-    fn sink(&self) -> usize {
-        self.n() + self.capacities.len()
-    }
-
-    /// Routes every mentee not routed yet; afterwards the assignment is optimal.
+    /// Solves the instance; afterwards the assignment is optimal and the duals exact.
     pub fn solve(&mut self) {
-        for i in 0..self.n() {
-            if !self.routed[i] {
-                self.route(i);
-            }
+        if !self.solved {
+            self.full_solve(false);
         }
     }
 
-    /// Adds a mentee with its arcs and routes it (warm start); returns its index.
+    /// Adds a mentee with its arcs and routes it along one shortest augmenting path (warm
+    /// start); returns its index.
     pub fn add_mentee(&mut self, arcs: &[(u32, i64)]) -> u32 {
         let i = self.n();
-        // Node numbering puts mentees first, so every mentor and the sink shift by one.
         self.arcs.push(arcs.to_vec());
         self.mentor_of.push(UNASSIGNED);
-        self.routed.push(false);
-        self.potential.insert(i, 0);
-        self.search.dist.insert(i, 0);
-        self.search.pred.insert(i, 0);
-        self.search.stamp.insert(i, 0);
-        self.search.done.insert(i, 0);
-        self.route(i);
+        self.mentee_dual.push(0);
+        self.search.resize(self.capacities.len() + 1 + self.n());
+        if self.solved {
+            self.route(i);
+            let first = self.capacities.len() as u32 + 1;
+            self.changed = (self.search.finalised.iter())
+                .filter(|&&v| v >= first)
+                .map(|&v| v - first)
+                .collect();
+            debug_assert_eq!(self.certify(), Ok(()));
+        } else {
+            self.solve();
+        }
         i as u32
     }
 
-    /// Returns how much pair `(mentee, mentor)` with `weight` would improve on the current
-    /// duals: positive means adding it could raise the objective.
+    /// Returns `weight − π_mentee − p_mentor` under the current optimal duals: positive exactly
+    /// when adding the pair `(mentee, mentor)` with `weight` could raise the objective. When no
+    /// pair outside the graph has positive slack, the assignment is optimal over all pairs.
     pub fn slack(&self, mentee: u32, mentor: u32, weight: i64) -> i64 {
-        weight - self.potential[mentee as usize] + self.potential[self.n() + mentor as usize]
+        weight - self.mentee_dual[mentee as usize] - self.mentor_dual[mentor as usize]
     }
 
-    /// Adds arcs found by the pricing check and solves again. The flow starts over, but the
-    /// mentors' potentials are kept as starting prices, so most mentees go straight to their
-    /// final mentor. With no flow, a mentor's edge to the sink needs a potential at least the
-    /// sink's, so the sink takes the lowest mentor potential.
+    /// Adds arcs found by the pricing check and solves again. A few improving arcs are taken
+    /// one at a time, each with one shortest augmenting path that moves only the duals it must;
+    /// many run the auction again, starting from the current solution.
     pub fn add_arcs(&mut self, arcs: &[Arc]) {
-        for a in arcs {
-            self.arcs[a.mentee as usize].push((a.mentor, a.weight));
+        let improving = arcs
+            .iter()
+            .filter(|a| self.slack(a.mentee, a.mentor, a.weight) > 0)
+            .count();
+        let limit = self
+            .repair_limit
+            .unwrap_or(REPAIR_MIN.max(self.n() / REPAIR_SHARE));
+        if !self.solved || improving > limit {
+            for a in arcs {
+                self.arcs[a.mentee as usize].push((a.mentor, a.weight));
+            }
+            self.full_solve(self.solved);
+            return;
         }
-        let n = self.n();
-        let sink = self.sink();
-        let lowest = self.potential[n..sink].iter().copied().min().unwrap_or(0);
-        self.potential[sink] = self.potential[sink].min(lowest);
-        self.mentor_of.fill(UNASSIGNED);
-        self.mentees_of.iter_mut().for_each(Vec::clear);
-        self.routed.fill(false);
-        self.solve();
+        for a in arcs {
+            // One arc at a time: a search needs every arc of the graph to have a non-negative
+            // reduced cost.
+            self.arcs[a.mentee as usize].push((a.mentor, a.weight));
+            if self.slack(a.mentee, a.mentor, a.weight) > 0 {
+                self.reroute(a.mentee as usize);
+            }
+        }
+        self.changed = (0..self.n() as u32).collect();
+        if let Err(e) = self.certify() {
+            debug_assert!(false, "repaired solution is not certified optimal: {e}");
+            self.full_solve(false);
+        }
     }
 
-    /// Returns the mentees whose potential the last search changed.
+    /// Sets how many improving arcs [`Solver::add_arcs`] repairs by shortest paths at most.
+    #[cfg(test)]
+    pub(crate) fn set_repair_limit(&mut self, limit: usize) {
+        self.repair_limit = Some(limit);
+    }
+
+    /// Returns the mentees whose dual the last solve or [`Solver::add_mentee`] may have moved
+    /// (every mentee after a full solve).
     pub fn last_search_mentees(&self) -> Vec<u32> {
-        let n = self.n() as u32;
-        self.search
-            .finalised
-            .iter()
-            .copied()
-            .filter(|&v| v < n)
-            .collect()
+        self.changed.clone()
     }
 
     /// Returns the graph as an instance (arcs sorted by mentee, then mentor).
@@ -209,127 +246,111 @@ impl Solver {
         a
     }
 
-    /// Returns the potentials (dual values) of the mentees and of the mentors.
+    /// Returns the LP duals of the mentees (`π`) and of the mentors (`p`): non-negative, with
+    /// `π_i + p_j ≥ w` on every arc, equality on matched pairs, `π_i = 0` for an unmatched
+    /// mentee and `p_j = 0` for a mentor with a free place. A mentor without places has an
+    /// effectively infinite dual.
     pub fn duals(&self) -> (&[i64], &[i64]) {
-        let n = self.n();
-        (
-            &self.potential[..n],
-            &self.potential[n..n + self.capacities.len()],
-        )
+        (&self.mentee_dual, &self.mentor_dual)
     }
 
-    /// Sends mentee `s`'s unit of flow along a shortest path to the sink.
-    fn route(&mut self, s: usize) {
-        let n = self.n();
-        let sink = self.sink();
-        // Raise the new mentee's potential so that its outgoing reduced costs are non-negative.
-        let mut p = self.potential[sink];
-        for &(j, w) in &self.arcs[s] {
-            p = p.max(self.potential[n + j as usize] + w);
-        }
-        self.potential[s] = p;
-        self.routed[s] = true;
-
-        let search = &mut self.search;
-        search.current = search.current.wrapping_add(1);
-        if search.current == 0 {
-            search.stamp.fill(0);
-            search.done.fill(0);
-            search.current = 1;
-        }
-        let now = search.current;
-        search.finalised.clear();
-        search.heap.clear();
-        search.dist[s] = 0;
-        search.stamp[s] = now;
-        search.heap.push(Reverse((0, s as u32 + 1)));
-
-        let pot = &self.potential;
-        // Heap keys rank the sink before every other node at the same distance, so a search
-        // stops as soon as a shortest path is known instead of exploring all ties first.
-        let key = |v: usize| if v == sink { 0 } else { v as u32 + 1 };
-        let relax = |search: &mut Search, from: usize, to: usize, d: i64| {
-            if search.done[to] == now {
+    /// Solves the whole graph with the auction, starting from the current optimal solution of
+    /// a smaller graph if `warm`.
+    fn full_solve(&mut self, warm: bool) {
+        self.changed = (0..self.n() as u32).collect();
+        let Some(graph) = Graph::new(&self.arcs, &self.capacities) else {
+            self.solve_by_paths();
+            return;
+        };
+        let mut eps = Auction::cold_eps(&graph);
+        let start = warm.then(|| {
+            eps = eps.min(WARM_UNITS * graph.scale);
+            Warm {
+                mentor_of: &self.mentor_of,
+                mentor_dual: &self.mentor_dual,
+            }
+        });
+        let mut auction = Auction::new(&graph, start, eps);
+        let (mentee_dual, mut mentor_dual) = loop {
+            auction.phase(&graph);
+            // Once ε is below one unit of weight the assignment is often optimal already.
+            if auction.eps() <= graph.scale
+                && let Some(duals) = duals::exact(&graph, &auction)
+            {
+                break duals;
+            }
+            if auction.eps() == 1 {
+                debug_assert!(false, "no exact duals after the last phase");
+                self.solve_by_paths();
                 return;
             }
-            if search.stamp[to] != now || d < search.dist[to] {
-                search.stamp[to] = now;
-                search.dist[to] = d;
-                search.pred[to] = from as u32;
-                search.heap.push(Reverse((d, key(to))));
-            }
+            auction.refine();
         };
-        let mut reached = false;
-        while let Some(Reverse((d, k))) = search.heap.pop() {
-            let u = if k == 0 { sink } else { k as usize - 1 };
-            if search.done[u] == now || d > search.dist[u] {
-                continue;
-            }
-            search.done[u] = now;
-            if u == sink {
-                reached = true;
-                break;
-            }
-            search.finalised.push(u as u32);
-            if u < n {
-                let own = self.mentor_of[u];
-                relax(search, u, sink, d + pot[u] - pot[sink]);
-                for &(j, w) in &self.arcs[u] {
-                    if j != own {
-                        let v = n + j as usize;
-                        relax(search, u, v, d - w + pot[u] - pot[v]);
-                    }
-                }
-            } else {
-                let j = u - n;
-                if (self.mentees_of[j].len() as u32) < self.capacities[j] {
-                    relax(search, u, sink, d + pot[u] - pot[sink]);
-                }
-                for &(i, w) in &self.mentees_of[j] {
-                    relax(search, u, i as usize, d + w + pot[u] - pot[i as usize]);
-                }
+        for (p, &c) in mentor_dual.iter_mut().zip(&self.capacities) {
+            if c == 0 {
+                *p = NO_PLACE_DUAL;
             }
         }
-        // The dummy edge always leads to the sink, so it is always reached.
-        debug_assert!(reached);
-        let total = search.dist[sink];
-        for &v in &search.finalised {
-            let v = v as usize;
-            self.potential[v] += search.dist[v] - total;
+        self.mentee_dual = mentee_dual;
+        self.mentor_dual = mentor_dual;
+        self.mentees_of.iter_mut().for_each(Vec::clear);
+        for i in 0..self.n() {
+            self.mentor_of[i] = match auction.slot_of[i] {
+                ALONE | FREE => UNASSIGNED,
+                s => {
+                    let s = s as usize;
+                    let j = auction.slot_mentor[s];
+                    let w = (auction.profit[i] + auction.price[s]) / graph.scale;
+                    self.mentees_of[j as usize].push((i as u32, w));
+                    j
+                }
+            };
         }
+        self.solved = true;
+        if let Err(e) = self.certify() {
+            debug_assert!(false, "auction result is not certified optimal: {e}");
+            self.solve_by_paths();
+        }
+    }
 
-        // Walk back from the sink applying each edge: mentee→mentor assigns, mentor→mentee
-        // releases, mentee→sink leaves the mentee unmatched, mentor→sink takes a free place.
-        let mut v = sink;
-        while v != s {
-            let u = search.pred[v] as usize;
-            if u < n && v == sink {
-                let j = self.mentor_of[u];
-                if j != UNASSIGNED {
-                    self.mentees_of[j as usize].retain(|&(x, _)| x as usize != u);
-                }
-                self.mentor_of[u] = UNASSIGNED;
-            } else if u < n {
-                let j = (v - n) as u32;
-                // The search used the best arc to this mentor; parallel arcs can only come
-                // from pricing, which adds pairs not in the graph yet.
-                let w = self.arcs[u]
-                    .iter()
-                    .filter(|a| a.0 == j)
-                    .map(|a| a.1)
-                    .max()
-                    .unwrap_or(0);
-                self.mentor_of[u] = j;
-                self.mentees_of[j as usize].push((u as u32, w));
-            } else if v != sink {
-                let j = u - n;
-                self.mentees_of[j].retain(|&(x, _)| x as usize != v);
-                if self.mentor_of[v] == j as u32 {
-                    self.mentor_of[v] = UNASSIGNED;
+    /// Solves from scratch by successive shortest paths, one mentee at a time (slow but exact
+    /// for any weights).
+    fn solve_by_paths(&mut self) {
+        self.mentor_of.fill(UNASSIGNED);
+        self.mentees_of.iter_mut().for_each(Vec::clear);
+        self.mentee_dual.fill(0);
+        self.mentor_dual = Self::empty_duals(&self.capacities);
+        for i in 0..self.n() {
+            self.route(i);
+        }
+        self.solved = true;
+        self.changed = (0..self.n() as u32).collect();
+    }
+
+    /// Checks that the assignment respects every capacity and that the duals prove it optimal:
+    /// feasible on every arc and complementary-slack.
+    fn certify(&self) -> Result<(), String> {
+        let (pi, p) = (&self.mentee_dual, &self.mentor_dual);
+        for (j, mentees) in self.mentees_of.iter().enumerate() {
+            let load = mentees.len() as u32;
+            if load > self.capacities[j] || p[j] < 0 || (load < self.capacities[j] && p[j] != 0) {
+                return Err(format!("mentor {j}: load {load}, dual {}", p[j]));
+            }
+            for &(i, w) in mentees {
+                if self.mentor_of[i as usize] != j as u32 || pi[i as usize] + p[j] != w {
+                    return Err(format!("pair ({i}, {j}) is not tight"));
                 }
             }
-            v = u;
         }
+        for (i, arcs) in self.arcs.iter().enumerate() {
+            if pi[i] < 0 || (self.mentor_of[i] == UNASSIGNED && pi[i] != 0) {
+                return Err(format!("mentee {i}: dual {}", pi[i]));
+            }
+            if let Some(&(j, w)) = arcs.iter().find(|&&(j, w)| pi[i] + p[j as usize] < w) {
+                return Err(format!("arc ({i}, {j}, {w}) has positive slack"));
+            }
+        }
+        Ok(())
     }
 }
 

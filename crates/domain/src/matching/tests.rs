@@ -117,6 +117,187 @@ proptest! {
     }
 }
 
+/// Checks that the solver's duals prove its assignment optimal: non-negative, no arc with
+/// positive slack, zero for unmatched mentees and for mentors with a free place, and summing
+/// to the objective (strong duality, which also makes every matched pair tight).
+fn assert_certified(solver: &Solver) -> Result<(), TestCaseError> {
+    let instance = solver.instance();
+    let assignment = solver.assignment();
+    let (pi, p) = solver.duals();
+    let mut matched = vec![false; instance.mentees];
+    let mut load = vec![0u32; instance.capacities.len()];
+    for &(i, j) in &assignment.pairs {
+        matched[i as usize] = true;
+        load[j as usize] += 1;
+    }
+    for a in &instance.arcs {
+        prop_assert!(
+            solver.slack(a.mentee, a.mentor, a.weight) <= 0,
+            "{:?} has slack",
+            a
+        );
+    }
+    let mut bound: i64 = 0;
+    for (i, &x) in pi.iter().enumerate() {
+        prop_assert!(
+            x >= 0 && (matched[i] || x == 0),
+            "mentee {} has dual {}",
+            i,
+            x
+        );
+        bound += x;
+    }
+    for (j, &c) in instance.capacities.iter().enumerate() {
+        prop_assert!(load[j] <= c);
+        if c > 0 {
+            prop_assert!(
+                p[j] >= 0 && (load[j] == c || p[j] == 0),
+                "mentor {} has dual {}",
+                j,
+                p[j]
+            );
+            bound += i64::from(c) * p[j];
+        }
+    }
+    prop_assert_eq!(bound, assignment.objective, "duals do not prove optimality");
+    Ok(())
+}
+
+/// Larger instances than brute force can check, with many equal weights (as scores have).
+fn tied_instances() -> impl Strategy<Value = Instance> {
+    (1usize..80, 1usize..30).prop_flat_map(|(n, m)| {
+        let arcs = proptest::collection::btree_map((0..n as u32, 0..m as u32), 1i64..12, 0..=n * 6);
+        (Just(n), proptest::collection::vec(0u32..4, m), arcs).prop_map(|(n, capacities, arcs)| {
+            Instance {
+                mentees: n,
+                capacities,
+                arcs: (arcs.into_iter())
+                    .map(|((mentee, mentor), w)| Arc {
+                        mentee,
+                        mentor,
+                        weight: w * 10,
+                    })
+                    .collect(),
+            }
+        })
+    })
+}
+
+proptest! {
+    #[test]
+    fn duals_prove_the_assignment_optimal(instance in instances()) {
+        let mut solver = Solver::new(&instance);
+        solver.solve();
+        assert_certified(&solver)?;
+        prop_assert_eq!(solver.assignment().objective, brute_force(&instance));
+    }
+
+    #[test]
+    fn adding_a_mentee_moves_only_the_duals_it_reports(instance in instances()) {
+        let last = instance.mentees as u32 - 1;
+        let head = Instance {
+            mentees: instance.mentees - 1,
+            capacities: instance.capacities.clone(),
+            arcs: instance.arcs.iter().copied().filter(|a| a.mentee != last).collect(),
+        };
+        let mut solver = Solver::new(&head);
+        solver.solve();
+        let (pi, p) = solver.duals();
+        let (pi, p) = (pi.to_vec(), p.to_vec());
+        let arcs: Vec<(u32, i64)> =
+            instance.arcs.iter().filter(|a| a.mentee == last).map(|a| (a.mentor, a.weight)).collect();
+        prop_assert_eq!(solver.add_mentee(&arcs), last);
+        assert_certified(&solver)?;
+        let moved: HashSet<u32> = solver.last_search_mentees().into_iter().collect();
+        let (pi_now, p_now) = solver.duals();
+        for (i, (&before, &now)) in pi.iter().zip(pi_now).enumerate() {
+            prop_assert!(before == now || moved.contains(&(i as u32)), "mentee {} moved unreported", i);
+        }
+        // Mentor duals only rise, so no pair of an unreported mentee gains slack.
+        for (&before, &now) in p.iter().zip(p_now) {
+            prop_assert!(now >= before);
+        }
+    }
+
+    #[test]
+    fn re_solving_after_pricing_is_optimal_either_way(
+        instance in tied_instances(),
+        keep in proptest::collection::vec(any::<bool>(), 1..40),
+        full in any::<bool>(),
+    ) {
+        let (mut kept, mut pending) = (Vec::new(), Vec::new());
+        for (k, a) in instance.arcs.iter().enumerate() {
+            if keep[k % keep.len()] { kept.push(*a) } else { pending.push(*a) }
+            if k % 5 == 0 {
+                // A parallel arc worth more than the pair's first one.
+                pending.push(Arc { weight: a.weight + 7, ..*a });
+            }
+        }
+        let mut instance = instance;
+        instance.arcs.extend(pending.iter().filter(|a| a.weight % 10 != 0));
+        let mut solver = Solver::new(&Instance { arcs: kept, ..instance.clone() });
+        if full {
+            solver.set_repair_limit(0);
+        }
+        solver.solve();
+        loop {
+            let (improving, rest): (Vec<Arc>, Vec<Arc>) =
+                pending.into_iter().partition(|a| solver.slack(a.mentee, a.mentor, a.weight) > 0);
+            if improving.is_empty() {
+                break;
+            }
+            solver.add_arcs(&improving);
+            assert_certified(&solver)?;
+            pending = rest;
+        }
+        let mut cold = Solver::new(&instance);
+        cold.solve();
+        prop_assert_eq!(solver.assignment().objective, cold.assignment().objective);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn the_auction_agrees_with_shortest_paths(instance in tied_instances()) {
+        let mut cold = Solver::new(&instance);
+        cold.solve();
+        assert_certified(&cold)?;
+        prop_assert_eq!(solve(&instance), cold.assignment(), "deterministic");
+        // One mentee at a time is plain successive shortest paths.
+        let mut by_paths = Solver::new(&Instance {
+            mentees: 0,
+            capacities: instance.capacities.clone(),
+            arcs: Vec::new(),
+        });
+        by_paths.solve();
+        for i in 0..instance.mentees as u32 {
+            let arcs: Vec<(u32, i64)> =
+                instance.arcs.iter().filter(|a| a.mentee == i).map(|a| (a.mentor, a.weight)).collect();
+            by_paths.add_mentee(&arcs);
+        }
+        assert_certified(&by_paths)?;
+        prop_assert_eq!(by_paths.assignment().objective, cold.assignment().objective);
+    }
+
+    #[test]
+    fn huge_weights_are_solved_exactly(instance in instances()) {
+        // Scaled by the number of nodes, these weights would overflow; the solver falls back
+        // to shortest paths.
+        let huge = Instance {
+            arcs: (instance.arcs.iter())
+                .map(|a| Arc { weight: a.weight * 3_000_000_000_000_000, ..*a })
+                .collect(),
+            ..instance.clone()
+        };
+        let mut solver = Solver::new(&huge);
+        solver.solve();
+        assert_certified(&solver)?;
+        prop_assert_eq!(solver.assignment().objective, brute_force(&huge));
+    }
+}
+
 #[test]
 fn prefers_two_good_pairs_over_one_great_pair() {
     // Mentee 0 likes mentor 0 best, but giving mentor 0 to mentee 1 frees mentor 1 for mentee 0.

@@ -1,0 +1,165 @@
+//! Exact integer duals for the auction's assignment, or word that the phases must go on.
+//!
+//! The auction's prices are ε-optimal for costs scaled by `K` (the number of nodes plus one) on
+//! the residual flow network (mentee → mentor → sink, with the "stay unmatched" arc from each
+//! mentee to the sink). Rounding each potential to the nearest multiple of `K` and dividing
+//! gives integer potentials under which few arcs cost less than zero; the exact potentials are
+//! the shortest-path distances from a virtual root joined to every node by an arc as long as
+//! the rounded potential, found by a label-correcting search that takes the most lowered node
+//! first (nodes wait in buckets by how far they were lowered).
+//!
+//! After the last phase, at ε = 1, every residual *path* (fewer than `K` arcs) costs at least
+//! −1 after rounding — the scaled cost is above −1 after dividing by `K`, the two rounding
+//! errors at its ends add less than 1, and the result is an integer — so the search lowers
+//! each potential by 0 or 1 and visits every arc about twice. After an earlier phase the
+//! assignment is often optimal already; then the search ends nearly as fast and the remaining
+//! phases are skipped. If it is not, the residual network has a negative cycle and the search
+//! would never end: a budget on its work and a bound on how far it lowers a potential stop
+//! it, and the auction goes on.
+
+use super::auction::{ALONE, Auction, FREE, Graph};
+
+/// The search gives up after relaxing this many arcs per arc and node of the network.
+const BUDGET: usize = 4;
+
+/// The search also gives up when a potential moves by more than this: after an ε-optimal
+/// phase corrections stay small, while a negative cycle drives them down without bound.
+const LIMIT: i64 = 64;
+
+/// Returns optimal LP duals — `π` of each mentee and `p` of each mentor of the graph, both
+/// non-negative, with `π_i + p_j ≥ w_ij` on every arc, equality on matched pairs, `π_i = 0` for
+/// unmatched mentees and `p_j = 0` for mentors with a free place — if the auction's assignment
+/// is optimal and the search proves it within its budget.
+pub(super) fn exact(g: &Graph, a: &Auction) -> Option<(Vec<i64>, Vec<i64>)> {
+    let (n, m) = (g.mentees, g.mentors);
+    let k = g.scale;
+    let round = |x: i64| (x + k / 2).div_euclid(k);
+    // Nodes: mentees 0..n, mentors n..n + m, the sink n + m. Potentials in Goldberg's sign:
+    // a mentee's is its profit, a mentor's minus its cheapest slot's price, the sink's 0.
+    let sink = n + m;
+    let mut base: Vec<i64> = a.profit.iter().map(|&x| round(x)).collect();
+    base.resize(n + m + 1, 0);
+    let mut load = vec![0u32; m];
+    let mut loaded = Vec::new();
+    for j in 0..m {
+        if !g.slots(j).is_empty() {
+            base[n + j] = round(-a.low[j]);
+        }
+        load[j] = g.slots(j).filter(|&s| a.owner[s] != FREE).count() as u32;
+        if load[j] > 0 {
+            loaded.push(n + j);
+        }
+    }
+    let alone: Vec<usize> = (0..n).filter(|&i| a.slot_of[i] == ALONE).collect();
+    let mentor_of = |i: usize| match a.slot_of[i] {
+        ALONE | FREE => u32::MAX,
+        s => a.slot_mentor[s as usize],
+    };
+    let weight = |i: usize| (a.profit[i] + a.price[a.slot_of[i] as usize]) / k;
+
+    // Calls `visit(head, cost)` for every residual arc out of `u`, with original costs.
+    let arcs_out = |u: usize, visit: &mut dyn FnMut(usize, i64)| {
+        if u < n {
+            let own = mentor_of(u);
+            for e in g.out_arcs(u) {
+                let j = g.out_mentor[e];
+                if j != own {
+                    visit(n + j as usize, -g.out_value[e] / k);
+                }
+            }
+            if own != u32::MAX {
+                visit(sink, 0);
+            }
+        } else if u < sink {
+            let j = u - n;
+            for s in g.slots(j) {
+                let o = a.owner[s];
+                if o != FREE {
+                    visit(o as usize, weight(o as usize));
+                }
+            }
+            if (load[j] as usize) < g.slots(j).len() {
+                visit(sink, 0);
+            }
+        } else {
+            alone.iter().for_each(|&i| visit(i, 0));
+            loaded.iter().for_each(|&j| visit(j, 0));
+        }
+    };
+
+    // Label-correcting search on reduced costs `cost + base(u) − base(v)`, where `base` is the
+    // rounded potential: `gap` (the correction) starts at 0 (the virtual root's arcs) and only
+    // decreases. Nodes wait in buckets by correction and the most negative goes first, which
+    // makes it nearly Dijkstra's since reduced costs are rarely negative; `hops` counts the
+    // arcs of each node's current path, which reach the number of nodes only on a negative
+    // cycle.
+    let nodes = n + m + 1;
+    let mut budget = BUDGET * (g.out_mentor.len() + nodes);
+    let mut gap = vec![0i64; nodes];
+    let mut hops = vec![0u32; nodes];
+    let mut buckets: Vec<Vec<u32>> = Vec::new();
+    let mut top = 0usize;
+    let mut failed = false;
+    let wait = |buckets: &mut Vec<Vec<u32>>, top: &mut usize, v: usize, d: i64| {
+        let b = d.unsigned_abs() as usize;
+        if b >= buckets.len() {
+            buckets.resize_with(b + 1, Vec::new);
+        }
+        buckets[b].push(v as u32);
+        *top = (*top).max(b);
+    };
+    for u in 0..nodes {
+        arcs_out(u, &mut |v, cost| {
+            let rc = cost + base[u] - base[v];
+            if rc < gap[v] {
+                gap[v] = rc;
+                hops[v] = 1;
+                failed |= rc < -LIMIT;
+                if !failed {
+                    wait(&mut buckets, &mut top, v, rc);
+                }
+            }
+        });
+        if failed {
+            return None;
+        }
+    }
+    while top > 0 {
+        let Some(u) = buckets[top].pop() else {
+            top -= 1;
+            continue;
+        };
+        let u = u as usize;
+        let d = gap[u];
+        if d.unsigned_abs() as usize != top {
+            continue;
+        }
+        let hu = hops[u] + 1;
+        arcs_out(u, &mut |v, cost| {
+            budget = budget.saturating_sub(1);
+            let dv = d + cost + base[u] - base[v];
+            if dv < gap[v] {
+                gap[v] = dv;
+                hops[v] = hu;
+                failed |= hu as usize >= nodes || dv < -LIMIT;
+                if !failed {
+                    wait(&mut buckets, &mut top, v, dv);
+                }
+            }
+        });
+        if failed || budget == 0 {
+            return None;
+        }
+    }
+    let exact = |v: usize| base[v] + gap[v];
+    let mentor: Vec<i64> = (0..m)
+        .map(|j| (exact(sink) - exact(n + j)).max(0))
+        .collect();
+    let mentee: Vec<i64> = (0..n)
+        .map(|i| match mentor_of(i) {
+            u32::MAX => 0,
+            j => weight(i) - mentor[j as usize],
+        })
+        .collect();
+    Some((mentee, mentor))
+}
