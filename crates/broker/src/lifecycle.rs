@@ -97,6 +97,35 @@ pub(crate) async fn end_proposal(
     Ok(true)
 }
 
+/// Records one side's yes on an open proposal: sets `own` to `yes` and makes the proposal a
+/// tandem when `other` already holds `other_yes`. `node_id`, when given, must be the
+/// proposal's node. Returns false when no such open proposal exists.
+async fn record_yes(
+    conn: &impl ConnectionTrait,
+    id: &str,
+    node_id: Option<&str>,
+    (own, yes): (proposal::Column, i32),
+    (other, other_yes): (proposal::Column, i32),
+    now: i64,
+) -> Result<bool, BrokerError> {
+    let tandem_if = Expr::case(other.eq(other_yes), ProposalStatus::Tandem as i32)
+        .finally(Expr::col(proposal::Column::Status));
+    let mut update = proposal::Entity::update_many()
+        .col_expr(own, Expr::value(yes))
+        .col_expr(proposal::Column::Status, tandem_if.into())
+        .col_expr(proposal::Column::UpdatedAtMs, Expr::value(now))
+        .filter(proposal::Column::Id.eq(id))
+        .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32));
+    if let Some(node_id) = node_id {
+        update = update.filter(proposal::Column::NodeId.eq(node_id));
+    }
+    if update.exec(conn).await?.rows_affected == 0 {
+        return Ok(false);
+    }
+    complete_if_tandem(conn, id, now).await?;
+    Ok(true)
+}
+
 /// Records the mentor's acceptance of an open proposal of `node_id`; the tandem exists when
 /// the company had already confirmed. Returns false when no such open proposal exists.
 pub(crate) async fn mentor_accepted(
@@ -105,28 +134,15 @@ pub(crate) async fn mentor_accepted(
     node_id: &str,
     now: i64,
 ) -> Result<bool, BrokerError> {
-    let tandem_if = Expr::case(
-        proposal::Column::CompanyDecision.eq(CompanyDecision::Confirmed as i32),
-        ProposalStatus::Tandem as i32,
-    )
-    .finally(Expr::col(proposal::Column::Status));
-    let updated = proposal::Entity::update_many()
-        .col_expr(
-            proposal::Column::MentorDecision,
-            Expr::value(MentorDecision::Accepted as i32),
-        )
-        .col_expr(proposal::Column::Status, tandem_if.into())
-        .col_expr(proposal::Column::UpdatedAtMs, Expr::value(now))
-        .filter(proposal::Column::Id.eq(id))
-        .filter(proposal::Column::NodeId.eq(node_id))
-        .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32))
-        .exec(conn)
-        .await?;
-    if updated.rows_affected == 0 {
-        return Ok(false);
-    }
-    complete_if_tandem(conn, id, now).await?;
-    Ok(true)
+    let own = (
+        proposal::Column::MentorDecision,
+        MentorDecision::Accepted as i32,
+    );
+    let other = (
+        proposal::Column::CompanyDecision,
+        CompanyDecision::Confirmed as i32,
+    );
+    record_yes(conn, id, Some(node_id), own, other, now).await
 }
 
 /// Records the company's confirmation of an open proposal; the tandem exists when the mentor
@@ -136,27 +152,15 @@ pub(crate) async fn company_confirmed(
     id: &str,
     now: i64,
 ) -> Result<bool, BrokerError> {
-    let tandem_if = Expr::case(
-        proposal::Column::MentorDecision.eq(MentorDecision::Accepted as i32),
-        ProposalStatus::Tandem as i32,
-    )
-    .finally(Expr::col(proposal::Column::Status));
-    let updated = proposal::Entity::update_many()
-        .col_expr(
-            proposal::Column::CompanyDecision,
-            Expr::value(CompanyDecision::Confirmed as i32),
-        )
-        .col_expr(proposal::Column::Status, tandem_if.into())
-        .col_expr(proposal::Column::UpdatedAtMs, Expr::value(now))
-        .filter(proposal::Column::Id.eq(id))
-        .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32))
-        .exec(conn)
-        .await?;
-    if updated.rows_affected == 0 {
-        return Ok(false);
-    }
-    complete_if_tandem(conn, id, now).await?;
-    Ok(true)
+    let own = (
+        proposal::Column::CompanyDecision,
+        CompanyDecision::Confirmed as i32,
+    );
+    let other = (
+        proposal::Column::MentorDecision,
+        MentorDecision::Accepted as i32,
+    );
+    record_yes(conn, id, None, own, other, now).await
 }
 
 /// Moves the mentee into the tandem when the proposal became one.
