@@ -8,6 +8,7 @@
 //! vocabulary; this crate adds the rules.
 
 pub mod error;
+pub mod lifecycle;
 pub mod matching;
 pub mod model;
 pub mod pseudonym;
