@@ -4,8 +4,8 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files =
-        ["common.proto", "tandem.proto", "node.proto", "broker.proto"].map(|f| root.join("tandem/v1").join(f));
+    let files = ["common.proto", "tandem.proto", "node.proto", "broker.proto"]
+        .map(|f| root.join("tandem/v1").join(f));
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }

@@ -40,8 +40,46 @@ pub fn databases(dir: &std::path::Path) -> Databases {
     }
 }
 
+/// A clock the test moves forward by hand: the real time plus an offset, shared by the broker
+/// and the nodes.
+#[derive(Debug, Clone, Default)]
+pub struct TestClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl TestClock {
+    /// Returns a clock that stands at the real time until it is moved.
+    pub fn now() -> Self {
+        Self::default()
+    }
+
+    /// Returns the clock's time in Unix milliseconds.
+    pub fn get(&self) -> i64 {
+        tandem_storage::now_ms() + self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Moves the clock forward by `days`.
+    pub fn advance_days(&self, days: i64) {
+        self.0.fetch_add(
+            days * tandem_domain::lifecycle::DAY_MS,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    fn as_clock(&self) -> tandem_broker::Clock {
+        let clock = self.clone();
+        std::sync::Arc::new(move || clock.get())
+    }
+}
+
 /// Starts a broker and one node per id, with clients connected.
 pub async fn start(node_ids: &[&str]) -> anyhow::Result<TestFederation> {
+    start_with_clock(node_ids, None).await
+}
+
+/// Like [`start`], reading the time from `clock` when given.
+pub async fn start_with_clock(
+    node_ids: &[&str],
+    clock: Option<&TestClock>,
+) -> anyhow::Result<TestFederation> {
     let dir = tempfile::tempdir()?;
     let specs: Vec<NodeSpec> = node_ids
         .iter()
@@ -49,15 +87,30 @@ pub async fn start(node_ids: &[&str]) -> anyhow::Result<TestFederation> {
             node_id: (*id).to_owned(),
             display_name: format!("Network {id}"),
             // These federations hold one or two mentors per node; k-anonymity has its own
-            // tests in the node crate.
+            // tests in the node crate. A test that moves the clock by months would cross
+            // pseudonym epochs, so those run without rotation (it has its own tests too).
             publication: tandem_node::PublicationConfig {
                 k: 1,
-                ..tandem_node::PublicationConfig::default()
+                epoch_days: if clock.is_some() {
+                    0
+                } else {
+                    tandem_node::PublicationConfig::default().epoch_days
+                },
             },
         })
         .collect();
-    let federation =
-        Federation::start(&databases(dir.path()), FEDERATION_KEY, &specs, |_| {}).await?;
+    let clock = clock.map_or_else(
+        || std::sync::Arc::new(tandem_storage::now_ms) as tandem_broker::Clock,
+        TestClock::as_clock,
+    );
+    let federation = Federation::start_with_clock(
+        &databases(dir.path()),
+        FEDERATION_KEY,
+        &specs,
+        clock,
+        |_| {},
+    )
+    .await?;
     federation.provision_companies(&COMPANIES).await?;
     let operator = federation.operator_client().await?;
     let mentees = MenteeServiceClient::connect(federation.broker_endpoint()).await?;

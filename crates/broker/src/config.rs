@@ -37,6 +37,14 @@ fn default_profile_staleness_secs() -> u64 {
     86_400
 }
 
+fn default_checkin_grace_days() -> u32 {
+    tandem_domain::lifecycle::Rules::default().grace_days
+}
+
+fn default_rematch_window_days() -> u32 {
+    tandem_domain::lifecycle::Rules::default().rematch_window_days
+}
+
 /// Everything the broker needs to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +83,13 @@ pub struct BrokerConfig {
     /// Requests an API key may send in a burst above its average rate.
     #[serde(default = "default_rate_limit_burst")]
     pub rate_limit_burst: u32,
+    /// Days beyond a tandem's agreed cadence before its next meeting counts as overdue.
+    #[serde(default = "default_checkin_grace_days")]
+    pub checkin_grace_days: u32,
+    /// A tandem ended early within this many days of its start sends the mentee back to
+    /// waiting for another mentor.
+    #[serde(default = "default_rematch_window_days")]
+    pub rematch_window_days: u32,
     /// Nodes registered (or updated) when the broker starts.
     #[serde(default)]
     pub nodes: Vec<NodeEntry>,
@@ -113,6 +128,14 @@ impl BrokerConfig {
         }
     }
 
+    /// Returns the rules of the tandem lifecycle.
+    pub fn lifecycle_rules(&self) -> tandem_domain::lifecycle::Rules {
+        tandem_domain::lifecycle::Rules {
+            grace_days: self.checkin_grace_days,
+            rematch_window_days: self.rematch_window_days,
+        }
+    }
+
     /// Returns a configuration with the defaults and the given database.
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
@@ -127,6 +150,8 @@ impl BrokerConfig {
             priority: Priority::default(),
             rate_limit_per_second: default_rate_limit_per_second(),
             rate_limit_burst: default_rate_limit_burst(),
+            checkin_grace_days: default_checkin_grace_days(),
+            rematch_window_days: default_rematch_window_days(),
             nodes: Vec::new(),
             tls: None,
         }
@@ -152,6 +177,12 @@ impl BrokerConfig {
         }
         if self.profile_staleness_secs == 0 {
             return Err("profile_staleness_secs: must be at least 1".to_owned());
+        }
+        if self.checkin_grace_days > 60 {
+            return Err("checkin_grace_days: must be 0 to 60".to_owned());
+        }
+        if self.rematch_window_days > 365 {
+            return Err("rematch_window_days: must be 0 to 365".to_owned());
         }
         let w = &self.weights;
         let weights = [

@@ -27,6 +27,7 @@ pub mod proposals;
 pub mod round;
 pub mod stats;
 pub mod sync;
+pub mod tandems;
 
 mod convert;
 mod lifecycle;
@@ -42,6 +43,9 @@ use tokio::sync::Mutex;
 pub use config::{BrokerConfig, NodeEntry};
 pub use error::BrokerError;
 pub use server::serve;
+
+/// The broker's clock: Unix milliseconds. Tests replace it to move time forward.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// The broker's service logic over one database.
 pub struct Broker {
@@ -59,6 +63,8 @@ pub struct Broker {
     outbox_lock: Mutex<()>,
     /// Per-caller request rate limits.
     limiter: grpc::RateLimiter,
+    /// What time it is for the tandem lifecycle (meeting dates, overdue flags).
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Broker {
@@ -76,6 +82,15 @@ impl Broker {
         db: DatabaseConnection,
         config: BrokerConfig,
     ) -> Result<Arc<Broker>, BrokerError> {
+        Self::with_clock(db, config, Arc::new(tandem_storage::now_ms)).await
+    }
+
+    /// Like [`Broker::new`], with the clock the tandem lifecycle reads.
+    pub async fn with_clock(
+        db: DatabaseConnection,
+        config: BrokerConfig,
+        clock: Clock,
+    ) -> Result<Arc<Broker>, BrokerError> {
         let clients = nodes::NodeClients::new(config.tls.clone())?;
         let limiter = grpc::RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst);
         let broker = Arc::new(Broker {
@@ -86,6 +101,7 @@ impl Broker {
             write_lock: Mutex::new(()),
             round_lock: Mutex::new(()),
             outbox_lock: Mutex::new(()),
+            clock,
         });
         for node in broker.config.nodes.clone() {
             broker
@@ -98,6 +114,11 @@ impl Broker {
     /// Returns the configuration the broker runs with.
     pub fn config(&self) -> &BrokerConfig {
         &self.config
+    }
+
+    /// Returns the current time of the broker's clock, in Unix milliseconds.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
     }
 
     /// Returns the broker's database connection.

@@ -5,6 +5,7 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use tandem_domain::lifecycle::Rules;
 use tandem_proto::{CompanyDecision, MenteeStatus, MentorDecision, ProposalStatus};
 use tandem_storage::broker::{mentee, proposal};
 
@@ -107,6 +108,7 @@ async fn record_yes(
     (own, yes): (proposal::Column, i32),
     (other, other_yes): (proposal::Column, i32),
     now: i64,
+    rules: Rules,
 ) -> Result<bool, BrokerError> {
     let tandem_if = Expr::case(other.eq(other_yes), ProposalStatus::Tandem as i32)
         .finally(Expr::col(proposal::Column::Status));
@@ -122,7 +124,7 @@ async fn record_yes(
     if update.exec(conn).await?.rows_affected == 0 {
         return Ok(false);
     }
-    complete_if_tandem(conn, id, now).await?;
+    complete_if_tandem(conn, id, now, rules).await?;
     Ok(true)
 }
 
@@ -133,6 +135,7 @@ pub(crate) async fn mentor_accepted(
     id: &str,
     node_id: &str,
     now: i64,
+    rules: Rules,
 ) -> Result<bool, BrokerError> {
     let own = (
         proposal::Column::MentorDecision,
@@ -142,7 +145,7 @@ pub(crate) async fn mentor_accepted(
         proposal::Column::CompanyDecision,
         CompanyDecision::Confirmed as i32,
     );
-    record_yes(conn, id, Some(node_id), own, other, now).await
+    record_yes(conn, id, Some(node_id), own, other, now, rules).await
 }
 
 /// Records the company's confirmation of an open proposal; the tandem exists when the mentor
@@ -151,6 +154,7 @@ pub(crate) async fn company_confirmed(
     conn: &impl ConnectionTrait,
     id: &str,
     now: i64,
+    rules: Rules,
 ) -> Result<bool, BrokerError> {
     let own = (
         proposal::Column::CompanyDecision,
@@ -160,14 +164,16 @@ pub(crate) async fn company_confirmed(
         proposal::Column::MentorDecision,
         MentorDecision::Accepted as i32,
     );
-    record_yes(conn, id, None, own, other, now).await
+    record_yes(conn, id, None, own, other, now, rules).await
 }
 
-/// Moves the mentee into the tandem when the proposal became one.
+/// Moves the mentee into the tandem when the proposal became one, and starts the tandem's
+/// lifecycle record.
 async fn complete_if_tandem(
     conn: &impl ConnectionTrait,
     id: &str,
     now: i64,
+    rules: Rules,
 ) -> Result<(), BrokerError> {
     let Some(p) = proposal::Entity::find_by_id(id.to_owned())
         .one(conn)
@@ -190,6 +196,7 @@ async fn complete_if_tandem(
         .filter(mentee::Column::Status.eq(MenteeStatus::Proposed as i32))
         .exec(conn)
         .await?;
+    crate::tandems::form(conn, &p, now, rules).await?;
     tracing::info!(proposal = %p.id, node = %p.node_id, cross_node = p.cross_node, "tandem formed");
     Ok(())
 }

@@ -184,6 +184,7 @@ impl Broker {
             display_name: Set(display_name.to_owned()),
             feed_version: Set(0),
             decision_cursor: Set(0),
+            tandem_event_cursor: Set(0),
             last_sync_at_ms: Set(0),
             last_error: Set(String::new()),
             registered_at_ms: Set(tandem_storage::now_ms()),

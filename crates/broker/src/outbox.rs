@@ -1,4 +1,4 @@
-//! The outbox: messages to nodes (deliver or close an introduction) written in the same
+//! The outbox: messages to nodes (deliver or close an introduction, a tandem's copy) written in the same
 //! transaction as the state change that causes them, and delivered afterwards, retried with
 //! exponential backoff until the node acknowledges.
 //!
@@ -12,9 +12,10 @@ use prost::Message;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tandem_proto::{CloseIntroductionRequest, DeliverIntroductionRequest};
+use tandem_proto::{
+    CloseIntroductionRequest, DeliverIntroductionRequest, Tandem, UpdateTandemRequest,
+};
 use tandem_storage::broker::{node, outbox, proposal};
-use tandem_storage::now_ms;
 
 use crate::{Broker, BrokerError};
 
@@ -68,14 +69,33 @@ pub(crate) fn deliver_message(
 
 /// Returns the message that tells the mentor's node to close a proposal's introduction.
 pub(crate) fn close_message(p: &proposal::Model, reason: &str, now: i64) -> outbox::ActiveModel {
+    close_introduction_message(&p.node_id, &p.id, reason, now)
+}
+
+/// Returns the message that tells `node_id` to close introduction `id`.
+pub(crate) fn close_introduction_message(
+    node_id: &str,
+    id: &str,
+    reason: &str,
+    now: i64,
+) -> outbox::ActiveModel {
     let request = CloseIntroductionRequest {
-        introduction_id: p.id.clone(),
+        introduction_id: id.to_owned(),
         reason: reason.to_owned(),
     };
+    message(node_id, outbox::CLOSE, id, request.encode_to_vec(), now)
+}
+
+/// Returns the message that gives the mentor's node its copy of a tandem (without the
+/// mentee-side free text).
+pub(crate) fn tandem_message(node_id: &str, t: &Tandem, now: i64) -> outbox::ActiveModel {
+    let request = UpdateTandemRequest {
+        tandem: Some(tandem_domain::lifecycle::for_node(t)),
+    };
     message(
-        &p.node_id,
-        outbox::CLOSE,
-        &p.id,
+        node_id,
+        outbox::UPDATE_TANDEM,
+        &t.tandem_id,
         request.encode_to_vec(),
         now,
     )
@@ -137,7 +157,7 @@ impl Broker {
         };
         let mut delivered = 0;
         for msg in messages {
-            let now = now_ms();
+            let now = self.now();
             if msg.next_attempt_at_ms > now {
                 break;
             }
@@ -145,7 +165,10 @@ impl Broker {
                 Ok(()) => {
                     let txn = self.write().await?;
                     outbox::Entity::update_many()
-                        .col_expr(outbox::Column::DeliveredAtMs, Expr::value(now_ms().max(1)))
+                        .col_expr(
+                            outbox::Column::DeliveredAtMs,
+                            Expr::value(self.now().max(1)),
+                        )
                         .col_expr(outbox::Column::Attempts, Expr::value(msg.attempts + 1))
                         .col_expr(outbox::Column::LastError, Expr::value(""))
                         .filter(outbox::Column::Id.eq(msg.id))
@@ -197,6 +220,16 @@ impl Broker {
                     Ok(_) => Ok(()),
                     // The node no longer knows the introduction (the mentor was erased):
                     // there is nothing left to close.
+                    Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+                    Err(s) => Err(format!("{:?}: {}", s.code(), s.message())),
+                }
+            }
+            outbox::UPDATE_TANDEM => {
+                let request = UpdateTandemRequest::decode(msg.payload.as_slice())
+                    .map_err(|e| format!("undecodable payload: {e}"))?;
+                match client.update_tandem(request).await {
+                    Ok(_) => Ok(()),
+                    // The node no longer knows the introduction (the mentor was erased).
                     Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
                     Err(s) => Err(format!("{:?}: {}", s.code(), s.message())),
                 }

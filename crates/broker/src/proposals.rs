@@ -56,11 +56,14 @@ impl Broker {
                 );
             }
         };
-        let now = now_ms();
+        let now = self.now();
         let txn = self.write().await?;
         let p = self.own_proposal(&*txn, company, proposal_id).await?;
         let applied = match decision {
-            CompanyDecision::Confirmed => lifecycle::company_confirmed(&*txn, &p.id, now).await?,
+            CompanyDecision::Confirmed => {
+                lifecycle::company_confirmed(&*txn, &p.id, now, self.config.lifecycle_rules())
+                    .await?
+            }
             _ => lifecycle::end_proposal(&*txn, &p, Ending::CompanyDeclined, now).await?,
         };
         if !applied {
@@ -84,9 +87,9 @@ impl Broker {
         .await?;
         txn.commit().await?;
         tracing::info!(proposal = %p.id, decision = ?decision, "company answered");
-        if decision == CompanyDecision::Declined {
-            self.deliver_best_effort().await;
-        }
+        // A decline closes the introduction at the node; a confirmation that completed the
+        // tandem gives the node its copy.
+        self.deliver_best_effort().await;
         convert::proposal(&updated)
     }
 

@@ -5,10 +5,25 @@ use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
-use tandem_proto::{MenteeStatus, NetworkStats, NodeStats, ProposalStatus, UnmatchedReason};
-use tandem_storage::broker::{matching_round, mentee, node, profile, proposal};
+use tandem_proto::{
+    MenteeStatus, NetworkStats, NodeStats, ProposalStatus, TandemStatus, UnmatchedReason,
+};
+use tandem_storage::broker::{matching_round, mentee, node, profile, proposal, tandem};
 
 use crate::{Broker, BrokerError, convert};
+
+/// Tandems by lifecycle state, for the operator.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TandemTotals {
+    pub starting: i64,
+    pub active: i64,
+    pub completed: i64,
+    pub ended_early: i64,
+    /// Active tandems whose next meeting is overdue now.
+    pub overdue: i64,
+    /// Mean goal attainment in percent over tandems with recorded goals; 0 without any.
+    pub attainment_percent: i64,
+}
 
 impl Broker {
     /// Returns per node the number of profiles held and the sum of their free places.
@@ -29,6 +44,46 @@ impl Broker {
             .into_iter()
             .map(|(node, profiles, free)| (node, (profiles, free.unwrap_or(0))))
             .collect())
+    }
+
+    /// Returns the tandems by lifecycle state, how many active ones are overdue now, and the
+    /// mean goal attainment in percent over tandems with recorded goals.
+    pub async fn tandem_totals(&self) -> Result<TandemTotals, BrokerError> {
+        let by_status: Vec<(i32, i64)> = tandem::Entity::find()
+            .select_only()
+            .column(tandem::Column::Status)
+            .column_as(Expr::col(tandem::Column::Id).count(), "tandems")
+            .group_by(tandem::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let by_status: HashMap<i32, i64> = by_status.into_iter().collect();
+        let of = |s: TandemStatus| by_status.get(&(s as i32)).copied().unwrap_or(0);
+        let overdue = tandem::Entity::find()
+            .filter(tandem::Column::Status.eq(TandemStatus::Active as i32))
+            .filter(tandem::Column::NextDueAtMs.lt(self.now()))
+            .count(&self.db)
+            .await?;
+        let attainment: Option<(Option<i64>, i64)> = tandem::Entity::find()
+            .select_only()
+            .column_as(Expr::col(tandem::Column::AttainmentPercent).sum(), "sum")
+            .column_as(Expr::col(tandem::Column::Id).count(), "n")
+            .filter(tandem::Column::AttainmentPercent.gte(0))
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        let attainment_percent = match attainment {
+            Some((Some(sum), n)) if n > 0 => sum / n,
+            _ => 0,
+        };
+        Ok(TandemTotals {
+            starting: of(TandemStatus::Starting),
+            active: of(TandemStatus::Active),
+            completed: of(TandemStatus::Completed),
+            ended_early: of(TandemStatus::EndedEarly),
+            overdue: i64::try_from(overdue).unwrap_or(i64::MAX),
+            attainment_percent,
+        })
     }
 
     /// Returns the network-wide counts.
@@ -98,7 +153,15 @@ impl Broker {
         let reasons: BTreeMap<String, i64> = reasons.into_iter().collect();
 
         let as_u32 = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        let lifecycle = self.tandem_totals().await?;
         Ok(NetworkStats {
+            tandems_starting: convert::count(lifecycle.starting),
+            tandems_active: convert::count(lifecycle.active),
+            tandems_completed: convert::count(lifecycle.completed),
+            tandems_ended_early: convert::count(lifecycle.ended_early),
+            tandems_overdue: convert::count(lifecycle.overdue),
+            goal_attainment_percent: convert::count(lifecycle.attainment_percent),
+            mentees_finished: mentees(MenteeStatus::Finished),
             nodes,
             mentees_waiting: mentees(MenteeStatus::Waiting),
             mentees_proposed: mentees(MenteeStatus::Proposed),

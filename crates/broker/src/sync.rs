@@ -9,16 +9,17 @@
 use crate::nodes::NodeClient;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use tandem_domain::lifecycle::Rules;
 use tandem_proto::profile_change::Change;
 use tandem_proto::{
-    GetDecisionsRequest, GetProfileChangesRequest, MentorDecision, NodeSyncResult, ProfileChange,
-    ProposalStatus,
+    GetDecisionsRequest, GetProfileChangesRequest, GetTandemEventsRequest, MentorDecision,
+    NodeSyncResult, ProfileChange, ProposalStatus,
 };
 use tandem_storage::broker::{node, profile, proposal};
 use tandem_storage::now_ms;
 
 use crate::lifecycle::{self, Ending};
-use crate::{Broker, BrokerError, convert};
+use crate::{Broker, BrokerError, convert, tandems};
 
 /// Changes or decisions asked for per page.
 const PAGE_SIZE: u32 = 500;
@@ -101,10 +102,18 @@ impl Broker {
             }
         };
         let syncs = nodes.iter().map(|n| self.sync_node(n));
-        futures_util::future::join_all(syncs)
+        let results: Vec<NodeSyncResult> = futures_util::future::join_all(syncs)
             .await
             .into_iter()
-            .collect()
+            .collect::<Result<_, _>>()?;
+        // What the sync changed (tandems, ended proposals) reaches live nodes at once.
+        if results
+            .iter()
+            .any(|r| r.decisions + r.withdrawals + r.tandem_events > 0)
+        {
+            self.deliver_best_effort().await;
+        }
+        Ok(results)
     }
 
     /// Syncs one node and records the outcome on its row.
@@ -118,11 +127,15 @@ impl Broker {
         // Decisions are pulled even when a page of profiles was rejected: one bad profile
         // must not hold up the answers to introductions already made.
         let profiles = self.pull_profiles(n, &mut client, &mut result).await;
-        let decisions = match profiles {
-            Err(SyncFailure::Unreachable(_)) => Ok(()),
-            _ => self.pull_decisions(n, &mut client, &mut result).await,
+        let (decisions, events) = match profiles {
+            Err(SyncFailure::Unreachable(_)) => (Ok(()), Ok(())),
+            _ => {
+                let decisions = self.pull_decisions(n, &mut client, &mut result).await;
+                let events = self.pull_tandem_events(n, &mut client, &mut result).await;
+                (decisions, events)
+            }
         };
-        let error = [profiles, decisions]
+        let error = [profiles, decisions, events]
             .into_iter()
             .find_map(|outcome| match outcome {
                 Err(SyncFailure::Unreachable(e) | SyncFailure::Failed(e)) => Some(e),
@@ -277,7 +290,7 @@ impl Broker {
                 )));
             }
             if !page.decisions.is_empty() || page.next != since {
-                let now = now_ms();
+                let now = self.now();
                 let txn = self.write().await?;
                 let moved = node::Entity::update_many()
                     .col_expr(node::Column::DecisionCursor, Expr::value(cursor(page.next)))
@@ -290,12 +303,75 @@ impl Broker {
                 }
                 let mut applied = 0u32;
                 for d in &page.decisions {
-                    if apply_decision(&*txn, &n.id, &d.introduction_id, d.decision(), now).await? {
+                    let rules = self.config.lifecycle_rules();
+                    let decision = d.decision();
+                    if apply_decision(&*txn, &n.id, &d.introduction_id, decision, now, rules)
+                        .await?
+                    {
                         applied += 1;
                     }
                 }
                 txn.commit().await?;
                 result.decisions += applied;
+            }
+            since = page.next;
+            if !page.has_more {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Broker {
+    /// Pulls and applies the node's tandem log (what the mentors' side recorded) until the
+    /// node has no more.
+    async fn pull_tandem_events(
+        &self,
+        n: &node::Model,
+        client: &mut NodeClient,
+        result: &mut NodeSyncResult,
+    ) -> Result<(), SyncFailure> {
+        let mut since = u64::try_from(n.tandem_event_cursor).unwrap_or(0);
+        for _ in 0..MAX_PAGES {
+            let page = client
+                .get_tandem_events(GetTandemEventsRequest {
+                    since,
+                    limit: PAGE_SIZE,
+                })
+                .await
+                .map_err(|s| unreachable_node(&n.id, &s))?
+                .into_inner();
+            if page.next < since || (page.has_more && page.next == since) {
+                return Err(SyncFailure::Failed(format!(
+                    "node {} sent a tandem log cursor that does not advance ({} after {since})",
+                    n.id, page.next
+                )));
+            }
+            if !page.events.is_empty() || page.next != since {
+                let now = self.now();
+                let rules = self.config.lifecycle_rules();
+                let txn = self.write().await?;
+                let moved = node::Entity::update_many()
+                    .col_expr(
+                        node::Column::TandemEventCursor,
+                        Expr::value(cursor(page.next)),
+                    )
+                    .filter(node::Column::Id.eq(&n.id))
+                    .filter(node::Column::TandemEventCursor.eq(cursor(since)))
+                    .exec(&*txn)
+                    .await?;
+                if moved.rows_affected == 0 {
+                    return Err(SyncFailure::Overtaken);
+                }
+                let mut applied = 0u32;
+                for event in &page.events {
+                    if tandems::apply_node_event(&*txn, &n.id, event, now, rules).await? {
+                        applied += 1;
+                    }
+                }
+                txn.commit().await?;
+                result.tandem_events += applied;
             }
             since = page.next;
             if !page.has_more {
@@ -337,10 +413,11 @@ async fn apply_decision(
     introduction_id: &str,
     decision: MentorDecision,
     now: i64,
+    rules: Rules,
 ) -> Result<bool, BrokerError> {
     match decision {
         MentorDecision::Accepted => {
-            lifecycle::mentor_accepted(conn, introduction_id, node_id, now).await
+            lifecycle::mentor_accepted(conn, introduction_id, node_id, now, rules).await
         }
         MentorDecision::Declined => {
             let open = proposal::Entity::find_by_id(introduction_id.to_owned())

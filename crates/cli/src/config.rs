@@ -33,6 +33,8 @@ const BROKER_KEYS: &[&str] = &[
     "priority",
     "rate_limit_per_second",
     "rate_limit_burst",
+    "checkin_grace_days",
+    "rematch_window_days",
     "tls",
 ];
 

@@ -14,6 +14,11 @@ use tandem_proto::{
     PublicationReport, RecordDecisionRequest, ReleaseContactCardRequest, RemoveMentorRequest,
     RemoveMentorResponse, UpdateMentorRequest,
 };
+use tandem_proto::{
+    EndTandemRequest, GetTandemEventsRequest, GetTandemEventsResponse, GiveFeedbackRequest,
+    ListTandemsRequest, ListTandemsResponse, RecordCheckInRequest, Tandem, UpdateTandemRequest,
+    UpdateTandemResponse,
+};
 use tonic::{Request, Response, Status};
 
 use crate::{NodeError, NodeState};
@@ -115,6 +120,27 @@ impl NodeService for NodeApi {
                 .release_contact_card(&request.introduction_id)
                 .await,
         )
+    }
+
+    #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
+    async fn update_tandem(
+        &self,
+        request: Request<UpdateTandemRequest>,
+    ) -> RpcResult<UpdateTandemResponse> {
+        let result = self.state.update_tandem(request.into_inner()).await;
+        reply(result.map(|()| UpdateTandemResponse {}))
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, since = request.get_ref().since)
+    )]
+    async fn get_tandem_events(
+        &self,
+        request: Request<GetTandemEventsRequest>,
+    ) -> RpcResult<GetTandemEventsResponse> {
+        let request = request.into_inner();
+        reply(self.state.tandem_events(request.since, request.limit).await)
     }
 }
 
@@ -223,5 +249,53 @@ impl NodeAdminService for AdminApi {
         _request: Request<GetPublicationReportRequest>,
     ) -> RpcResult<PublicationReport> {
         reply(self.state.publication_report().await)
+    }
+
+    #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
+    async fn list_tandems(
+        &self,
+        request: Request<ListTandemsRequest>,
+    ) -> RpcResult<ListTandemsResponse> {
+        let result = self.state.list_tandems(&request.get_ref().filter_id).await;
+        reply(result.map(|tandems| ListTandemsResponse { tandems }))
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, tandem_id = %request.get_ref().tandem_id)
+    )]
+    async fn record_check_in(&self, request: Request<RecordCheckInRequest>) -> RpcResult<Tandem> {
+        let request = request.into_inner();
+        reply(
+            self.state
+                .record_mentor_check_in(&request.tandem_id, request.check_in)
+                .await,
+        )
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, tandem_id = %request.get_ref().tandem_id)
+    )]
+    async fn end_tandem(&self, request: Request<EndTandemRequest>) -> RpcResult<Tandem> {
+        let request = request.into_inner();
+        reply(
+            self.state
+                .end_mentor_tandem(&request.tandem_id, request.reason)
+                .await,
+        )
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, tandem_id = %request.get_ref().tandem_id)
+    )]
+    async fn give_feedback(&self, request: Request<GiveFeedbackRequest>) -> RpcResult<Tandem> {
+        let request = request.into_inner();
+        reply(
+            self.state
+                .give_mentor_feedback(&request.tandem_id, request.feedback)
+                .await,
+        )
     }
 }

@@ -21,6 +21,7 @@ mod introductions;
 mod mentors;
 mod publication;
 mod records;
+mod tandems;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -66,6 +66,18 @@ impl NodeService for Counting {
     ) -> Result<Response<ContactCard>, Status> {
         Err(Status::unimplemented("test"))
     }
+    async fn update_tandem(
+        &self,
+        _request: Request<UpdateTandemRequest>,
+    ) -> Result<Response<UpdateTandemResponse>, Status> {
+        Err(Status::unimplemented("test"))
+    }
+    async fn get_tandem_events(
+        &self,
+        _request: Request<GetTandemEventsRequest>,
+    ) -> Result<Response<GetTandemEventsResponse>, Status> {
+        Err(Status::unimplemented("test"))
+    }
 }
 
 /// A CA, a node certificate and a broker certificate, and a node serving on loopback.

@@ -9,6 +9,10 @@ use tandem_proto::{
     ListProposalsRequest, ListProposalsResponse, Mentee, Proposal, RespondToProposalRequest,
     SubmitMenteeRequest, WithdrawMenteeRequest,
 };
+use tandem_proto::{
+    EndTandemRequest, GetTandemRequest, GiveFeedbackRequest, ListTandemsRequest,
+    ListTandemsResponse, RecordCheckInRequest, ReviewGoalsRequest, StartTandemRequest, Tandem,
+};
 use tonic::{Request, Response, Status};
 
 use crate::Broker;
@@ -125,5 +129,108 @@ impl MenteeService for MenteeGrpc {
             .get_contact_card(&company, &request.get_ref().proposal_id)
             .await?;
         Ok(Response::new(card))
+    }
+
+    #[tracing::instrument(name = "MenteeService/GetTandem", skip_all, fields(company))]
+    async fn get_tandem(
+        &self,
+        request: Request<GetTandemRequest>,
+    ) -> Result<Response<Tandem>, Status> {
+        let company = self.broker.company_of(&request).await?;
+        tracing::Span::current().record("company", company.as_str());
+        let t = self
+            .broker
+            .get_tandem(&company, &request.get_ref().tandem_id)
+            .await?;
+        Ok(Response::new(t))
+    }
+
+    #[tracing::instrument(name = "MenteeService/ListTandems", skip_all, fields(company))]
+    async fn list_tandems(
+        &self,
+        request: Request<ListTandemsRequest>,
+    ) -> Result<Response<ListTandemsResponse>, Status> {
+        let company = self.broker.company_of(&request).await?;
+        tracing::Span::current().record("company", company.as_str());
+        let tandems = self
+            .broker
+            .list_tandems(&company, &request.get_ref().filter_id)
+            .await?;
+        Ok(Response::new(ListTandemsResponse { tandems }))
+    }
+
+    #[tracing::instrument(name = "MenteeService/StartTandem", skip_all, fields(company))]
+    async fn start_tandem(
+        &self,
+        request: Request<StartTandemRequest>,
+    ) -> Result<Response<Tandem>, Status> {
+        let company = self.broker.company_of(&request).await?;
+        tracing::Span::current().record("company", company.as_str());
+        let StartTandemRequest { tandem_id, plan } = request.into_inner();
+        let t = self.broker.start_tandem(&company, &tandem_id, plan).await?;
+        Ok(Response::new(t))
+    }
+
+    #[tracing::instrument(name = "MenteeService/RecordCheckIn", skip_all, fields(company))]
+    async fn record_check_in(
+        &self,
+        request: Request<RecordCheckInRequest>,
+    ) -> Result<Response<Tandem>, Status> {
+        let company = self.broker.company_of(&request).await?;
+        tracing::Span::current().record("company", company.as_str());
+        let RecordCheckInRequest {
+            tandem_id,
+            check_in,
+        } = request.into_inner();
+        let t = self
+            .broker
+            .record_check_in(&company, &tandem_id, check_in)
+            .await?;
+        Ok(Response::new(t))
+    }
+
+    #[tracing::instrument(name = "MenteeService/ReviewGoals", skip_all, fields(company))]
+    async fn review_goals(
+        &self,
+        request: Request<ReviewGoalsRequest>,
+    ) -> Result<Response<Tandem>, Status> {
+        let company = self.broker.company_of(&request).await?;
+        tracing::Span::current().record("company", company.as_str());
+        let ReviewGoalsRequest { tandem_id, point } = request.into_inner();
+        let t = self
+            .broker
+            .review_goals(&company, &tandem_id, point)
+            .await?;
+        Ok(Response::new(t))
+    }
+
+    #[tracing::instrument(name = "MenteeService/EndTandem", skip_all, fields(company))]
+    async fn end_tandem(
+        &self,
+        request: Request<EndTandemRequest>,
+    ) -> Result<Response<Tandem>, Status> {
+        let company = self.broker.company_of(&request).await?;
+        tracing::Span::current().record("company", company.as_str());
+        let EndTandemRequest { tandem_id, reason } = request.into_inner();
+        let t = self.broker.end_tandem(&company, &tandem_id, reason).await?;
+        Ok(Response::new(t))
+    }
+
+    #[tracing::instrument(name = "MenteeService/GiveFeedback", skip_all, fields(company))]
+    async fn give_feedback(
+        &self,
+        request: Request<GiveFeedbackRequest>,
+    ) -> Result<Response<Tandem>, Status> {
+        let company = self.broker.company_of(&request).await?;
+        tracing::Span::current().record("company", company.as_str());
+        let GiveFeedbackRequest {
+            tandem_id,
+            feedback,
+        } = request.into_inner();
+        let t = self
+            .broker
+            .give_feedback(&company, &tandem_id, feedback)
+            .await?;
+        Ok(Response::new(t))
     }
 }

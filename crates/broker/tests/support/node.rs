@@ -13,8 +13,9 @@ use tandem_proto::{
     AnonymisedProfile, CloseIntroductionRequest, CloseIntroductionResponse, ContactCard,
     DeliverIntroductionRequest, DeliverIntroductionResponse, GetDecisionsRequest,
     GetDecisionsResponse, GetNodeInfoRequest, GetProfileChangesRequest, GetProfileChangesResponse,
-    IntroductionDecision, MentorDecision, NodeInfo, ProfileChange, ReleaseContactCardRequest,
-    Withdrawal,
+    GetTandemEventsRequest, GetTandemEventsResponse, IntroductionDecision, MentorDecision,
+    NodeInfo, ProfileChange, ReleaseContactCardRequest, Tandem, UpdateTandemRequest,
+    UpdateTandemResponse, Withdrawal,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -41,6 +42,8 @@ struct State {
     published: BTreeMap<String, AnonymisedProfile>,
     introductions: BTreeMap<String, Intro>,
     decisions: Vec<IntroductionDecision>,
+    /// The newest copy of each tandem the broker sent.
+    tandems: BTreeMap<String, Tandem>,
 }
 
 #[derive(Clone)]
@@ -183,6 +186,40 @@ impl NodeService for Service {
         }
         intro.released = true;
         Ok(Response::new(card_for(&self.id, &intro.request.pseudonym)))
+    }
+
+    async fn update_tandem(
+        &self,
+        request: Request<UpdateTandemRequest>,
+    ) -> Result<Response<UpdateTandemResponse>, Status> {
+        let tandem = request
+            .into_inner()
+            .tandem
+            .ok_or_else(|| Status::invalid_argument("tandem: is required"))?;
+        let mut state = self.state();
+        if !state.introductions.contains_key(&tandem.tandem_id) {
+            return Err(Status::not_found("unknown introduction"));
+        }
+        let newer = state
+            .tandems
+            .get(&tandem.tandem_id)
+            .is_none_or(|held| held.version <= tandem.version);
+        if newer {
+            state.tandems.insert(tandem.tandem_id.clone(), tandem);
+        }
+        Ok(Response::new(UpdateTandemResponse {}))
+    }
+
+    /// This node's mentors record nothing themselves: its tandem log stays empty.
+    async fn get_tandem_events(
+        &self,
+        request: Request<GetTandemEventsRequest>,
+    ) -> Result<Response<GetTandemEventsResponse>, Status> {
+        Ok(Response::new(GetTandemEventsResponse {
+            events: Vec::new(),
+            next: request.into_inner().since,
+            has_more: false,
+        }))
     }
 }
 

@@ -139,6 +139,19 @@ impl Federation {
         nodes: &[NodeSpec],
         broker: impl FnOnce(&mut tandem_broker::BrokerConfig),
     ) -> anyhow::Result<Self> {
+        let clock: tandem_broker::Clock = std::sync::Arc::new(tandem_storage::now_ms);
+        Self::start_with_clock(databases, federation_key, nodes, clock, broker).await
+    }
+
+    /// Like [`Federation::start`], with one clock (Unix milliseconds) for the broker and every
+    /// node, so that tests can move time forward.
+    pub async fn start_with_clock(
+        databases: &Databases,
+        federation_key: &str,
+        nodes: &[NodeSpec],
+        clock: tandem_broker::Clock,
+        broker: impl FnOnce(&mut tandem_broker::BrokerConfig),
+    ) -> anyhow::Result<Self> {
         let (stop, rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut running = Vec::new();
@@ -173,7 +186,7 @@ impl Federation {
             )?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
-            let state = tandem_node::NodeState::new(db, &config);
+            let state = tandem_node::NodeState::with_clock(db, &config, clock.clone());
             let shutdown = stopped(rx.clone());
             let node_id = spec.node_id.clone();
             tasks.push(tokio::spawn(async move {
@@ -218,7 +231,7 @@ impl Federation {
         config.validate().map_err(anyhow::Error::msg)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let broker_addr = listener.local_addr()?;
-        let broker = tandem_broker::Broker::new(db, config).await?;
+        let broker = tandem_broker::Broker::with_clock(db, config, clock).await?;
         broker
             .install_key(
                 tandem_broker::keys::Scope::Operator,

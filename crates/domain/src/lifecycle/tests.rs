@@ -63,7 +63,8 @@ fn starting_records_goals_cadence_and_the_first_due_date() {
 #[test]
 fn a_bad_plan_names_the_field_and_changes_nothing() {
     let fresh = form("p1", "m1", "node-a", "ps", T0, Rules::default());
-    let cases: Vec<(Box<dyn Fn(&mut TandemPlan)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut TandemPlan)>;
+    let cases: Vec<(Change, &str)> = vec![
         (Box::new(|p| p.cadence_days = 7), "plan.cadence_days"),
         (
             Box::new(|p| p.programme_months = 24),

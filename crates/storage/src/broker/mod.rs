@@ -9,3 +9,4 @@ pub mod node;
 pub mod outbox;
 pub mod profile;
 pub mod proposal;
+pub mod tandem;

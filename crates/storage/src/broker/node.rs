@@ -21,6 +21,8 @@ pub struct Model {
     /// Identity (DNS name) the node's TLS certificate must carry; empty means
     /// `<id>.node.tandem`.
     pub identity: String,
+    /// Tandem event log cursor reached.
+    pub tandem_event_cursor: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,4 +1,4 @@
-//! Messages to nodes (deliver or close an introduction), retried until acknowledged.
+//! Messages to nodes (deliver or close an introduction, update a tandem), retried until acknowledged.
 
 use sea_orm::entity::prelude::*;
 
@@ -6,6 +6,8 @@ use sea_orm::entity::prelude::*;
 pub const DELIVER: &str = "deliver_introduction";
 /// `kind` of a message that closes an introduction.
 pub const CLOSE: &str = "close_introduction";
+/// `kind` of a message that gives the node its copy of a tandem.
+pub const UPDATE_TANDEM: &str = "update_tandem";
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "outbox")]

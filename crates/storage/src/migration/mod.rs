@@ -16,6 +16,7 @@ impl MigratorTrait for NodeMigrator {
         vec![
             Box::new(node::m20261127_000001_initial::Migration),
             Box::new(node::m20261201_000002_publications::Migration),
+            Box::new(node::m20261204_000003_tandems::Migration),
         ]
     }
 }
@@ -33,6 +34,7 @@ impl MigratorTrait for BrokerMigrator {
             Box::new(broker::m20261127_000003_audit_log::Migration),
             Box::new(broker::m20261127_000004_api_keys::Migration),
             Box::new(broker::m20261203_000005_node_identity::Migration),
+            Box::new(broker::m20261204_000006_tandems::Migration),
         ]
     }
 }

@@ -8,6 +8,8 @@ use sea_orm::entity::prelude::*;
 pub const FEED_VERSION: &str = "feed_version";
 /// Name of the decision log counter.
 pub const DECISION_SEQ: &str = "decision_seq";
+/// Name of the tandem event log counter.
+pub const TANDEM_EVENT_SEQ: &str = "tandem_event_seq";
 /// Name of the counter every change to a mentor record (or its free places) increments.
 pub const MENTOR_SEQ: &str = "mentor_seq";
 /// The mentor change sequence the current publication snapshot was computed from.

@@ -5,3 +5,5 @@ pub mod counter;
 pub mod introduction;
 pub mod mentor;
 pub mod publication;
+pub mod tandem;
+pub mod tandem_event;
