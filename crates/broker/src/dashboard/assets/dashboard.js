@@ -24,17 +24,21 @@
     return typeof share === 'number' ? Math.round(share * 100) + '%' : '–';
   }
 
+  // One decimal below 10 units when it matters: 4.4 s, 2 s, 12 s.
+  function short(x) {
+    return x < 10 && Math.round(x * 10) % 10 !== 0 ? x.toFixed(1) : String(Math.round(x));
+  }
+
   function duration(ms) {
     if (typeof ms !== 'number' || !isFinite(ms)) return '–';
     if (ms < 1000) return Math.round(ms) + ' ms';
     var s = ms / 1000;
-    if (s < 60) return (s < 10 ? s.toFixed(1) : Math.round(s)) + ' s';
+    if (s < 60) return short(s) + ' s';
     var m = s / 60;
     if (m < 60) return Math.round(m) + ' min';
     var h = m / 60;
-    if (h < 48) return (h < 10 ? h.toFixed(1) : Math.round(h)) + ' h';
-    var d = h / 24;
-    return (d < 10 ? d.toFixed(1) : Math.round(d)) + ' d';
+    if (h < 48) return short(h) + ' h';
+    return short(h / 24) + ' d';
   }
 
   function clock(ms) {
@@ -42,6 +46,18 @@
     var pad = function (x) { return (x < 10 ? '0' : '') + x; };
     return t.getFullYear() + '-' + pad(t.getMonth() + 1) + '-' + pad(t.getDate()) + ' ' +
       pad(t.getHours()) + ':' + pad(t.getMinutes());
+  }
+
+  function clockSeconds(ms) {
+    return clock(ms).slice(11) + ':' + ('0' + new Date(ms).getSeconds()).slice(-2);
+  }
+
+  // Returns a round duration (ms) at least `ms`, so that the axis reads 0, 2 s, 4 s, ….
+  function niceStep(ms) {
+    var steps = [1, 2, 5, 10, 20, 50, 100, 200, 250, 500, 1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5,
+      6e5, 9e5, 18e5, 36e5, 72e5, 108e5, 216e5, 432e5, 864e5, 1728e5, 6048e5, 12096e5, 2592e6];
+    for (var i = 0; i < steps.length; i++) if (steps[i] >= ms) return steps[i];
+    return Math.ceil(ms / 2592e6) * 2592e6;
   }
 
   function humanReason(code) {
@@ -217,8 +233,9 @@
     var chart = $('chart-funnel');
     clear(chart);
     var stages = d.funnel.stages;
-    var rowH = 34, top = 8, labelW = 150, barW = 300;
-    chart.setAttribute('viewBox', '0 0 560 ' + (top * 2 + rowH * stages.length));
+    var rowH = 40, top = 26, labelW = 150, barW = 240, countX = labelW + barW + 12, rateX = 552;
+    chart.setAttribute('viewBox', '0 0 560 ' + (top + 8 + rowH * stages.length));
+    chart.appendChild(svg('text', { 'class': 'tick', x: rateX, y: 14, 'text-anchor': 'end' }, 'of the stage above'));
     var first = stages.length ? stages[0].count : 0;
     stages.forEach(function (s, i) {
       var y = top + i * rowH;
@@ -227,9 +244,10 @@
       var w = first > 0 ? Math.max(s.count > 0 ? 2 : 0, barW * s.count / first) : 0;
       chart.appendChild(svg('rect', { 'class': 'bar', x: labelW, y: y + 5, width: w.toFixed(1), height: 20, rx: 3,
         'data-stage': s.key }));
-      chart.appendChild(svg('text', { x: labelW + barW + 10, y: y + 19, 'data-metric': 'funnel.' + s.key }, people(s.count)));
-      var rate = s.rate_of_previous === null ? '' : percent(s.rate_of_previous) + ' of previous';
-      chart.appendChild(svg('text', { 'class': 'rate', x: labelW + barW + 60, y: y + 19, 'data-metric': 'funnel.' + s.key + '.rate' }, rate));
+      chart.appendChild(svg('text', { x: countX, y: y + 19, 'data-metric': 'funnel.' + s.key }, people(s.count)));
+      var rate = s.rate_of_previous === null ? '' : percent(s.rate_of_previous);
+      chart.appendChild(svg('text', { 'class': 'rate', x: rateX, y: y + 19, 'text-anchor': 'end',
+        'data-metric': 'funnel.' + s.key + '.rate' }, rate));
     });
   }
 
@@ -248,13 +266,13 @@
       chart.appendChild(svg('text', { 'class': 'empty', x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'No tandem has formed yet.'));
       return;
     }
-    var max = 0;
-    points.forEach(function (p) { max = Math.max(max, p.p90_ms, p.median_ms); });
-    if (max <= 0) max = 1;
+    var top = 0;
+    points.forEach(function (p) { top = Math.max(top, p.p90_ms, p.median_ms); });
+    var step = niceStep(top / 3);
+    var max = step * Math.max(1, Math.ceil(top / step));
     var plotW = W - left - right, plotH = H - topPad - bottom;
     var y = function (ms) { return topPad + plotH - plotH * ms / max; };
-    for (var g = 0; g <= 3; g++) {
-      var v = max * g / 3;
+    for (var v = 0; v <= max + step / 2; v += step) {
       chart.appendChild(svg('line', { 'class': 'axis', x1: left, x2: W - right, y1: y(v).toFixed(1), y2: y(v).toFixed(1) }));
       chart.appendChild(svg('text', { 'class': 'tick', x: left - 6, y: (y(v) + 4).toFixed(1), 'text-anchor': 'end' }, duration(v)));
     }
@@ -273,7 +291,7 @@
       line.push(cx.toFixed(1) + ',' + y(p.p90_ms).toFixed(1));
       chart.appendChild(svg('circle', { 'class': 'p90dot', cx: cx.toFixed(1), cy: y(p.p90_ms).toFixed(1), r: 3 }));
       if (i % every === 0) {
-        var label = byDay ? p.label.slice(5) : clock(p.at_ms).slice(11);
+        var label = byDay ? p.label.slice(5) : clockSeconds(p.at_ms);
         chart.appendChild(svg('text', { 'class': 'tick', x: cx.toFixed(1), y: H - bottom + 16, 'text-anchor': 'middle' }, label));
       }
     });
@@ -289,8 +307,7 @@
     renderOutcomes(d);
     drawFunnel(d);
     drawTimeToMatch(d);
-    $('updated').textContent = 'updated ' + clock(d.generated_at_ms).slice(11) + ':' +
-      ('0' + new Date(d.generated_at_ms).getSeconds()).slice(-2);
+    $('updated').textContent = 'updated ' + clockSeconds(d.generated_at_ms);
   }
 
   // ---- loading ------------------------------------------------------------------------------
