@@ -68,6 +68,9 @@ pub async fn run_and_print(
             grpc = demo.federation.broker_endpoint(),
         );
         shutdown.await;
+        demo.federation.shutdown().await;
+        println!("federation stopped");
+        return Ok(());
     }
     demo.federation.shutdown().await;
     Ok(())
