@@ -46,13 +46,26 @@ async fn get(harness: &Harness, path: &str, authorization: Option<&str>) -> Answ
     }
 }
 
+/// Starts a broker over PostgreSQL when `TANDEM_TEST_POSTGRES_URL` is set, else over SQLite.
+async fn harness() -> Harness {
+    match std::env::var("TANDEM_TEST_POSTGRES_URL") {
+        Ok(server) if !server.is_empty() => {
+            let url = tandem_storage::create_scratch_database(&server, "tandem_dashboard")
+                .await
+                .expect("scratch database");
+            Harness::start(support::quiet_config(&url), None).await
+        }
+        _ => Harness::sqlite().await,
+    }
+}
+
 fn bearer(tenant: &str) -> String {
     format!("Bearer {}", key_of(tenant))
 }
 
 #[tokio::test]
 async fn data_needs_an_operator_key_and_the_page_carries_a_strict_policy() {
-    let harness = Harness::sqlite().await;
+    let harness = harness().await;
     for path in ["/api/dashboard", "/metrics"] {
         let missing = get(&harness, path, None).await;
         assert_eq!(missing.status, StatusCode::UNAUTHORIZED, "{path}");
@@ -223,7 +236,7 @@ async fn small_network(harness: &Harness) -> (TestNode, u32) {
 
 #[tokio::test]
 async fn the_figures_match_what_happened() {
-    let harness = Harness::sqlite().await;
+    let harness = harness().await;
     let (assoc, _) = small_network(&harness).await;
     let answer = get(&harness, "/api/dashboard", Some(&bearer("operator"))).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
@@ -392,7 +405,7 @@ fn check_line(line: &str) -> Result<Option<(String, f64)>, String> {
 
 #[tokio::test]
 async fn metrics_are_valid_prometheus_text_with_exact_figures() {
-    let harness = Harness::sqlite().await;
+    let harness = harness().await;
     let (assoc, proposals) = small_network(&harness).await;
     let answer = get(&harness, "/metrics", Some(&bearer("operator"))).await;
     assert_eq!(answer.status, StatusCode::OK);
