@@ -103,6 +103,7 @@ async fn the_broker_database_holds_no_personal_data_after_the_demo() -> anyhow::
         mentees: 80,
         rounds: 2,
         json: true,
+        serve: false,
     };
     let summary = demo::run(options, false).await?;
     assert!(summary.tandems > 0, "the demo formed tandems: {summary:?}");

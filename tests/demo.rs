@@ -10,6 +10,7 @@ fn options(seed: u64) -> DemoOptions {
         mentees: 60,
         rounds: 2,
         json: true,
+        serve: false,
     }
 }
 

@@ -52,6 +52,10 @@ pub struct BrokerConfig {
     /// Socket address the gRPC services listen on.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Socket address of the operators' dashboard (web page, `/api/dashboard` JSON and
+    /// Prometheus `/metrics`, all behind an operator key); no dashboard when unset.
+    #[serde(default)]
+    pub dashboard_listen: Option<String>,
     /// `sqlite://…` or `postgres://…`; the database must already be migrated.
     pub database_url: String,
     /// Seconds between two syncs of every node; 0 disables the periodic sync.
@@ -140,6 +144,7 @@ impl BrokerConfig {
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
             listen: default_listen(),
+            dashboard_listen: None,
             database_url: database_url.into(),
             sync_interval_secs: default_sync_interval_secs(),
             outbox_interval_secs: default_outbox_interval_secs(),
@@ -164,6 +169,20 @@ impl BrokerConfig {
                 "listen: {:?} is not a socket address such as 127.0.0.1:7000",
                 self.listen
             ));
+        }
+        if let Some(addr) = &self.dashboard_listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(format!(
+                "dashboard_listen: {addr:?} is not a socket address such as 127.0.0.1:7080"
+            ));
+        }
+        if self
+            .dashboard_listen
+            .as_ref()
+            .is_some_and(|d| d == &self.listen && !d.ends_with(":0"))
+        {
+            return Err("dashboard_listen: must differ from listen".to_owned());
         }
         let url = &self.database_url;
         if !(url.starts_with("sqlite:")
@@ -273,6 +292,22 @@ mod tests {
                 .starts_with("database_url:")
         );
         config.database_url = "sqlite://b.db".into();
+        config.dashboard_listen = Some("localhost:7080".into());
+        assert!(
+            config
+                .validate()
+                .expect_err("dashboard address")
+                .starts_with("dashboard_listen:")
+        );
+        config.dashboard_listen = Some(config.listen.clone());
+        assert!(
+            config
+                .validate()
+                .expect_err("same address")
+                .starts_with("dashboard_listen:")
+        );
+        config.dashboard_listen = Some("127.0.0.1:7080".into());
+        assert!(config.validate().is_ok());
         config.proposal_ttl_hours = 0;
         assert!(
             config

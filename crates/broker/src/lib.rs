@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod grpc;
 pub mod intake;
@@ -42,7 +43,7 @@ use tokio::sync::Mutex;
 
 pub use config::{BrokerConfig, NodeEntry};
 pub use error::BrokerError;
-pub use server::serve;
+pub use server::{Listeners, serve};
 
 /// The broker's clock: Unix milliseconds. Tests replace it to move time forward.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;

@@ -1,4 +1,5 @@
-//! Serving: the gRPC services on a bound listener plus the background jobs, until shutdown.
+//! Serving: the gRPC services on a bound listener, the operators' dashboard on its own
+//! listener when there is one, plus the background jobs, until shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,21 +11,75 @@ use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
 use crate::grpc::{MenteeGrpc, OperatorGrpc};
-use crate::{Broker, workers};
+use crate::{Broker, BrokerConfig, dashboard, workers};
 
 /// Largest request a caller may send; a mentee is a few hundred bytes.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
-/// Serves `MenteeService` and `OperatorService` on `listener` and runs the background workers
-/// (periodic sync, outbox delivery, expiry) until `shutdown` completes; then stops the workers
-/// and returns once in-flight calls finished.
+/// The bound sockets the broker serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// `MenteeService` and `OperatorService` (gRPC).
+    pub grpc: TcpListener,
+    /// The operators' dashboard (HTTP); none serves no dashboard.
+    pub dashboard: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `listen` and, when configured, `dashboard_listen`; the error names the address.
+    pub async fn bind(config: &BrokerConfig) -> std::io::Result<Self> {
+        let bind = |addr: String| async move {
+            TcpListener::bind(&addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+        };
+        let grpc = bind(config.listen.clone()).await?;
+        let dashboard = match &config.dashboard_listen {
+            Some(addr) => Some(bind(addr.clone()).await?),
+            None => None,
+        };
+        Ok(Self { grpc, dashboard })
+    }
+}
+
+impl From<TcpListener> for Listeners {
+    /// Serves gRPC only.
+    fn from(grpc: TcpListener) -> Self {
+        Self {
+            grpc,
+            dashboard: None,
+        }
+    }
+}
+
+/// Serves `MenteeService` and `OperatorService`, and the dashboard when `listeners` has one,
+/// and runs the background workers (periodic sync, outbox delivery, expiry) until `shutdown`
+/// completes; then stops the workers and the dashboard and returns once in-flight calls
+/// finished.
 pub async fn serve(
     broker: Arc<Broker>,
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    let Listeners {
+        grpc: listener,
+        dashboard,
+    } = listeners.into();
     let (stop, stopped) = watch::channel(false);
-    let mut jobs = workers::spawn(Arc::clone(&broker), stopped);
+    let mut jobs = workers::spawn(Arc::clone(&broker), stopped.clone());
+    if let Some(listener) = dashboard {
+        let mut stopped = stopped;
+        let broker = Arc::clone(&broker);
+        jobs.spawn(async move {
+            let shutdown = async move {
+                // A closed channel also means stop.
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(err) = dashboard::serve(broker, listener, shutdown).await {
+                tracing::error!(%err, "dashboard server failed");
+            }
+        });
+    }
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "broker listening");
     }

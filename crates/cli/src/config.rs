@@ -23,6 +23,7 @@ const NODE_KEYS: &[&str] = &[
 /// Top-level keys of a broker configuration that environment variables may override.
 const BROKER_KEYS: &[&str] = &[
     "listen",
+    "dashboard_listen",
     "database_url",
     "sync_interval_secs",
     "outbox_interval_secs",

@@ -123,7 +123,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(options) => {
             let _telemetry = tandem_telemetry::init_telemetry("tandem-demo", "warn")?;
-            demo::run_and_print(options).await
+            demo::run_and_print(options, shutdown_signal()).await
         }
         Command::Keys(options) => keys::run(options).await,
         Command::Solve(options) => bench::solve(&options),
@@ -268,12 +268,12 @@ async fn run_broker(config: tandem_broker::BrokerConfig, insecure_dev: bool) -> 
     require_tls_or_insecure_dev(config.tls.is_some(), insecure_dev)?;
     let db = tandem_storage::connect(&config.database_url).await?;
     require_migrated::<tandem_storage::BrokerMigrator>(&db, "broker").await?;
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, "broker listening");
+    let listeners = tandem_broker::Listeners::bind(&config).await?;
+    if let Some(dashboard) = &listeners.dashboard {
+        tracing::info!(addr = %dashboard.local_addr()?, "dashboard listening");
+    }
     let broker = tandem_broker::Broker::new(db, config).await?;
-    tandem_broker::serve(broker, listener, shutdown_signal()).await?;
+    tandem_broker::serve(broker, listeners, shutdown_signal()).await?;
     tracing::info!("broker stopped");
     Ok(())
 }

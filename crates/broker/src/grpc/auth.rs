@@ -28,12 +28,13 @@ pub fn check_company_id(company: &str) -> Result<(), BrokerError> {
     Ok(())
 }
 
-fn presented_key<T>(request: &tonic::Request<T>) -> Result<&str, BrokerError> {
-    let value = request.metadata().get(AUTHORIZATION).ok_or_else(|| {
+/// Returns the key of an `authorization` header value `Bearer <key>`; the gRPC metadata and
+/// the dashboard's HTTP header both carry it so.
+pub(crate) fn bearer_key(header: Option<&[u8]>) -> Result<&str, BrokerError> {
+    let value = header.ok_or_else(|| {
         BrokerError::Unauthenticated("missing api key (authorization: Bearer …)".to_owned())
     })?;
-    value
-        .to_str()
+    std::str::from_utf8(value)
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
@@ -85,12 +86,14 @@ impl RateLimiter {
 }
 
 impl Broker {
-    async fn caller_in<T>(
+    /// Returns the caller of an `authorization` header value when its key has `scope`, after
+    /// taking one token of the caller's rate limit.
+    pub(crate) async fn caller_with(
         &self,
-        request: &tonic::Request<T>,
+        header: Option<&[u8]>,
         scope: Scope,
     ) -> Result<crate::keys::Caller, BrokerError> {
-        let caller = self.authenticate(presented_key(request)?).await?;
+        let caller = self.authenticate(bearer_key(header)?).await?;
         if caller.scope != scope {
             return Err(BrokerError::PermissionDenied(format!(
                 "this key may not call {} services",
@@ -99,6 +102,15 @@ impl Broker {
         }
         self.limiter.admit(&caller.key_id)?;
         Ok(caller)
+    }
+
+    async fn caller_in<T>(
+        &self,
+        request: &tonic::Request<T>,
+        scope: Scope,
+    ) -> Result<crate::keys::Caller, BrokerError> {
+        let header = request.metadata().get(AUTHORIZATION).map(|v| v.as_bytes());
+        self.caller_with(header, scope).await
     }
 
     /// Returns the company a `MenteeService` request acts for, from its API key.

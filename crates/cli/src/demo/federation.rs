@@ -59,6 +59,8 @@ impl RunningNode {
 #[derive(Debug)]
 pub struct Federation {
     pub broker_addr: SocketAddr,
+    /// Where the broker serves the operators' dashboard (HTTP).
+    pub dashboard_addr: SocketAddr,
     pub broker_database_url: String,
     pub nodes: Vec<RunningNode>,
     stop: watch::Sender<bool>,
@@ -231,6 +233,9 @@ impl Federation {
         config.validate().map_err(anyhow::Error::msg)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let broker_addr = listener.local_addr()?;
+        let dashboard = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let dashboard_addr = dashboard.local_addr()?;
+        config.dashboard_listen = Some(dashboard_addr.to_string());
         let broker = tandem_broker::Broker::with_clock(db, config, clock).await?;
         broker
             .install_key(
@@ -243,12 +248,17 @@ impl Federation {
         let serving = std::sync::Arc::clone(&broker);
         let shutdown = stopped(rx.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(err) = tandem_broker::serve(serving, listener, shutdown).await {
+            let listeners = tandem_broker::Listeners {
+                grpc: listener,
+                dashboard: Some(dashboard),
+            };
+            if let Err(err) = tandem_broker::serve(serving, listeners, shutdown).await {
                 tracing::error!(%err, "broker server failed");
             }
         }));
         Ok(Self {
             broker_addr,
+            dashboard_addr,
             broker_database_url: url,
             nodes: running,
             stop,
@@ -289,6 +299,16 @@ impl Federation {
     /// Returns the broker's gRPC endpoint URL.
     pub fn broker_endpoint(&self) -> String {
         format!("http://{}", self.broker_addr)
+    }
+
+    /// Returns the dashboard's URL with the operator's [`demo_key`] in the fragment, where the
+    /// page takes it from (a fragment never reaches the server or its logs).
+    pub fn dashboard_url(&self) -> String {
+        format!(
+            "http://{}/#key={}",
+            self.dashboard_addr,
+            demo_key("operator")
+        )
     }
 
     /// Returns the directory with the development CA (`ca.pem`, `ca-key.pem`) and the

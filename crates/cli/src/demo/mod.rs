@@ -37,16 +37,41 @@ pub struct DemoOptions {
     /// Print the summary as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Keep the federation running after the script, print the operators' dashboard URL and
+    /// key, and serve until Ctrl-C or SIGTERM.
+    #[arg(long)]
+    pub serve: bool,
 }
 
-/// Runs the demo and prints its summary.
-pub async fn run_and_print(options: DemoOptions) -> anyhow::Result<()> {
+/// Runs the demo and prints its summary; with `--serve`, then serves until `shutdown`
+/// completes.
+pub async fn run_and_print(
+    options: DemoOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let json = options.json;
-    let summary = run(options, !json).await?;
+    let serve = options.serve;
+    let demo = script::start(options, !json).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        println!("{}", serde_json::to_string_pretty(&demo.summary)?);
     } else {
-        print!("{}", summary.render());
+        print!("{}", demo.summary.render());
     }
+    if serve {
+        let key = federation::demo_key("operator");
+        println!();
+        println!("Operators' dashboard: {}", demo.federation.dashboard_url());
+        println!("Operator API key:     {key}");
+        println!(
+            "The federation keeps running: open the URL (the key travels in the fragment, never to a log), or query http://{addr}/api/dashboard and http://{addr}/metrics with \"Authorization: Bearer <key>\", and gRPC at {grpc}. Ctrl-C stops it.",
+            addr = demo.federation.dashboard_addr,
+            grpc = demo.federation.broker_endpoint(),
+        );
+        shutdown.await;
+        demo.federation.shutdown().await;
+        println!("federation stopped");
+        return Ok(());
+    }
+    demo.federation.shutdown().await;
     Ok(())
 }

@@ -47,6 +47,23 @@ struct Clients {
 
 /// Runs the demo and returns its summary; with `narrate`, tells on stdout what happens.
 pub async fn run(options: DemoOptions, narrate: bool) -> anyhow::Result<DemoSummary> {
+    let demo = start(options, narrate).await?;
+    demo.federation.shutdown().await;
+    Ok(demo.summary)
+}
+
+/// A demo federation that ran the script and still serves.
+#[derive(Debug)]
+pub struct RunningDemo {
+    pub federation: Federation,
+    pub summary: DemoSummary,
+    /// The temporary data directory, removed when this drops.
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Runs the demo script and returns the federation still running, with the summary; the
+/// caller shuts it down. On failure the federation is shut down before the error returns.
+pub async fn start(options: DemoOptions, narrate: bool) -> anyhow::Result<RunningDemo> {
     let started = Instant::now();
     let say = |line: String| {
         if narrate {
@@ -99,16 +116,24 @@ pub async fn run(options: DemoOptions, narrate: bool) -> anyhow::Result<DemoSumm
         "broker", "network operator", federation.broker_addr
     ));
 
-    let result = script(&federation, &options, &mut rng, &federation_key, &say).await;
-    federation.shutdown().await;
-    let mut summary = result?;
+    let mut summary = match script(&federation, &options, &mut rng, &federation_key, &say).await {
+        Ok(summary) => summary,
+        Err(err) => {
+            federation.shutdown().await;
+            return Err(err);
+        }
+    };
     summary.data_dir = if options.data_dir.is_some() {
         Some(dir.display().to_string())
     } else {
         None
     };
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(summary)
+    Ok(RunningDemo {
+        federation,
+        summary,
+        _tmp,
+    })
 }
 
 async fn script(
