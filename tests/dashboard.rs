@@ -326,6 +326,23 @@ async fn check_page(
             shown(stats.cross_node_tandems.into()),
         ),
         ("rounds.total".into(), stats.matching_rounds.to_string()),
+        ("tandems.active".into(), shown(stats.tandems_active.into())),
+        (
+            "tandems.starting".into(),
+            shown(stats.tandems_starting.into()),
+        ),
+        (
+            "tandems.overdue".into(),
+            shown(stats.tandems_overdue.into()),
+        ),
+        (
+            "tandems.completed".into(),
+            shown(stats.tandems_completed.into()),
+        ),
+        (
+            "tandems.ended_early".into(),
+            shown(stats.tandems_ended_early.into()),
+        ),
     ];
     for node in &stats.nodes {
         let id = &node.node_id;

@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use tandem_proto::{CompanyDecision, MentorDecision, ProposalStatus};
-use tandem_storage::broker::{matching_round, mentee, node, outbox, proposal};
+use tandem_storage::broker::{matching_round, mentee, node, outbox, proposal, tandem};
 
 use super::timing::{self, TimeToMatch, Wait};
 use crate::{Broker, BrokerError};
@@ -71,9 +71,11 @@ pub struct MenteeCounts {
     pub proposed: u64,
     pub in_tandem: u64,
     pub withdrawn: u64,
+    /// Their tandem ended (completed, or early after the re-matching window).
+    pub finished: u64,
 }
 
-/// Tandems formed, and how many bridge two networks.
+/// Tandems formed, how many bridge two networks, and where they stand in their lifecycle.
 #[derive(Debug, Clone, Serialize)]
 pub struct TandemCounts {
     pub total: u64,
@@ -81,6 +83,17 @@ pub struct TandemCounts {
     pub cross_node: u64,
     /// `cross_node / total`; `None` while there is no tandem.
     pub cross_node_share: Option<f64>,
+    /// Formed, goals and cadence not recorded yet.
+    pub starting: u64,
+    /// Goals recorded, the pair meets.
+    pub active: u64,
+    /// Active tandems whose next meeting is overdue now.
+    pub overdue: u64,
+    pub completed: u64,
+    pub ended_early: u64,
+    /// Mean goal attainment (percent of the way from baseline to target) over tandems with
+    /// recorded goals; `None` while there are none.
+    pub goal_attainment_percent: Option<u64>,
 }
 
 /// The way from a proposal to a tandem, stage by stage.
@@ -157,8 +170,9 @@ fn unsigned(n: i64) -> u64 {
 }
 
 impl Funnel {
-    /// Builds the funnel from proposals counted by (status, mentor decision, company decision).
-    fn from_counts(counts: &[(i32, i32, i32, i64)]) -> Funnel {
+    /// Builds the funnel from proposals counted by (status, mentor decision, company decision)
+    /// and the lifecycle's counts of tandems that became active and that completed.
+    fn from_counts(counts: &[(i32, i32, i32, i64)], lifecycle: (u64, u64)) -> Funnel {
         let sum = |keep: &dyn Fn(i32, i32, i32) -> bool| -> u64 {
             counts
                 .iter()
@@ -186,9 +200,10 @@ impl Funnel {
                 "Tandem formed",
                 status(ProposalStatus::Tandem),
             ),
-            // The tandem lifecycle appends its stages here ("tandem_active",
-            // "tandem_completed"); the page, the JSON and the metrics show every stage of this
-            // list without further changes.
+            // The lifecycle: goals and cadence recorded (the tandem became active, whatever it
+            // is now), and completed at the end of the programme.
+            ("tandem_active", "Goals recorded", lifecycle.0),
+            ("tandem_completed", "Completed", lifecycle.1),
         ];
         let mut stages = Vec::with_capacity(counts.len());
         let mut previous: Option<u64> = None;
@@ -268,7 +283,16 @@ impl Broker {
             proposed: u64::from(stats.mentees_proposed),
             in_tandem: u64::from(stats.mentees_in_tandem),
             withdrawn: u64::from(stats.mentees_withdrawn),
+            finished: u64::from(stats.mentees_finished),
         };
+        let ever_active = tandem::Entity::find()
+            .filter(tandem::Column::StartedAtMs.gt(0))
+            .count(&self.db)
+            .await?;
+        let with_goals = tandem::Entity::find()
+            .filter(tandem::Column::AttainmentPercent.gte(0))
+            .count(&self.db)
+            .await?;
         let tandems = TandemCounts {
             total: u64::from(stats.tandems),
             cross_node: u64::from(stats.cross_node_tandems),
@@ -276,6 +300,13 @@ impl Broker {
                 u64::from(stats.cross_node_tandems),
                 u64::from(stats.tandems),
             ),
+            starting: u64::from(stats.tandems_starting),
+            active: u64::from(stats.tandems_active),
+            overdue: u64::from(stats.tandems_overdue),
+            completed: u64::from(stats.tandems_completed),
+            ended_early: u64::from(stats.tandems_ended_early),
+            goal_attainment_percent: (with_goals > 0)
+                .then_some(u64::from(stats.goal_attainment_percent)),
         };
 
         let by_outcome: Vec<(i32, i32, i32, i64)> = proposal::Entity::find()
@@ -290,7 +321,7 @@ impl Broker {
             .into_tuple()
             .all(&self.db)
             .await?;
-        let funnel = Funnel::from_counts(&by_outcome);
+        let funnel = Funnel::from_counts(&by_outcome, (ever_active, tandems.completed));
 
         let time_to_match = timing::time_to_match(&self.tandem_waits().await?);
 
@@ -354,15 +385,32 @@ impl Broker {
     /// A tandem formed at its proposal's last update: the second yes is the last change a
     /// tandem proposal sees.
     async fn tandem_waits(&self) -> Result<Vec<Wait>, BrokerError> {
-        let tandems: Vec<(String, String, i64)> = proposal::Entity::find()
+        // A tandem formed when both sides had said yes: the lifecycle record keeps that time.
+        let formed: Vec<(String, String, i64)> = tandem::Entity::find()
             .select_only()
-            .column(proposal::Column::MenteeId)
-            .column(proposal::Column::RoundId)
-            .column(proposal::Column::UpdatedAtMs)
-            .filter(proposal::Column::Status.eq(ProposalStatus::Tandem as i32))
+            .column(tandem::Column::MenteeId)
+            .column(tandem::Column::Id)
+            .column(tandem::Column::FormedAtMs)
             .into_tuple()
             .all(&self.db)
             .await?;
+        let round_of: HashMap<String, String> = proposal::Entity::find()
+            .select_only()
+            .column(proposal::Column::Id)
+            .column(proposal::Column::RoundId)
+            .filter(proposal::Column::Status.eq(ProposalStatus::Tandem as i32))
+            .into_tuple::<(String, String)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        let tandems: Vec<(String, String, i64)> = formed
+            .into_iter()
+            .map(|(mentee_id, id, at)| {
+                let round = round_of.get(&id).cloned().unwrap_or_default();
+                (mentee_id, round, at)
+            })
+            .collect();
         let ids: Vec<&String> = tandems.iter().map(|(m, _, _)| m).collect();
         let mut submitted: HashMap<String, i64> = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(IN_CHUNK) {

@@ -132,8 +132,32 @@ pub fn render(d: &Dashboard) -> String {
             (vec![("status", "proposed")], m.proposed as f64),
             (vec![("status", "in_tandem")], m.in_tandem as f64),
             (vec![("status", "withdrawn")], m.withdrawn as f64),
+            (vec![("status", "finished")], m.finished as f64),
         ],
     );
+    let t = &d.tandems;
+    e.family(
+        "tandem_tandems_by_state",
+        "Tandems by lifecycle state.",
+        &[
+            (vec![("state", "starting")], t.starting as f64),
+            (vec![("state", "active")], t.active as f64),
+            (vec![("state", "completed")], t.completed as f64),
+            (vec![("state", "ended_early")], t.ended_early as f64),
+        ],
+    );
+    e.single(
+        "tandem_tandems_overdue",
+        "Active tandems whose next meeting is overdue (no check-in within cadence plus grace).",
+        t.overdue as f64,
+    );
+    if let Some(attainment) = t.goal_attainment_percent {
+        e.single(
+            "tandem_goal_attainment_percent",
+            "Mean goal attainment, percent of the way from baseline to target.",
+            attainment as f64,
+        );
+    }
     e.single(
         "tandem_mentees_submitted",
         "Mentees submitted by member companies.",

@@ -9,6 +9,10 @@ use rand_chacha::ChaCha8Rng;
 use tandem_proto::mentee_service_client::MenteeServiceClient;
 use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
 use tandem_proto::{
+    CheckIn, EndReason, EndTandemRequest, Format, GetMenteeRequest, GoalProgress,
+    ListTandemsRequest, RecordCheckInRequest, StartTandemRequest, TandemGoal, TandemPlan,
+};
+use tandem_proto::{
     CompanyDecision, CreateMentorRequest, GetContactCardRequest, ListIntroductionsRequest,
     ListMenteesRequest, ListNodesRequest, ListProposalsRequest, MenteeStatus, MentorDecision,
     ProposalStatus, RecordDecisionRequest, RespondToProposalRequest, RunMatchingRoundRequest,
@@ -19,7 +23,7 @@ use tonic::transport::Channel;
 use super::DemoOptions;
 use super::federation::{Databases, Federation, NodeSpec, OperatorClient, data_dir, demo_key};
 use super::population::{self, NETWORKS};
-use super::summary::{DemoSummary, Example, MenteeCounts, NodeLine, RoundLine};
+use super::summary::{DemoSummary, Example, LifecycleLine, MenteeCounts, NodeLine, RoundLine};
 
 /// Chance that a mentor accepts an introduction.
 const MENTOR_ACCEPTS: f64 = 0.85;
@@ -272,7 +276,17 @@ async fn script(
         ));
     }
 
-    summarise(
+    let lifecycle = tandems_get_going(&mut clients, &companies, options.seed).await?;
+    say(format!(
+        "{}. Tandems got going: {} recorded their goals (baseline and target) and a meeting cadence; {} first meetings were recorded ({} of them by mentors at their nodes, picked up at the next sync); {} ended early in the first weeks, so those mentees wait for another mentor.",
+        4 + options.rounds * 2,
+        lifecycle.started,
+        lifecycle.company_check_ins + lifecycle.mentor_check_ins,
+        lifecycle.mentor_check_ins,
+        lifecycle.ended_early,
+    ));
+
+    let mut summary = summarise(
         &mut clients,
         &companies,
         options,
@@ -280,7 +294,132 @@ async fn script(
         rounds,
         answers,
     )
-    .await
+    .await?;
+    summary.lifecycle = lifecycle;
+    Ok(summary)
+}
+
+/// Starts every tandem with goals from its mentee's request and records first meetings: most
+/// by the company, some by the mentor's node; a few tandems end early. Choices depend only on
+/// the seed and the tandem.
+async fn tandems_get_going(
+    clients: &mut Clients,
+    companies: &[population::Company],
+    seed: u64,
+) -> anyhow::Result<LifecycleLine> {
+    let mut line = LifecycleLine::default();
+    for company in companies {
+        let tandems = clients
+            .mentees
+            .list_tandems(as_company(&company.id, ListTandemsRequest::default())?)
+            .await?
+            .into_inner()
+            .tandems;
+        for t in tandems {
+            let mentee = clients
+                .mentees
+                .get_mentee(as_company(
+                    &company.id,
+                    GetMenteeRequest {
+                        mentee_id: t.mentee_id.clone(),
+                    },
+                )?)
+                .await?
+                .into_inner();
+            let goals = mentee
+                .request
+                .map(|r| r.goals)
+                .unwrap_or_default()
+                .iter()
+                .map(|g| TandemGoal {
+                    topic: g.topic,
+                    description: String::new(),
+                    baseline: if g.priority >= 2 { 1 } else { 2 },
+                    target: if g.priority >= 3 { 4 } else { 3 },
+                    current: 0,
+                })
+                .collect();
+            let id = t.tandem_id.clone();
+            let cadence = if says_yes(seed, &id, "cadence", 0, 0.5) {
+                21
+            } else {
+                28
+            };
+            clients
+                .mentees
+                .start_tandem(as_company(
+                    &company.id,
+                    StartTandemRequest {
+                        tandem_id: id.clone(),
+                        plan: Some(TandemPlan {
+                            starts_at_ms: 0,
+                            cadence_days: cadence,
+                            programme_months: 6,
+                            goals,
+                        }),
+                    },
+                )?)
+                .await
+                .context("recording a tandem's goals")?;
+            line.started += 1;
+            if says_yes(seed, &id, "ends early", 0, 0.08) {
+                clients
+                    .mentees
+                    .end_tandem(as_company(
+                        &company.id,
+                        EndTandemRequest {
+                            tandem_id: id.clone(),
+                            reason: EndReason::NoTime as i32,
+                        },
+                    )?)
+                    .await
+                    .context("ending a tandem early")?;
+                line.ended_early += 1;
+                continue;
+            }
+            let first_meeting = CheckIn {
+                met_at_ms: tandem_storage::now_ms(),
+                duration_minutes: 90,
+                format: Format::Remote as i32,
+                progress: vec![GoalProgress { goal: 0, level: 2 }],
+                ..CheckIn::default()
+            };
+            if says_yes(seed, &id, "mentor records", 0, 0.3) {
+                let node = clients
+                    .admin_nodes
+                    .iter()
+                    .position(|n| *n == t.node_id)
+                    .context("tandem of an unknown node")?;
+                clients.admins[node]
+                    .record_check_in(RecordCheckInRequest {
+                        tandem_id: id,
+                        check_in: Some(first_meeting),
+                    })
+                    .await
+                    .context("recording a meeting at the mentor's node")?;
+                line.mentor_check_ins += 1;
+            } else if says_yes(seed, &id, "company records", 0, 0.7) {
+                clients
+                    .mentees
+                    .record_check_in(as_company(
+                        &company.id,
+                        RecordCheckInRequest {
+                            tandem_id: id,
+                            check_in: Some(first_meeting),
+                        },
+                    )?)
+                    .await
+                    .context("recording a meeting")?;
+                line.company_check_ins += 1;
+            }
+        }
+    }
+    // The broker picks up what mentors recorded at their nodes.
+    clients
+        .operator
+        .sync_nodes(SyncNodesRequest::default())
+        .await?;
+    Ok(line)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -527,6 +666,7 @@ async fn summarise(
         tandems: stats.tandems,
         cross_node_tandems: stats.cross_node_tandems,
         contact_cards_released: answers.contact_cards,
+        lifecycle: LifecycleLine::default(),
         examples,
         elapsed_ms: 0,
     })

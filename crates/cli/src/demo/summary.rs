@@ -130,8 +130,23 @@ pub struct DemoSummary {
     pub tandems: u32,
     pub cross_node_tandems: u32,
     pub contact_cards_released: u32,
+    /// What happened after the tandems formed.
+    pub lifecycle: LifecycleLine,
     pub examples: Vec<Example>,
     pub elapsed_ms: u64,
+}
+
+/// How the demo's tandems got going.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LifecycleLine {
+    /// Tandems whose goals and cadence were recorded.
+    pub started: u32,
+    /// First meetings recorded by companies.
+    pub company_check_ins: u32,
+    /// First meetings recorded by mentors at their nodes.
+    pub mentor_check_ins: u32,
+    /// Tandems ended early in their first weeks (their mentees wait again).
+    pub ended_early: u32,
 }
 
 impl DemoSummary {
@@ -209,6 +224,15 @@ impl DemoSummary {
             out,
             "{} tandems, {} of them ({share}%) across node boundaries; {} contact cards released to the submitting companies only",
             self.tandems, self.cross_node_tandems, self.contact_cards_released
+        );
+        let l = &self.lifecycle;
+        let _ = writeln!(
+            out,
+            "{} tandems recorded goals and a cadence; {} first meetings recorded ({} by mentors at their nodes); {} ended early (mentees waiting again)",
+            l.started,
+            l.company_check_ins + l.mentor_check_ins,
+            l.mentor_check_ins,
+            l.ended_early
         );
         let _ = writeln!(out, "\n== Example tandems ==");
         for e in &self.examples {

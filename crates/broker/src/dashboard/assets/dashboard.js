@@ -161,6 +161,14 @@
     setMetric('tandems.total', people(d.tandems.total));
     setMetric('tandems.cross_node', people(d.tandems.cross_node));
     setMetric('tandems.cross_node_share', percent(d.tandems.cross_node_share), d.tandems.cross_node_share);
+    setMetric('tandems.active', people(d.tandems.active));
+    setMetric('tandems.starting', people(d.tandems.starting));
+    setMetric('tandems.overdue', people(d.tandems.overdue));
+    setMetric('tandems.completed', people(d.tandems.completed));
+    setMetric('tandems.ended_early', people(d.tandems.ended_early));
+    setMetric('tandems.goal_attainment',
+      d.tandems.goal_attainment_percent === null ? '–' : d.tandems.goal_attainment_percent + '%',
+      d.tandems.goal_attainment_percent);
     setMetric('time_to_match.median', duration(d.time_to_match.median_ms), d.time_to_match.median_ms);
     setMetric('time_to_match.p90', duration(d.time_to_match.p90_ms), d.time_to_match.p90_ms);
     setMetric('profile_staleness', duration(d.profile_staleness_secs * 1000), d.profile_staleness_secs);
