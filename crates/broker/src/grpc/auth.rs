@@ -35,8 +35,7 @@ fn presented_key<T>(request: &tonic::Request<T>) -> Result<&str, BrokerError> {
     value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(tandem_domain::api_key::from_authorization)
         .ok_or_else(|| BrokerError::Unauthenticated("invalid api key".to_owned()))
 }
 
