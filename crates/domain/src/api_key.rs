@@ -73,7 +73,9 @@ pub fn parse_installable(key: &str) -> Result<(&str, &str), ValidationError> {
     let malformed = || {
         ValidationError::new(
             "key",
-            format!("must look like tdm_<id>_<secret> with a secret of at least {MIN_INSTALLED_SECRET} characters"),
+            format!(
+                "must look like tdm_<id>_<secret> with a secret of at least {MIN_INSTALLED_SECRET} characters"
+            ),
         )
     };
     let (id, secret) = split(key).ok_or_else(malformed)?;

@@ -1,5 +1,9 @@
 //! Thin tonic adapters: each handler converts the request, calls one [`NodeState`] method and
 //! maps the error through the one `NodeError → Status` conversion.
+//!
+//! Every `NodeAdminService` handler starts with `let staff = self.state.staff(&request).await?;`
+//! (the caller's `node-admin` key, or `UNAUTHENTICATED`); state changes take that `staff` so the
+//! audit log names the key. `NodeService` is reached only through the broker's mutual TLS.
 
 use std::sync::Arc;
 
@@ -7,12 +11,13 @@ use tandem_proto::node_admin_service_server::NodeAdminService;
 use tandem_proto::node_service_server::NodeService;
 use tandem_proto::{
     CloseIntroductionRequest, CloseIntroductionResponse, ContactCard, CreateMentorRequest,
-    DeliverIntroductionRequest, DeliverIntroductionResponse, GetDecisionsRequest,
-    GetDecisionsResponse, GetMentorRequest, GetNodeInfoRequest, GetProfileChangesRequest,
-    GetProfileChangesResponse, GetPublicationReportRequest, Introduction, ListIntroductionsRequest,
-    ListIntroductionsResponse, ListMentorsRequest, ListMentorsResponse, Mentor, NodeInfo,
-    PublicationReport, RecordDecisionRequest, ReleaseContactCardRequest, RemoveMentorRequest,
-    RemoveMentorResponse, UpdateMentorRequest,
+    DeliverIntroductionRequest, DeliverIntroductionResponse, ForgetMenteeRequest,
+    ForgetMenteeResponse, GetDecisionsRequest, GetDecisionsResponse, GetMentorRequest,
+    GetNodeInfoRequest, GetProfileChangesRequest, GetProfileChangesResponse,
+    GetPublicationReportRequest, Introduction, ListIntroductionsRequest, ListIntroductionsResponse,
+    ListMentorsRequest, ListMentorsResponse, ListNodeAuditEventsRequest,
+    ListNodeAuditEventsResponse, Mentor, NodeInfo, PublicationReport, RecordDecisionRequest,
+    ReleaseContactCardRequest, RemoveMentorRequest, RemoveMentorResponse, UpdateMentorRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -116,6 +121,21 @@ impl NodeService for NodeApi {
                 .await,
         )
     }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, introduction_id = %request.get_ref().introduction_id)
+    )]
+    async fn forget_mentee(
+        &self,
+        request: Request<ForgetMenteeRequest>,
+    ) -> RpcResult<ForgetMenteeResponse> {
+        let result = self
+            .state
+            .forget_mentee(&request.get_ref().introduction_id)
+            .await;
+        reply(result.map(|()| ForgetMenteeResponse {}))
+    }
 }
 
 /// `NodeAdminService`, called by the association's staff.
@@ -133,8 +153,9 @@ impl AdminApi {
 impl NodeAdminService for AdminApi {
     #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
     async fn create_mentor(&self, request: Request<CreateMentorRequest>) -> RpcResult<Mentor> {
+        let staff = self.state.staff(&request).await?;
         let result = match mentor_field(request.into_inner().mentor) {
-            Ok(mentor) => self.state.create_mentor(mentor).await,
+            Ok(mentor) => self.state.create_mentor(&staff, mentor).await,
             Err(e) => Err(e),
         };
         reply(result)
@@ -148,8 +169,9 @@ impl NodeAdminService for AdminApi {
         )
     )]
     async fn update_mentor(&self, request: Request<UpdateMentorRequest>) -> RpcResult<Mentor> {
+        let staff = self.state.staff(&request).await?;
         let result = match mentor_field(request.into_inner().mentor) {
-            Ok(mentor) => self.state.update_mentor(mentor).await,
+            Ok(mentor) => self.state.update_mentor(&staff, mentor).await,
             Err(e) => Err(e),
         };
         reply(result)
@@ -163,9 +185,10 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<RemoveMentorRequest>,
     ) -> RpcResult<RemoveMentorResponse> {
+        let staff = self.state.staff(&request).await?;
         let result = self
             .state
-            .remove_mentor(&request.into_inner().mentor_id)
+            .remove_mentor(&staff, &request.into_inner().mentor_id)
             .await;
         reply(result.map(|()| RemoveMentorResponse {}))
     }
@@ -175,14 +198,16 @@ impl NodeAdminService for AdminApi {
         fields(node = %self.state.node_id, mentor_id = %request.get_ref().mentor_id)
     )]
     async fn get_mentor(&self, request: Request<GetMentorRequest>) -> RpcResult<Mentor> {
+        self.state.staff(&request).await?;
         reply(self.state.get_mentor(&request.into_inner().mentor_id).await)
     }
 
     #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
     async fn list_mentors(
         &self,
-        _request: Request<ListMentorsRequest>,
+        request: Request<ListMentorsRequest>,
     ) -> RpcResult<ListMentorsResponse> {
+        self.state.staff(&request).await?;
         let result = self.state.list_mentors().await;
         reply(result.map(|mentors| ListMentorsResponse { mentors }))
     }
@@ -195,6 +220,7 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<ListIntroductionsRequest>,
     ) -> RpcResult<ListIntroductionsResponse> {
+        self.state.staff(&request).await?;
         let mentor_id = request.into_inner().mentor_id;
         let filter = (!mentor_id.is_empty()).then_some(mentor_id.as_str());
         let result = self.state.list_introductions(filter).await;
@@ -209,10 +235,11 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<RecordDecisionRequest>,
     ) -> RpcResult<Introduction> {
+        let staff = self.state.staff(&request).await?;
         let request = request.into_inner();
         reply(
             self.state
-                .record_decision(&request.introduction_id, request.decision)
+                .record_decision(&staff, &request.introduction_id, request.decision)
                 .await,
         )
     }
@@ -220,8 +247,23 @@ impl NodeAdminService for AdminApi {
     #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
     async fn get_publication_report(
         &self,
-        _request: Request<GetPublicationReportRequest>,
+        request: Request<GetPublicationReportRequest>,
     ) -> RpcResult<PublicationReport> {
+        self.state.staff(&request).await?;
         reply(self.state.publication_report().await)
+    }
+
+    #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
+    async fn list_audit_events(
+        &self,
+        request: Request<ListNodeAuditEventsRequest>,
+    ) -> RpcResult<ListNodeAuditEventsResponse> {
+        self.state.staff(&request).await?;
+        let request = request.into_inner();
+        let result = self
+            .state
+            .list_audit_events(request.after_id, request.limit)
+            .await;
+        reply(result.map(|events| ListNodeAuditEventsResponse { events }))
     }
 }

@@ -7,7 +7,6 @@ use anyhow::Context;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tandem_proto::mentee_service_client::MenteeServiceClient;
-use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
 use tandem_proto::{
     CompanyDecision, CreateMentorRequest, GetContactCardRequest, ListIntroductionsRequest,
     ListMenteesRequest, ListNodesRequest, ListProposalsRequest, MenteeStatus, MentorDecision,
@@ -17,7 +16,9 @@ use tandem_proto::{
 use tonic::transport::Channel;
 
 use super::DemoOptions;
-use super::federation::{Databases, Federation, NodeSpec, OperatorClient, data_dir, demo_key};
+use super::federation::{
+    Databases, Federation, NodeAdminClient, NodeSpec, OperatorClient, data_dir, demo_key,
+};
 use super::population::{self, NETWORKS};
 use super::summary::{DemoSummary, Example, MenteeCounts, NodeLine, RoundLine};
 
@@ -40,7 +41,7 @@ pub fn as_company<T>(company: &str, message: T) -> anyhow::Result<tonic::Request
 struct Clients {
     operator: OperatorClient,
     mentees: MenteeServiceClient<Channel>,
-    admins: Vec<NodeAdminServiceClient<Channel>>,
+    admins: Vec<NodeAdminClient>,
     /// The node id of each admin client.
     admin_nodes: Vec<String>,
 }
@@ -124,10 +125,8 @@ async fn script(
         admins: Vec::new(),
         admin_nodes: Vec::new(),
     };
-    for n in &federation.nodes {
-        clients
-            .admins
-            .push(NodeAdminServiceClient::connect(n.endpoint()).await?);
+    for (k, n) in federation.nodes.iter().enumerate() {
+        clients.admins.push(federation.admin_client(k).await?);
         clients.admin_nodes.push(n.node_id.clone());
     }
 

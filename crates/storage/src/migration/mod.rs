@@ -16,6 +16,9 @@ impl MigratorTrait for NodeMigrator {
         vec![
             Box::new(node::m20261127_000001_initial::Migration),
             Box::new(node::m20261201_000002_publications::Migration),
+            Box::new(node::m20261204_000010_staff_keys::Migration),
+            Box::new(node::m20261204_000011_audit_log::Migration),
+            Box::new(node::m20261204_000012_forgotten_mentees::Migration),
         ]
     }
 }
