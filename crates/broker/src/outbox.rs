@@ -1,4 +1,4 @@
-//! The outbox: messages to nodes (deliver or close an introduction) written in the same
+//! The outbox: messages to nodes (deliver or close an introduction, forget its mentee) written in the same
 //! transaction as the state change that causes them, and delivered afterwards, retried with
 //! exponential backoff until the node acknowledges.
 //!
@@ -12,7 +12,7 @@ use prost::Message;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tandem_proto::{CloseIntroductionRequest, DeliverIntroductionRequest};
+use tandem_proto::{CloseIntroductionRequest, DeliverIntroductionRequest, ForgetMenteeRequest};
 use tandem_storage::broker::{node, outbox, proposal};
 use tandem_storage::now_ms;
 
@@ -75,6 +75,20 @@ pub(crate) fn close_message(p: &proposal::Model, reason: &str, now: i64) -> outb
     message(
         &p.node_id,
         outbox::CLOSE,
+        &p.id,
+        request.encode_to_vec(),
+        now,
+    )
+}
+
+/// Returns the message that tells the mentor's node to forget a proposal's mentee summary.
+pub(crate) fn forget_message(p: &proposal::Model, now: i64) -> outbox::ActiveModel {
+    let request = ForgetMenteeRequest {
+        introduction_id: p.id.clone(),
+    };
+    message(
+        &p.node_id,
+        outbox::FORGET,
         &p.id,
         request.encode_to_vec(),
         now,
@@ -197,6 +211,17 @@ impl Broker {
                     Ok(_) => Ok(()),
                     // The node no longer knows the introduction (the mentor was erased):
                     // there is nothing left to close.
+                    Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+                    Err(s) => Err(format!("{:?}: {}", s.code(), s.message())),
+                }
+            }
+            outbox::FORGET => {
+                let request = ForgetMenteeRequest::decode(msg.payload.as_slice())
+                    .map_err(|e| format!("undecodable payload: {e}"))?;
+                match client.forget_mentee(request).await {
+                    Ok(_) => Ok(()),
+                    // The node never stored the introduction (its delivery was cancelled) or
+                    // erased it with its mentor: there is nothing to forget.
                     Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
                     Err(s) => Err(format!("{:?}: {}", s.code(), s.message())),
                 }

@@ -120,7 +120,7 @@ async fn bad_deliveries_are_refused() {
 /// The whole life of introductions for a mentor with one place, on any database.
 async fn decision_flow(node: &TestNode) {
     let state = &node.state;
-    let staff = &node.staff;
+    let staff = node.staff.clone();
     let mentor = state
         .create_mentor(
             &staff,
@@ -307,7 +307,7 @@ async fn the_decision_flow_on_postgres() {
 async fn unknown_introductions_and_bad_decisions_are_refused() {
     let node = sqlite_node().await;
     let state = &node.state;
-    let staff = &node.staff;
+    let staff = node.staff.clone();
     assert_eq!(
         code(
             state

@@ -199,7 +199,7 @@ async fn without_consent_the_profile_is_withdrawn() {
 
 /// Removes a mentor with an open introduction and checks what is left, on any database.
 async fn removal(node: &TestNode) {
-    let staff = &node.staff;
+    let staff = node.staff.clone();
     let created = node
         .state
         .create_mentor(&staff, erika())

@@ -1,4 +1,5 @@
-//! Messages to nodes (deliver or close an introduction), retried until acknowledged.
+//! Messages to nodes (deliver or close an introduction, forget its mentee), retried until
+//! acknowledged.
 
 use sea_orm::entity::prelude::*;
 
@@ -6,6 +7,8 @@ use sea_orm::entity::prelude::*;
 pub const DELIVER: &str = "deliver_introduction";
 /// `kind` of a message that closes an introduction.
 pub const CLOSE: &str = "close_introduction";
+/// `kind` of a message that tells a node to forget an introduction's mentee summary.
+pub const FORGET: &str = "forget_mentee";
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "outbox")]

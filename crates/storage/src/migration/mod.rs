@@ -36,6 +36,7 @@ impl MigratorTrait for BrokerMigrator {
             Box::new(broker::m20261127_000003_audit_log::Migration),
             Box::new(broker::m20261127_000004_api_keys::Migration),
             Box::new(broker::m20261203_000005_node_identity::Migration),
+            Box::new(broker::m20261204_000010_mentee_erasure::Migration),
         ]
     }
 }
