@@ -1,17 +1,24 @@
 //! Callers and scopes at the broker: every company RPC against another company's objects, every
 //! operator RPC with a company key and every company RPC with the operator's key is refused —
 //! `NOT_FOUND` or `PERMISSION_DENIED`, never with the other tenant's data in the message — and
-//! a caller over its rate is slowed down without slowing anyone else.
+//! a caller over its rate is slowed down without slowing anyone else. At the nodes, every
+//! `NodeAdminService` RPC refuses every key but a staff key of that very node.
 
-use tandem_cli::demo::federation::{Bearer, demo_key};
+use tandem_cli::demo::federation::{Bearer, NodeAdminClient, demo_key, demo_staff_key};
 use tandem_e2e::{as_company, mentee, mentor, start, submission};
 use tandem_proto::mentee_service_client::MenteeServiceClient;
+use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
 use tandem_proto::operator_service_client::OperatorServiceClient;
 use tandem_proto::{
     CompanyDecision, CreateMentorRequest, GetContactCardRequest, GetMenteeRequest,
     GetNetworkStatsRequest, ListAuditEventsRequest, ListMenteesRequest, ListNodesRequest,
     ListProposalsRequest, RegisterNodeRequest, RespondToProposalRequest, RunMatchingRoundRequest,
     SyncNodesRequest, WithdrawMenteeRequest,
+};
+use tandem_proto::{
+    GetMentorRequest, GetPublicationReportRequest, ListIntroductionsRequest, ListMentorsRequest,
+    ListNodeAuditEventsRequest, MentorDecision, RecordDecisionRequest, RemoveMentorRequest,
+    UpdateMentorRequest,
 };
 use tonic::Code;
 
@@ -289,6 +296,153 @@ async fn a_caller_over_its_rate_gets_resource_exhausted_and_others_do_not() -> a
         .list_mentees(as_company("globex", ListMenteesRequest {})?)
         .await?;
     f.operator.list_nodes(ListNodesRequest {}).await?;
+    f.federation.shutdown().await;
+    Ok(())
+}
+
+/// Calls every `NodeAdminService` RPC against `mentor_id` and returns each answer's status
+/// (`None` for a success).
+async fn every_admin_rpc(
+    client: &mut NodeAdminClient,
+    mentor_id: &str,
+) -> Vec<(&'static str, Option<tonic::Status>)> {
+    let mut with_id = mentor("Eve Intruder", "HRB 666");
+    with_id.id = mentor_id.to_owned();
+    vec![
+        (
+            "create_mentor",
+            client
+                .create_mentor(CreateMentorRequest {
+                    mentor: Some(mentor("Eve Intruder", "HRB 666")),
+                })
+                .await
+                .err(),
+        ),
+        (
+            "update_mentor",
+            client
+                .update_mentor(UpdateMentorRequest {
+                    mentor: Some(with_id),
+                })
+                .await
+                .err(),
+        ),
+        (
+            "get_mentor",
+            client
+                .get_mentor(GetMentorRequest {
+                    mentor_id: mentor_id.to_owned(),
+                })
+                .await
+                .err(),
+        ),
+        (
+            "list_mentors",
+            client.list_mentors(ListMentorsRequest {}).await.err(),
+        ),
+        (
+            "list_introductions",
+            client
+                .list_introductions(ListIntroductionsRequest::default())
+                .await
+                .err(),
+        ),
+        (
+            "record_decision",
+            client
+                .record_decision(RecordDecisionRequest {
+                    introduction_id: "any".into(),
+                    decision: MentorDecision::Accepted as i32,
+                })
+                .await
+                .err(),
+        ),
+        (
+            "get_publication_report",
+            client
+                .get_publication_report(GetPublicationReportRequest {})
+                .await
+                .err(),
+        ),
+        (
+            "list_audit_events",
+            client
+                .list_audit_events(ListNodeAuditEventsRequest::default())
+                .await
+                .err(),
+        ),
+        (
+            "remove_mentor",
+            client
+                .remove_mentor(RemoveMentorRequest {
+                    mentor_id: mentor_id.to_owned(),
+                })
+                .await
+                .err(),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn node_admin_service_accepts_only_a_staff_key_of_that_node() -> anyhow::Result<()> {
+    let mut f = start(&["chamber", "guild"]).await?;
+    let erika = f.admins[1]
+        .create_mentor(CreateMentorRequest {
+            mentor: Some(mentor("Erika Berg", "HRB 1")),
+        })
+        .await?
+        .into_inner();
+    let guild = f.federation.nodes[1].endpoint();
+
+    // The chamber's staff key, the companies' and the operator's broker keys, a made-up key:
+    // at the guild every RPC is UNAUTHENTICATED with the same message, which names nothing.
+    for (who, key) in [
+        ("chamber staff", demo_staff_key("chamber")),
+        ("company acme", demo_key("acme")),
+        ("operator", demo_key("operator")),
+        (
+            "made up",
+            "tdm_kmadeup_0123456789abcdef0123456789abcdef".to_owned(),
+        ),
+    ] {
+        let channel = tonic::transport::Endpoint::from_shared(guild.clone())?
+            .connect()
+            .await?;
+        let mut client = NodeAdminServiceClient::with_interceptor(channel, Bearer::new(&key)?);
+        for (rpc, answer) in every_admin_rpc(&mut client, &erika.id).await {
+            let status = answer.unwrap_or_else(|| panic!("{who}: {rpc} was not refused"));
+            assert_eq!(
+                status.code(),
+                Code::Unauthenticated,
+                "{who}: {rpc}: {status:?}"
+            );
+            assert_eq!(status.message(), "invalid api key", "{who}: {rpc}");
+            for secret in [erika.id.as_str(), "Erika", "guild", "chamber"] {
+                assert!(!status.message().contains(secret), "{who}: {rpc} leaks");
+            }
+        }
+    }
+    // Without any key, too.
+    let mut anonymous = NodeAdminServiceClient::connect(guild).await?;
+    let status = anonymous
+        .list_mentors(ListMentorsRequest {})
+        .await
+        .expect_err("no key");
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    // Nothing changed, and the guild's own staff still get in.
+    let mentors = f.admins[1]
+        .list_mentors(ListMentorsRequest {})
+        .await?
+        .into_inner()
+        .mentors;
+    assert_eq!(mentors, vec![erika.clone()]);
+    let own = every_admin_rpc(&mut f.admins[1], &erika.id).await;
+    for (rpc, answer) in &own {
+        if let Some(status) = answer {
+            assert_ne!(status.code(), Code::Unauthenticated, "{rpc}: {status:?}");
+        }
+    }
     f.federation.shutdown().await;
     Ok(())
 }

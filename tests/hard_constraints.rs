@@ -10,7 +10,6 @@ use tandem_cli::demo::population::{self, NETWORKS};
 use tandem_domain::taxonomy::regions_meet;
 use tandem_e2e::{FEDERATION_KEY, as_company, databases};
 use tandem_proto::mentee_service_client::MenteeServiceClient;
-use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
 use tandem_proto::{
     CreateMentorRequest, Format, ListMenteesRequest, ListProposalsRequest, RunMatchingRoundRequest,
     SubmitMenteeRequest, SyncNodesRequest,
@@ -37,7 +36,7 @@ async fn no_proposal_breaks_a_hard_constraint_in_a_seeded_population() -> anyhow
 
     let mut employers = Vec::new();
     for (k, network) in NETWORKS.iter().enumerate() {
-        let mut admin = NodeAdminServiceClient::connect(federation.nodes[k].endpoint()).await?;
+        let mut admin = federation.admin_client(k).await?;
         let own = population::employers(&mut rng, 25);
         for _ in 0..100 {
             let mentor = population::mentor(&mut rng, network, &own);

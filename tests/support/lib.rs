@@ -4,9 +4,10 @@
 //! The databases are SQLite files in a temporary directory, or — when
 //! `TANDEM_TEST_POSTGRES_URL` is set — fresh databases on that PostgreSQL server.
 
-use tandem_cli::demo::federation::{Databases, Federation, NodeSpec, OperatorClient};
+use tandem_cli::demo::federation::{
+    Databases, Federation, NodeAdminClient, NodeSpec, OperatorClient,
+};
 use tandem_proto::mentee_service_client::MenteeServiceClient;
-use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
 use tandem_proto::{
     CareerLevel, CompanySizeBand, Format, Goal, Industry, MenteeRequest, Mentor,
     SubmitMenteeRequest, Topic,
@@ -27,8 +28,9 @@ pub struct TestFederation {
     pub federation: Federation,
     pub operator: OperatorClient,
     pub mentees: MenteeServiceClient<Channel>,
-    /// One admin client per node, in the order of the node ids given to [`start`].
-    pub admins: Vec<NodeAdminServiceClient<Channel>>,
+    /// One admin client per node (with that node's staff key), in the order of the node ids
+    /// given to [`start`].
+    pub admins: Vec<NodeAdminClient>,
     _dir: tempfile::TempDir,
 }
 
@@ -115,8 +117,8 @@ pub async fn start_with_clock(
     let operator = federation.operator_client().await?;
     let mentees = MenteeServiceClient::connect(federation.broker_endpoint()).await?;
     let mut admins = Vec::new();
-    for node in &federation.nodes {
-        admins.push(NodeAdminServiceClient::connect(node.endpoint()).await?);
+    for k in 0..federation.nodes.len() {
+        admins.push(federation.admin_client(k).await?);
     }
     Ok(TestFederation {
         federation,

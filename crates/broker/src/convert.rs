@@ -26,16 +26,22 @@ pub(crate) fn needs(m: &mentee::Model) -> Result<MenteeNeeds, BrokerError> {
     serde_json::from_str(&m.needs).map_err(|e| corrupt("mentee", &m.id, e))
 }
 
-/// Returns a stored mentee as the company sees it.
+/// Returns a stored mentee as the company sees it; an erased one without its request.
 pub(crate) fn mentee(m: &mentee::Model) -> Result<Mentee, BrokerError> {
+    let request = if m.erased_at_ms != 0 {
+        None
+    } else {
+        Some(needs(m)?.to_request())
+    };
     Ok(Mentee {
         mentee_id: m.id.clone(),
         idempotency_key: m.idempotency_key.clone(),
-        request: Some(needs(m)?.to_request()),
+        request,
         status: m.status,
         waiting_reason: m.waiting_reason.clone(),
         waiting_detail: m.waiting_detail.clone(),
         submitted_at_ms: m.submitted_at_ms,
+        erased_at_ms: m.erased_at_ms,
     })
 }
 

@@ -57,6 +57,7 @@ impl Broker {
             waiting_detail: Set(String::new()),
             submitted_at_ms: Set(now),
             updated_at_ms: Set(now),
+            erased_at_ms: Set(0),
         };
         let txn = self.write().await?;
         let inserted = row.insert(&*txn).await;

@@ -3,13 +3,13 @@
 //! A key looks like `tdm_<id>_<secret>`. The broker stores the id, the scope, the company a
 //! company key is bound to, and a SHA-256 hash of the secret; the key itself is shown once, when
 //! created. Callers send it as `authorization: Bearer <key>` metadata. The tenant always comes
-//! from the key, never from the request.
+//! from the key, never from the request. The format and the hash are shared with the nodes'
+//! staff keys ([`tandem_domain::api_key`]).
 
-use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
 };
-use sha2::{Digest, Sha256};
+use tandem_domain::api_key as key_format;
 use tandem_storage::broker::api_key;
 use tandem_storage::now_ms;
 
@@ -63,19 +63,6 @@ pub struct KeyInfo {
     pub revoked: bool,
 }
 
-fn hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// Compares two strings in time independent of where they differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 impl Broker {
     /// Creates a key and returns it in full; this is the only time the secret is visible.
     pub async fn create_key(
@@ -91,16 +78,12 @@ impl Broker {
             }
             Scope::Operator => String::new(),
         };
-        let mut bytes = [0u8; 24];
-        rand::rng().fill_bytes(&mut bytes);
-        let secret = hex::encode(bytes);
-        let mut id_bytes = [0u8; 5];
-        rand::rng().fill_bytes(&mut id_bytes);
-        let id = format!("k{}", hex::encode(id_bytes));
+        let new = key_format::generate();
+        let id = new.id.clone();
         let now = now_ms();
         let row = api_key::ActiveModel {
             id: Set(id.clone()),
-            secret_hash: Set(hash(&secret)),
+            secret_hash: Set(new.secret_hash.clone()),
             scope: Set(scope.name().to_owned()),
             tenant: Set(tenant.clone()),
             label: Set(label.to_owned()),
@@ -127,7 +110,7 @@ impl Broker {
             created_at_ms: now,
             revoked: false,
         };
-        Ok((info, format!("tdm_{id}_{secret}")))
+        Ok((info, new.key))
     }
 
     /// Stores a key whose secret the caller chose (`tdm_<id>_<secret>`, secret at least 32
@@ -140,19 +123,7 @@ impl Broker {
         label: &str,
         key: &str,
     ) -> Result<KeyInfo, BrokerError> {
-        let malformed =
-            || tandem_domain::ValidationError::new("key", "must look like tdm_<id>_<secret>");
-        let (id, secret) = key
-            .strip_prefix("tdm_")
-            .and_then(|r| r.split_once('_'))
-            .ok_or_else(malformed)?;
-        if id.is_empty()
-            || id.len() > 32
-            || !id.bytes().all(|b| b.is_ascii_alphanumeric())
-            || secret.len() < 32
-        {
-            return Err(malformed().into());
-        }
+        let (id, secret) = key_format::parse_installable(key)?;
         if scope == Scope::Company {
             crate::grpc::check_company_id(tenant)?;
         }
@@ -165,7 +136,7 @@ impl Broker {
         {
             api_key::ActiveModel {
                 id: Set(id.to_owned()),
-                secret_hash: Set(hash(secret)),
+                secret_hash: Set(key_format::hash_secret(secret)),
                 scope: Set(scope.name().to_owned()),
                 tenant: Set(if scope == Scope::Company {
                     tenant.to_owned()
@@ -246,17 +217,13 @@ impl Broker {
     /// `Unauthenticated` answer, so a caller learns nothing about which keys exist.
     pub async fn authenticate(&self, presented: &str) -> Result<Caller, BrokerError> {
         let refused = || BrokerError::Unauthenticated("invalid api key".to_owned());
-        let rest = presented.strip_prefix("tdm_").ok_or_else(refused)?;
-        let (id, secret) = rest.split_once('_').ok_or_else(refused)?;
-        if id.len() > 32 || secret.len() > 128 {
-            return Err(refused());
-        }
+        let (id, secret) = key_format::split(presented).ok_or_else(refused)?;
         let key = api_key::Entity::find_by_id(id.to_owned())
             .filter(api_key::Column::RevokedAtMs.eq(0))
             .one(&self.db)
             .await?
             .ok_or_else(refused)?;
-        if !same(&key.secret_hash, &hash(secret)) {
+        if !key_format::verify(&key.secret_hash, secret) {
             return Err(refused());
         }
         let scope = Scope::parse(&key.scope).ok_or_else(refused)?;
@@ -265,15 +232,5 @@ impl Broker {
             scope,
             tenant: key.tenant,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn comparison_is_exact() {
-        assert!(super::same("abc", "abc"));
-        assert!(!super::same("abc", "abd"));
-        assert!(!super::same("abc", "ab"));
     }
 }

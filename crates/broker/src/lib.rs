@@ -11,13 +11,15 @@
 //! The flow: a company submits a mentee ([`intake`]); nodes are synced for profiles and mentor
 //! decisions ([`sync`]); a matching round proposes mentors ([`round`]) and queues introductions
 //! in the [`outbox`]; the company answers and, after the double opt-in, gets the mentor's
-//! contact card relayed from the node ([`proposals`]).
+//! contact card relayed from the node ([`proposals`]). A company can erase a mentee, and the
+//! nodes forget its summary ([`erasure`]).
 
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod config;
 pub mod dashboard;
+pub mod erasure;
 pub mod error;
 pub mod grpc;
 pub mod intake;

@@ -1,4 +1,5 @@
-//! The outbox: messages to nodes (deliver or close an introduction, a tandem's copy) written in the same
+//! The outbox: messages to nodes (deliver or close an introduction, a tandem's copy, forget a
+//! mentee) written in the same
 //! transaction as the state change that causes them, and delivered afterwards, retried with
 //! exponential backoff until the node acknowledges.
 //!
@@ -13,7 +14,8 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tandem_proto::{
-    CloseIntroductionRequest, DeliverIntroductionRequest, Tandem, UpdateTandemRequest,
+    CloseIntroductionRequest, DeliverIntroductionRequest, ForgetMenteeRequest, Tandem,
+    UpdateTandemRequest,
 };
 use tandem_storage::broker::{node, outbox, proposal};
 
@@ -96,6 +98,20 @@ pub(crate) fn tandem_message(node_id: &str, t: &Tandem, now: i64) -> outbox::Act
         node_id,
         outbox::UPDATE_TANDEM,
         &t.tandem_id,
+        request.encode_to_vec(),
+        now,
+    )
+}
+
+/// Returns the message that tells the mentor's node to forget a proposal's mentee summary.
+pub(crate) fn forget_message(p: &proposal::Model, now: i64) -> outbox::ActiveModel {
+    let request = ForgetMenteeRequest {
+        introduction_id: p.id.clone(),
+    };
+    message(
+        &p.node_id,
+        outbox::FORGET,
+        &p.id,
         request.encode_to_vec(),
         now,
     )
@@ -230,6 +246,17 @@ impl Broker {
                 match client.update_tandem(request).await {
                     Ok(_) => Ok(()),
                     // The node no longer knows the introduction (the mentor was erased).
+                    Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+                    Err(s) => Err(format!("{:?}: {}", s.code(), s.message())),
+                }
+            }
+            outbox::FORGET => {
+                let request = ForgetMenteeRequest::decode(msg.payload.as_slice())
+                    .map_err(|e| format!("undecodable payload: {e}"))?;
+                match client.forget_mentee(request).await {
+                    Ok(_) => Ok(()),
+                    // The node never stored the introduction (its delivery was cancelled) or
+                    // erased it with its mentor: there is nothing to forget.
                     Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
                     Err(s) => Err(format!("{:?}: {}", s.code(), s.message())),
                 }

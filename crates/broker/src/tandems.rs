@@ -392,3 +392,47 @@ pub(crate) async fn apply_node_event(
         Err(e) => Err(e),
     }
 }
+
+/// Ends the erased mentee's running tandems (as ended early, the mentee's role changed) and
+/// removes the company's text from every tandem of the mentee: goal descriptions and the
+/// feedback comment. Runs inside the erasure's transaction; returns how many tandems it
+/// touched.
+pub(crate) async fn erase_mentee(
+    conn: &impl ConnectionTrait,
+    company: &str,
+    mentee_id: &str,
+    now: i64,
+    rules: Rules,
+) -> Result<u32, BrokerError> {
+    let owner = Owner::Company(company);
+    let rows = tandem::Entity::find()
+        .filter(tandem::Column::CompanyId.eq(company))
+        .filter(tandem::Column::MenteeId.eq(mentee_id))
+        .all(conn)
+        .await?;
+    let mut touched = 0;
+    for row in rows {
+        let id = row.id.clone();
+        if !lifecycle::is_ended(&decode(&row)?) {
+            apply(conn, row, owner, "tandem.ended", now, |t| {
+                lifecycle::end(t, EndReason::ChangedRole, TandemSide::Mentee, now, rules).map(Some)
+            })
+            .await?;
+        }
+        let row = owned(conn, owner, &id).await?;
+        let mut t = decode(&row)?;
+        for g in &mut t.goals {
+            g.description.clear();
+        }
+        if let Some(f) = t.mentee_feedback.as_mut() {
+            f.comment.clear();
+        }
+        tandem::Entity::update_many()
+            .col_expr(tandem::Column::State, Expr::value(t.encode_to_vec()))
+            .filter(tandem::Column::Id.eq(&id))
+            .exec(conn)
+            .await?;
+        touched += 1;
+    }
+    Ok(touched)
+}

@@ -267,6 +267,9 @@ async fn the_figures_match_what_happened() {
         ("mentor_accepted", 1),
         ("company_confirmed", 1),
         ("tandem_formed", 1),
+        // Nobody recorded goals yet.
+        ("tandem_active", 0),
+        ("tandem_completed", 0),
     ];
     assert_eq!(
         stages,

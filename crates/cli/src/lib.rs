@@ -57,7 +57,8 @@ pub enum Command {
     /// Mints a development CA and node or broker certificates for mutual TLS.
     #[command(subcommand)]
     Certs(CertsCommand),
-    /// Creates, lists and revokes the broker's API keys.
+    /// Creates, lists and revokes API keys: company and operator keys with the broker's
+    /// configuration, staff (`node-admin`) keys with a node's.
     Keys(keys::KeysOptions),
     /// Solves a bare assignment instance from a file (see `tandem solve --help`).
     Solve(bench::SolveOptions),

@@ -14,6 +14,9 @@ pub enum NodeError {
     /// The request is well-formed but the object is in the wrong state for it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The caller presented no valid staff key. The message never says which check failed.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
@@ -35,6 +38,7 @@ impl From<NodeError> for tonic::Status {
             NodeError::Invalid(e) => tonic::Status::invalid_argument(e.to_string()),
             NodeError::NotFound(message) => tonic::Status::not_found(message),
             NodeError::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
+            NodeError::Unauthenticated(message) => tonic::Status::unauthenticated(message),
             // Internals stay in the node's log; the peer learns only that something broke.
             NodeError::Db(e) => {
                 tracing::error!(error = %e, "database error");

@@ -1,5 +1,9 @@
 //! Thin tonic adapters: each handler converts the request, calls one [`NodeState`] method and
 //! maps the error through the one `NodeError → Status` conversion.
+//!
+//! Every `NodeAdminService` handler starts with `let staff = self.state.staff(&request).await?;`
+//! (the caller's `node-admin` key, or `UNAUTHENTICATED`); state changes take that `staff` so the
+//! audit log names the key. `NodeService` is reached only through the broker's mutual TLS.
 
 use std::sync::Arc;
 
@@ -7,12 +11,13 @@ use tandem_proto::node_admin_service_server::NodeAdminService;
 use tandem_proto::node_service_server::NodeService;
 use tandem_proto::{
     CloseIntroductionRequest, CloseIntroductionResponse, ContactCard, CreateMentorRequest,
-    DeliverIntroductionRequest, DeliverIntroductionResponse, GetDecisionsRequest,
-    GetDecisionsResponse, GetMentorRequest, GetNodeInfoRequest, GetProfileChangesRequest,
-    GetProfileChangesResponse, GetPublicationReportRequest, Introduction, ListIntroductionsRequest,
-    ListIntroductionsResponse, ListMentorsRequest, ListMentorsResponse, Mentor, NodeInfo,
-    PublicationReport, RecordDecisionRequest, ReleaseContactCardRequest, RemoveMentorRequest,
-    RemoveMentorResponse, UpdateMentorRequest,
+    DeliverIntroductionRequest, DeliverIntroductionResponse, ForgetMenteeRequest,
+    ForgetMenteeResponse, GetDecisionsRequest, GetDecisionsResponse, GetMentorRequest,
+    GetNodeInfoRequest, GetProfileChangesRequest, GetProfileChangesResponse,
+    GetPublicationReportRequest, Introduction, ListIntroductionsRequest, ListIntroductionsResponse,
+    ListMentorsRequest, ListMentorsResponse, ListNodeAuditEventsRequest,
+    ListNodeAuditEventsResponse, Mentor, NodeInfo, PublicationReport, RecordDecisionRequest,
+    ReleaseContactCardRequest, RemoveMentorRequest, RemoveMentorResponse, UpdateMentorRequest,
 };
 use tandem_proto::{
     EndTandemRequest, GetTandemEventsRequest, GetTandemEventsResponse, GiveFeedbackRequest,
@@ -142,6 +147,21 @@ impl NodeService for NodeApi {
         let request = request.into_inner();
         reply(self.state.tandem_events(request.since, request.limit).await)
     }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, introduction_id = %request.get_ref().introduction_id)
+    )]
+    async fn forget_mentee(
+        &self,
+        request: Request<ForgetMenteeRequest>,
+    ) -> RpcResult<ForgetMenteeResponse> {
+        let result = self
+            .state
+            .forget_mentee(&request.get_ref().introduction_id)
+            .await;
+        reply(result.map(|()| ForgetMenteeResponse {}))
+    }
 }
 
 /// `NodeAdminService`, called by the association's staff.
@@ -159,8 +179,9 @@ impl AdminApi {
 impl NodeAdminService for AdminApi {
     #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
     async fn create_mentor(&self, request: Request<CreateMentorRequest>) -> RpcResult<Mentor> {
+        let staff = self.state.staff(&request).await?;
         let result = match mentor_field(request.into_inner().mentor) {
-            Ok(mentor) => self.state.create_mentor(mentor).await,
+            Ok(mentor) => self.state.create_mentor(&staff, mentor).await,
             Err(e) => Err(e),
         };
         reply(result)
@@ -174,8 +195,9 @@ impl NodeAdminService for AdminApi {
         )
     )]
     async fn update_mentor(&self, request: Request<UpdateMentorRequest>) -> RpcResult<Mentor> {
+        let staff = self.state.staff(&request).await?;
         let result = match mentor_field(request.into_inner().mentor) {
-            Ok(mentor) => self.state.update_mentor(mentor).await,
+            Ok(mentor) => self.state.update_mentor(&staff, mentor).await,
             Err(e) => Err(e),
         };
         reply(result)
@@ -189,9 +211,10 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<RemoveMentorRequest>,
     ) -> RpcResult<RemoveMentorResponse> {
+        let staff = self.state.staff(&request).await?;
         let result = self
             .state
-            .remove_mentor(&request.into_inner().mentor_id)
+            .remove_mentor(&staff, &request.into_inner().mentor_id)
             .await;
         reply(result.map(|()| RemoveMentorResponse {}))
     }
@@ -201,14 +224,16 @@ impl NodeAdminService for AdminApi {
         fields(node = %self.state.node_id, mentor_id = %request.get_ref().mentor_id)
     )]
     async fn get_mentor(&self, request: Request<GetMentorRequest>) -> RpcResult<Mentor> {
+        self.state.staff(&request).await?;
         reply(self.state.get_mentor(&request.into_inner().mentor_id).await)
     }
 
     #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
     async fn list_mentors(
         &self,
-        _request: Request<ListMentorsRequest>,
+        request: Request<ListMentorsRequest>,
     ) -> RpcResult<ListMentorsResponse> {
+        self.state.staff(&request).await?;
         let result = self.state.list_mentors().await;
         reply(result.map(|mentors| ListMentorsResponse { mentors }))
     }
@@ -221,6 +246,7 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<ListIntroductionsRequest>,
     ) -> RpcResult<ListIntroductionsResponse> {
+        self.state.staff(&request).await?;
         let mentor_id = request.into_inner().mentor_id;
         let filter = (!mentor_id.is_empty()).then_some(mentor_id.as_str());
         let result = self.state.list_introductions(filter).await;
@@ -235,10 +261,11 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<RecordDecisionRequest>,
     ) -> RpcResult<Introduction> {
+        let staff = self.state.staff(&request).await?;
         let request = request.into_inner();
         reply(
             self.state
-                .record_decision(&request.introduction_id, request.decision)
+                .record_decision(&staff, &request.introduction_id, request.decision)
                 .await,
         )
     }
@@ -246,8 +273,9 @@ impl NodeAdminService for AdminApi {
     #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
     async fn get_publication_report(
         &self,
-        _request: Request<GetPublicationReportRequest>,
+        request: Request<GetPublicationReportRequest>,
     ) -> RpcResult<PublicationReport> {
+        self.state.staff(&request).await?;
         reply(self.state.publication_report().await)
     }
 
@@ -256,6 +284,7 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<ListTandemsRequest>,
     ) -> RpcResult<ListTandemsResponse> {
+        self.state.staff(&request).await?;
         let result = self.state.list_tandems(&request.get_ref().filter_id).await;
         reply(result.map(|tandems| ListTandemsResponse { tandems }))
     }
@@ -265,10 +294,11 @@ impl NodeAdminService for AdminApi {
         fields(node = %self.state.node_id, tandem_id = %request.get_ref().tandem_id)
     )]
     async fn record_check_in(&self, request: Request<RecordCheckInRequest>) -> RpcResult<Tandem> {
+        let staff = self.state.staff(&request).await?;
         let request = request.into_inner();
         reply(
             self.state
-                .record_mentor_check_in(&request.tandem_id, request.check_in)
+                .record_mentor_check_in(&staff, &request.tandem_id, request.check_in)
                 .await,
         )
     }
@@ -278,10 +308,11 @@ impl NodeAdminService for AdminApi {
         fields(node = %self.state.node_id, tandem_id = %request.get_ref().tandem_id)
     )]
     async fn end_tandem(&self, request: Request<EndTandemRequest>) -> RpcResult<Tandem> {
+        let staff = self.state.staff(&request).await?;
         let request = request.into_inner();
         reply(
             self.state
-                .end_mentor_tandem(&request.tandem_id, request.reason)
+                .end_mentor_tandem(&staff, &request.tandem_id, request.reason)
                 .await,
         )
     }
@@ -291,11 +322,26 @@ impl NodeAdminService for AdminApi {
         fields(node = %self.state.node_id, tandem_id = %request.get_ref().tandem_id)
     )]
     async fn give_feedback(&self, request: Request<GiveFeedbackRequest>) -> RpcResult<Tandem> {
+        let staff = self.state.staff(&request).await?;
         let request = request.into_inner();
         reply(
             self.state
-                .give_mentor_feedback(&request.tandem_id, request.feedback)
+                .give_mentor_feedback(&staff, &request.tandem_id, request.feedback)
                 .await,
         )
+    }
+
+    #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
+    async fn list_audit_events(
+        &self,
+        request: Request<ListNodeAuditEventsRequest>,
+    ) -> RpcResult<ListNodeAuditEventsResponse> {
+        self.state.staff(&request).await?;
+        let request = request.into_inner();
+        let result = self
+            .state
+            .list_audit_events(request.after_id, request.limit)
+            .await;
+        reply(result.map(|events| ListNodeAuditEventsResponse { events }))
     }
 }

@@ -1,6 +1,7 @@
 //! Introductions: the broker delivers them, the mentor decides at the node, the broker reads
 //! the decisions, closes what it no longer pursues and, after the double opt-in, receives the
-//! mentor's contact card.
+//! mentor's contact card. When a company erases its mentee, the broker asks the node to forget
+//! the mentee summary; the introduction itself stays for the node's records.
 
 use prost::Message;
 use sea_orm::{
@@ -17,7 +18,7 @@ use tracing::info;
 
 use crate::feed::{cursor, page_size, wire};
 use crate::records::{self, encode_reasons, introduction_to_proto};
-use crate::{NodeError, NodeState, counters};
+use crate::{NodeError, NodeState, Staff, audit, counters};
 
 /// Longest introduction id the node accepts.
 const MAX_ID: usize = 128;
@@ -104,8 +105,18 @@ impl NodeState {
             contact_released: Set(false),
             received_at_ms: Set(now_ms()),
             decided_at_ms: Set(0),
+            mentee_forgotten_at_ms: Set(0),
         }
         .insert(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            audit::BROKER,
+            "introduction.delivered",
+            "introduction",
+            &request.introduction_id,
+            "",
+        )
         .await?;
         txn.commit().await?;
 
@@ -164,6 +175,7 @@ impl NodeState {
     /// profile is republished with the new free capacity.
     pub async fn record_decision(
         &self,
+        staff: &Staff,
         introduction_id: &str,
         decision: i32,
     ) -> Result<Introduction, NodeError> {
@@ -211,6 +223,15 @@ impl NodeState {
         if decision == MentorDecision::Accepted {
             records::republish_mentor(&txn, &mentor_id).await?;
         }
+        audit::record(
+            &txn,
+            staff.key_id(),
+            "introduction.decided",
+            "introduction",
+            introduction_id,
+            decision.as_str_name(),
+        )
+        .await?;
         txn.commit().await?;
 
         info!(
@@ -286,6 +307,15 @@ impl NodeState {
         if frees_place {
             records::republish_mentor(&txn, &mentor_id).await?;
         }
+        audit::record(
+            &txn,
+            audit::BROKER,
+            "introduction.closed",
+            "introduction",
+            introduction_id,
+            reason,
+        )
+        .await?;
         txn.commit().await?;
 
         info!(
@@ -323,6 +353,16 @@ impl NodeState {
             row.contact_released = Set(true);
             row.update(&txn).await?;
         }
+        // Every release is recorded, the first and any repeated one.
+        audit::record(
+            &txn,
+            audit::BROKER,
+            "contact_card.released",
+            "introduction",
+            introduction_id,
+            "",
+        )
+        .await?;
         txn.commit().await?;
 
         info!(introduction_id, mentor_id = %mentor.id, "contact card released");
@@ -333,5 +373,35 @@ impl NodeState {
             organisation: mentor.employer_name,
             node_id: self.node_id.clone(),
         })
+    }
+
+    /// Forgets the mentee summary and the score reasons (which describe the mentee's goals) of
+    /// an introduction because the company erased the mentee. The introduction's id, mentor,
+    /// decision and state stay. Idempotent: forgetting again changes nothing.
+    pub async fn forget_mentee(&self, introduction_id: &str) -> Result<(), NodeError> {
+        check_introduction_id(introduction_id)?;
+        let (_guard, txn) = self.begin_write().await?;
+        let row = find(&txn, introduction_id).await?;
+        if row.mentee_forgotten_at_ms != 0 {
+            return Ok(());
+        }
+        let mut row = row.into_active_model();
+        row.mentee_summary = Set(Vec::new());
+        row.reasons = Set(Vec::new());
+        row.mentee_forgotten_at_ms = Set(now_ms().max(1));
+        row.update(&txn).await?;
+        audit::record(
+            &txn,
+            audit::BROKER,
+            "introduction.mentee_forgotten",
+            "introduction",
+            introduction_id,
+            "",
+        )
+        .await?;
+        txn.commit().await?;
+
+        info!(introduction_id, "mentee summary forgotten");
+        Ok(())
     }
 }

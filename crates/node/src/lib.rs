@@ -3,7 +3,9 @@
 //! The node keeps its mentors' full records (names, contacts, employer) in its own database and
 //! publishes only pseudonymised profiles. It serves two gRPC services: `NodeService` to the
 //! broker (the profile feed, introductions, decisions, contact cards after the double opt-in) and
-//! `NodeAdminService` to the association's own staff (mentor records and decisions).
+//! `NodeAdminService` to the association's own staff (mentor records and decisions), who present
+//! API keys of scope `node-admin` that the node issues and checks itself. Every change is
+//! recorded in the node's append-only audit log.
 //!
 //! [`NodeState`] holds the logic as plain async methods that tests call directly; [`serve`]
 //! puts thin tonic adapters in front of it. Every write goes through one lock and one database
@@ -12,6 +14,7 @@
 //! before it builds a node.
 
 mod anonymity;
+mod audit;
 pub mod config;
 mod counters;
 mod error;
@@ -21,6 +24,7 @@ mod introductions;
 mod mentors;
 mod publication;
 mod records;
+mod staff;
 mod tandems;
 
 use std::future::Future;
@@ -33,6 +37,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 pub use config::{NodeConfig, PublicationConfig};
 pub use error::NodeError;
+pub use staff::{AUTHORIZATION, Staff, StaffKey};
 
 /// Returns the current time in Unix milliseconds; tests inject one they can move forward.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;

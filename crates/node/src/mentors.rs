@@ -14,7 +14,7 @@ use tandem_storage::now_ms;
 use tracing::info;
 
 use crate::records::{self, MentorLists};
-use crate::{NodeError, NodeState, counters};
+use crate::{NodeError, NodeState, Staff, audit, counters};
 
 /// Why introductions end when their mentor is removed.
 pub const CLOSED_MENTOR_REMOVED: &str = "mentor_removed";
@@ -48,7 +48,7 @@ fn apply_record(row: &mut mentor::ActiveModel, record: &MentorRecord) -> Result<
 impl NodeState {
     /// Validates and stores a new mentor and returns the stored record with its id, pseudonym
     /// and free capacity. Nothing is stored when validation fails.
-    pub async fn create_mentor(&self, mentor: Mentor) -> Result<Mentor, NodeError> {
+    pub async fn create_mentor(&self, staff: &Staff, mentor: Mentor) -> Result<Mentor, NodeError> {
         let record = validate::mentor(&mentor)?;
         // Staff may bring the id their own member records use; otherwise the node picks one.
         let id = if mentor.id.is_empty() {
@@ -80,6 +80,7 @@ impl NodeState {
         let version = counters::next(&txn, counter::MENTOR_SEQ).await?;
         row.version = Set(version);
         let row = row.insert(&txn).await?;
+        audit::record(&txn, staff.key_id(), "mentor.created", "mentor", &id, "").await?;
         txn.commit().await?;
 
         info!(mentor_id = %row.id, version, "mentor created");
@@ -88,7 +89,7 @@ impl NodeState {
     }
 
     /// Replaces a mentor's record (identified by `mentor.id`) and republishes the profile.
-    pub async fn update_mentor(&self, mentor: Mentor) -> Result<Mentor, NodeError> {
+    pub async fn update_mentor(&self, staff: &Staff, mentor: Mentor) -> Result<Mentor, NodeError> {
         if mentor.id.is_empty() {
             return Err(NodeError::invalid("mentor.id", "is required"));
         }
@@ -107,6 +108,15 @@ impl NodeState {
         row.updated_at_ms = Set(now_ms());
         let row = row.update(&txn).await?;
         let free = records::free_capacity_of(&txn, &row).await?;
+        audit::record(
+            &txn,
+            staff.key_id(),
+            "mentor.updated",
+            "mentor",
+            &row.id,
+            "",
+        )
+        .await?;
         txn.commit().await?;
 
         info!(mentor_id = %row.id, version, "mentor updated");
@@ -115,7 +125,7 @@ impl NodeState {
 
     /// Erases a mentor: blanks every personal field, marks the record removed so that the feed
     /// withdraws the profile, and closes the mentor's open introductions.
-    pub async fn remove_mentor(&self, mentor_id: &str) -> Result<(), NodeError> {
+    pub async fn remove_mentor(&self, staff: &Staff, mentor_id: &str) -> Result<(), NodeError> {
         let (_guard, txn) = self.begin_write().await?;
         let existing = mentor::Entity::find_by_id(mentor_id.to_owned())
             .one(&txn)
@@ -149,6 +159,16 @@ impl NodeState {
             .exec(&txn)
             .await?
             .rows_affected;
+        let detail = format!("closed_introductions={closed}");
+        audit::record(
+            &txn,
+            staff.key_id(),
+            "mentor.removed",
+            "mentor",
+            mentor_id,
+            &detail,
+        )
+        .await?;
         txn.commit().await?;
 
         info!(

@@ -119,14 +119,21 @@ pub(crate) fn encode_reasons(reasons: Vec<ScoreReason>) -> Vec<u8> {
 
 /// Returns a stored introduction as the admin service shows it.
 pub(crate) fn introduction_to_proto(row: &introduction::Model) -> Result<Introduction, NodeError> {
-    let mentee = MenteeSummary::decode(row.mentee_summary.as_slice())
-        .map_err(|e| NodeError::Corrupt(format!("introduction {} mentee: {e}", row.id)))?;
+    let forgotten = row.mentee_forgotten_at_ms != 0;
+    let mentee = if forgotten {
+        None
+    } else {
+        Some(
+            MenteeSummary::decode(row.mentee_summary.as_slice())
+                .map_err(|e| NodeError::Corrupt(format!("introduction {} mentee: {e}", row.id)))?,
+        )
+    };
     let reasons = StoredReasons::decode(row.reasons.as_slice())
         .map_err(|e| NodeError::Corrupt(format!("introduction {} reasons: {e}", row.id)))?;
     Ok(Introduction {
         introduction_id: row.id.clone(),
         mentor_id: row.mentor_id.clone(),
-        mentee: Some(mentee),
+        mentee,
         reasons: reasons.reasons,
         score: row.score,
         decision: row.decision,
@@ -134,6 +141,7 @@ pub(crate) fn introduction_to_proto(row: &introduction::Model) -> Result<Introdu
         close_reason: row.close_reason.clone(),
         contact_released: row.contact_released,
         received_at_ms: row.received_at_ms,
+        mentee_forgotten: forgotten,
     })
 }
 

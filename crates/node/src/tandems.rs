@@ -22,7 +22,8 @@ use tandem_proto::{
 use tandem_storage::node::{counter, introduction, tandem, tandem_event};
 
 use crate::feed::{cursor, page_size, wire};
-use crate::{NodeError, NodeState, counters};
+use crate::staff::Staff;
+use crate::{NodeError, NodeState, audit, counters};
 
 impl From<LifecycleError> for NodeError {
     fn from(e: LifecycleError) -> Self {
@@ -90,6 +91,15 @@ impl NodeState {
                 row.update(&txn).await?;
             }
             None => {
+                audit::record(
+                    &txn,
+                    audit::BROKER,
+                    "tandem.received",
+                    "tandem",
+                    &t.tandem_id,
+                    "",
+                )
+                .await?;
                 tandem::ActiveModel {
                     id: Set(t.tandem_id.clone()),
                     mentor_id: Set(intro.mentor_id),
@@ -156,6 +166,7 @@ impl NodeState {
     /// Applies one entry of the mentor's side to the copy and appends it to the tandem log.
     async fn record(
         &self,
+        staff: &Staff,
         tandem_id: &str,
         event: Event,
         comment: Option<String>,
@@ -193,6 +204,12 @@ impl NodeState {
             }
         }
         t.version = broker_version;
+        let action = match &event {
+            Event::CheckIn(_) => "tandem.check_in",
+            Event::Ended(_) => "tandem.ended",
+            Event::Rating(_) => "tandem.feedback",
+        };
+        audit::record(&txn, staff.key_id(), action, "tandem", tandem_id, "").await?;
         self.append_event(&txn, tandem_id, event, now).await?;
         let mut active = row.into_active_model();
         active.state = Set(t.encode_to_vec());
@@ -234,30 +251,34 @@ impl NodeState {
     /// Records a meeting from the mentor's side.
     pub async fn record_mentor_check_in(
         &self,
+        staff: &Staff,
         tandem_id: &str,
         check_in: Option<CheckIn>,
     ) -> Result<Tandem, NodeError> {
         let c = check_in.ok_or_else(|| NodeError::invalid("check_in", "is required"))?;
-        self.record(tandem_id, Event::CheckIn(c), None).await
+        self.record(staff, tandem_id, Event::CheckIn(c), None).await
     }
 
     /// Ends a tandem from the mentor's side.
     pub async fn end_mentor_tandem(
         &self,
+        staff: &Staff,
         tandem_id: &str,
         reason: i32,
     ) -> Result<Tandem, NodeError> {
-        self.record(tandem_id, Event::Ended(reason), None).await
+        self.record(staff, tandem_id, Event::Ended(reason), None)
+            .await
     }
 
     /// Records the mentor's feedback; the rating goes to the broker, the comment stays here.
     pub async fn give_mentor_feedback(
         &self,
+        staff: &Staff,
         tandem_id: &str,
         feedback: Option<Feedback>,
     ) -> Result<Tandem, NodeError> {
         let f = feedback.ok_or_else(|| NodeError::invalid("feedback", "is required"))?;
-        self.record(tandem_id, Event::Rating(f.rating), Some(f.comment))
+        self.record(staff, tandem_id, Event::Rating(f.rating), Some(f.comment))
             .await
     }
 }

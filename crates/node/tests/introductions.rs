@@ -31,7 +31,12 @@ fn only_upsert(response: &GetProfileChangesResponse) -> &AnonymisedProfile {
 #[tokio::test]
 async fn delivery_is_idempotent() {
     let node = sqlite_node().await;
-    let mentor = node.state.create_mentor(erika()).await.expect("create");
+    let staff = node.staff.clone();
+    let mentor = node
+        .state
+        .create_mentor(&staff, erika())
+        .await
+        .expect("create");
     let request = introduction("intro-1", &mentor.pseudonym);
     let first = node
         .state
@@ -64,7 +69,12 @@ async fn delivery_is_idempotent() {
 #[tokio::test]
 async fn bad_deliveries_are_refused() {
     let node = sqlite_node().await;
-    let mentor = node.state.create_mentor(erika()).await.expect("create");
+    let staff = node.staff.clone();
+    let mentor = node
+        .state
+        .create_mentor(&staff, erika())
+        .await
+        .expect("create");
     let err = node
         .state
         .deliver_introduction(introduction("intro-1", &"0".repeat(64)))
@@ -110,11 +120,15 @@ async fn bad_deliveries_are_refused() {
 /// The whole life of introductions for a mentor with one place, on any database.
 async fn decision_flow(node: &TestNode) {
     let state = &node.state;
+    let staff = node.staff.clone();
     let mentor = state
-        .create_mentor(Mentor {
-            capacity: 1,
-            ..erika()
-        })
+        .create_mentor(
+            &staff,
+            Mentor {
+                capacity: 1,
+                ..erika()
+            },
+        )
         .await
         .expect("create");
     state
@@ -136,7 +150,7 @@ async fn decision_flow(node: &TestNode) {
     assert_eq!(code(err), Code::FailedPrecondition);
 
     let accepted = state
-        .record_decision("intro-a", ACCEPTED)
+        .record_decision(&staff, "intro-a", ACCEPTED)
         .await
         .expect("accept");
     assert_eq!(accepted.decision(), MentorDecision::Accepted);
@@ -166,16 +180,16 @@ async fn decision_flow(node: &TestNode) {
 
     // A second accept finds no place; a decline is fine; a decision is final.
     let err = state
-        .record_decision("intro-b", ACCEPTED)
+        .record_decision(&staff, "intro-b", ACCEPTED)
         .await
         .expect_err("no place");
     assert_eq!(code(err), Code::FailedPrecondition);
     state
-        .record_decision("intro-b", DECLINED)
+        .record_decision(&staff, "intro-b", DECLINED)
         .await
         .expect("decline");
     let err = state
-        .record_decision("intro-b", ACCEPTED)
+        .record_decision(&staff, "intro-b", ACCEPTED)
         .await
         .expect_err("already decided");
     assert_eq!(code(err), Code::FailedPrecondition);
@@ -263,7 +277,7 @@ async fn decision_flow(node: &TestNode) {
         .await
         .expect("close c");
     let err = state
-        .record_decision("intro-c", ACCEPTED)
+        .record_decision(&staff, "intro-c", ACCEPTED)
         .await
         .expect_err("closed");
     assert_eq!(code(err), Code::FailedPrecondition);
@@ -293,10 +307,11 @@ async fn the_decision_flow_on_postgres() {
 async fn unknown_introductions_and_bad_decisions_are_refused() {
     let node = sqlite_node().await;
     let state = &node.state;
+    let staff = node.staff.clone();
     assert_eq!(
         code(
             state
-                .record_decision("nope", ACCEPTED)
+                .record_decision(&staff, "nope", ACCEPTED)
                 .await
                 .expect_err("unknown")
         ),
@@ -321,7 +336,7 @@ async fn unknown_introductions_and_bad_decisions_are_refused() {
         Code::NotFound
     );
 
-    let mentor = state.create_mentor(erika()).await.expect("create");
+    let mentor = state.create_mentor(&staff, erika()).await.expect("create");
     state
         .deliver_introduction(introduction("intro-1", &mentor.pseudonym))
         .await
@@ -333,7 +348,7 @@ async fn unknown_introductions_and_bad_decisions_are_refused() {
     ] {
         let status = tonic::Status::from(
             state
-                .record_decision("intro-1", decision)
+                .record_decision(&staff, "intro-1", decision)
                 .await
                 .expect_err("bad decision"),
         );
@@ -353,12 +368,14 @@ async fn unknown_introductions_and_bad_decisions_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writes_get_distinct_versions() {
     let node = sqlite_node().await;
+    let staff = node.staff.clone();
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let state = node.state.clone();
-        tasks.push(tokio::spawn(
-            async move { state.create_mentor(erika()).await },
-        ));
+        let staff = staff.clone();
+        tasks.push(tokio::spawn(async move {
+            state.create_mentor(&staff, erika()).await
+        }));
     }
     for task in tasks {
         task.await.expect("join").expect("create");

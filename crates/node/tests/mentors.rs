@@ -51,10 +51,11 @@ fn personal_data(mentor: &Mentor) -> Vec<&str> {
 #[tokio::test]
 async fn a_created_mentor_is_published_without_personal_data() {
     let node = sqlite_node().await;
+    let staff = node.staff.clone();
     let input = erika();
     let created = node
         .state
-        .create_mentor(input.clone())
+        .create_mentor(&staff, input.clone())
         .await
         .expect("create");
     assert!(uuid::Uuid::parse_str(&created.id).is_ok(), "{}", created.id);
@@ -110,7 +111,11 @@ async fn a_created_mentor_is_published_without_personal_data() {
 #[tokio::test]
 async fn a_group_gets_its_own_token() {
     let node = sqlite_node().await;
-    node.state.create_mentor(max()).await.expect("create");
+    let staff = node.staff.clone();
+    node.state
+        .create_mentor(&staff, max())
+        .await
+        .expect("create");
     let feed = node.state.profile_changes(0, 0).await.expect("feed");
     let profile = upserts(&feed)[0];
     let key = FEDERATION_KEY.as_bytes();
@@ -125,12 +130,16 @@ async fn a_group_gets_its_own_token() {
 #[tokio::test]
 async fn without_consent_the_profile_is_withdrawn() {
     let node = sqlite_node().await;
+    let staff = node.staff.clone();
     let created = node
         .state
-        .create_mentor(Mentor {
-            publish_consent: false,
-            ..erika()
-        })
+        .create_mentor(
+            &staff,
+            Mentor {
+                publish_consent: false,
+                ..erika()
+            },
+        )
         .await
         .expect("create");
     // Nothing at all reaches the feed, not even a withdrawal that would tell the broker a
@@ -149,11 +158,14 @@ async fn without_consent_the_profile_is_withdrawn() {
     // Giving consent later publishes the profile at a newer version.
     let updated = node
         .state
-        .update_mentor(Mentor {
-            id: created.id.clone(),
-            publish_consent: true,
-            ..erika()
-        })
+        .update_mentor(
+            &staff,
+            Mentor {
+                id: created.id.clone(),
+                publish_consent: true,
+                ..erika()
+            },
+        )
         .await
         .expect("update");
     assert_eq!(updated.pseudonym, created.pseudonym);
@@ -167,11 +179,14 @@ async fn without_consent_the_profile_is_withdrawn() {
 
     // And taking it back withdraws it again.
     node.state
-        .update_mentor(Mentor {
-            id: created.id.clone(),
-            publish_consent: false,
-            ..erika()
-        })
+        .update_mentor(
+            &staff,
+            Mentor {
+                id: created.id.clone(),
+                publish_consent: false,
+                ..erika()
+            },
+        )
         .await
         .expect("update");
     let last = node
@@ -184,14 +199,22 @@ async fn without_consent_the_profile_is_withdrawn() {
 
 /// Removes a mentor with an open introduction and checks what is left, on any database.
 async fn removal(node: &TestNode) {
-    let created = node.state.create_mentor(erika()).await.expect("create");
+    let staff = node.staff.clone();
+    let created = node
+        .state
+        .create_mentor(&staff, erika())
+        .await
+        .expect("create");
     node.state
         .deliver_introduction(introduction("intro-1", &created.pseudonym))
         .await
         .expect("deliver");
     let before = node.state.profile_changes(0, 0).await.expect("feed");
 
-    node.state.remove_mentor(&created.id).await.expect("remove");
+    node.state
+        .remove_mentor(&staff, &created.id)
+        .await
+        .expect("remove");
 
     let after = node
         .state
@@ -240,16 +263,19 @@ async fn removal(node: &TestNode) {
     );
     let err = node
         .state
-        .remove_mentor(&created.id)
+        .remove_mentor(&staff, &created.id)
         .await
         .expect_err("twice");
     assert_eq!(tonic::Status::from(err).code(), Code::NotFound);
     let err = node
         .state
-        .update_mentor(Mentor {
-            id: created.id.clone(),
-            ..erika()
-        })
+        .update_mentor(
+            &staff,
+            Mentor {
+                id: created.id.clone(),
+                ..erika()
+            },
+        )
         .await
         .expect_err("update after removal");
     assert_eq!(tonic::Status::from(err).code(), Code::NotFound);
@@ -278,13 +304,17 @@ async fn removal_on_postgres() {
 #[tokio::test]
 async fn a_capacity_out_of_range_is_refused_and_nothing_stored() {
     let node = sqlite_node().await;
+    let staff = node.staff.clone();
     for capacity in [0, 1000] {
         let err = node
             .state
-            .create_mentor(Mentor {
-                capacity,
-                ..erika()
-            })
+            .create_mentor(
+                &staff,
+                Mentor {
+                    capacity,
+                    ..erika()
+                },
+            )
             .await
             .expect_err("refused");
         assert!(matches!(&err, NodeError::Invalid(e) if e.field == "mentor.capacity"));
@@ -303,15 +333,22 @@ async fn a_capacity_out_of_range_is_refused_and_nothing_stored() {
     assert_eq!(node.state.node_info().await.expect("info").feed_version, 0);
 
     // An update with a bad capacity leaves the record as it was.
-    let created = node.state.create_mentor(erika()).await.expect("create");
+    let created = node
+        .state
+        .create_mentor(&staff, erika())
+        .await
+        .expect("create");
     let err = node
         .state
-        .update_mentor(Mentor {
-            id: created.id.clone(),
-            capacity: 0,
-            display_name: "Someone Else".into(),
-            ..erika()
-        })
+        .update_mentor(
+            &staff,
+            Mentor {
+                id: created.id.clone(),
+                capacity: 0,
+                display_name: "Someone Else".into(),
+                ..erika()
+            },
+        )
         .await
         .expect_err("refused");
     assert_eq!(tonic::Status::from(err).code(), Code::InvalidArgument);
@@ -324,6 +361,7 @@ async fn a_capacity_out_of_range_is_refused_and_nothing_stored() {
 #[tokio::test]
 async fn other_bad_records_name_their_field() {
     let node = sqlite_node().await;
+    let staff = node.staff.clone();
     let cases: Vec<(Mentor, &str)> = vec![
         (
             Mentor {
@@ -348,21 +386,34 @@ async fn other_bad_records_name_their_field() {
         ),
     ];
     for (mentor, field) in cases {
-        let status = tonic::Status::from(node.state.create_mentor(mentor).await.expect_err(field));
+        let status = tonic::Status::from(
+            node.state
+                .create_mentor(&staff, mentor)
+                .await
+                .expect_err(field),
+        );
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(
             status.message().starts_with(&format!("{field}: ")),
             "{status:?}"
         );
     }
-    let status = tonic::Status::from(node.state.update_mentor(erika()).await.expect_err("no id"));
+    let status = tonic::Status::from(
+        node.state
+            .update_mentor(&staff, erika())
+            .await
+            .expect_err("no id"),
+    );
     assert_eq!(status.message(), "mentor.id: is required");
     let status = tonic::Status::from(
         node.state
-            .update_mentor(Mentor {
-                id: "no-such-mentor".into(),
-                ..erika()
-            })
+            .update_mentor(
+                &staff,
+                Mentor {
+                    id: "no-such-mentor".into(),
+                    ..erika()
+                },
+            )
             .await
             .expect_err("unknown"),
     );
@@ -372,8 +423,17 @@ async fn other_bad_records_name_their_field() {
 #[tokio::test]
 async fn mentors_are_listed_by_name() {
     let node = sqlite_node().await;
-    let max = node.state.create_mentor(max()).await.expect("create");
-    let erika = node.state.create_mentor(erika()).await.expect("create");
+    let staff = node.staff.clone();
+    let max = node
+        .state
+        .create_mentor(&staff, max())
+        .await
+        .expect("create");
+    let erika = node
+        .state
+        .create_mentor(&staff, erika())
+        .await
+        .expect("create");
     let listed = node.state.list_mentors().await.expect("list");
     let names: Vec<&str> = listed.iter().map(|m| m.display_name.as_str()).collect();
     assert_eq!(names, ["Erika Mustermann", "Max Beispiel"]);
@@ -384,11 +444,12 @@ async fn mentors_are_listed_by_name() {
 #[tokio::test]
 async fn the_feed_pages_in_version_order() {
     let node = sqlite_node().await;
+    let staff = node.staff.clone();
     let mut pseudonyms = Vec::new();
     for _ in 0..5 {
         pseudonyms.push(
             node.state
-                .create_mentor(erika())
+                .create_mentor(&staff, erika())
                 .await
                 .expect("create")
                 .pseudonym,
@@ -426,13 +487,17 @@ async fn the_feed_pages_in_version_order() {
 #[tokio::test]
 async fn staff_may_bring_their_own_mentor_id() {
     let node = sqlite_node().await;
+    let staff = node.staff.clone();
     let id = "5b0c43f4-4a2f-4b7e-9b43-2f7d1c0e9a11";
     let created = node
         .state
-        .create_mentor(Mentor {
-            id: id.into(),
-            ..erika()
-        })
+        .create_mentor(
+            &staff,
+            Mentor {
+                id: id.into(),
+                ..erika()
+            },
+        )
         .await
         .expect("created");
     assert_eq!(created.id, id);
@@ -443,10 +508,13 @@ async fn staff_may_bring_their_own_mentor_id() {
     ] {
         let err = node
             .state
-            .create_mentor(Mentor {
-                id: bad.into(),
-                ..max()
-            })
+            .create_mentor(
+                &staff,
+                Mentor {
+                    id: bad.into(),
+                    ..max()
+                },
+            )
             .await
             .expect_err("refused");
         assert!(

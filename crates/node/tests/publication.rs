@@ -118,11 +118,12 @@ fn mentor(
 async fn too_few_mentors_publish_nothing_until_k_share_a_combination() {
     let at = Arc::new(AtomicI64::new(0));
     let (node, _dir) = node(PublicationConfig::default(), fixed_clock(&at)).await;
+    let staff = common::staff(&node).await;
     let mut broker = Broker::default();
     let mut ids = Vec::new();
     for _ in 0..4 {
         let m = mentor(CareerLevel::Director, 22, "DE-BY", Industry::Energy, true);
-        ids.push(node.create_mentor(m).await.expect("created").id);
+        ids.push(node.create_mentor(&staff, m).await.expect("created").id);
     }
     broker.sync(&node).await;
     assert!(
@@ -142,7 +143,7 @@ async fn too_few_mentors_publish_nothing_until_k_share_a_combination() {
 
     // A fifth in Berlin: only the country makes a group of five.
     let m = mentor(CareerLevel::Director, 25, "DE-BE", Industry::Energy, true);
-    ids.push(node.create_mentor(m).await.expect("created").id);
+    ids.push(node.create_mentor(&staff, m).await.expect("created").id);
     broker.sync(&node).await;
     assert_eq!(broker.profiles.len(), 5);
     for p in broker.profiles.values() {
@@ -162,7 +163,7 @@ async fn too_few_mentors_publish_nothing_until_k_share_a_combination() {
     );
 
     // Erasing one breaks k for the rest: the node withdraws everything.
-    node.remove_mentor(&ids[0]).await.expect("removed");
+    node.remove_mentor(&staff, &ids[0]).await.expect("removed");
     broker.sync(&node).await;
     assert!(broker.profiles.is_empty());
 
@@ -180,7 +181,11 @@ async fn pseudonyms_rotate_per_epoch_and_the_previous_one_still_resolves() {
         epoch_days: 30,
     };
     let (node, _dir) = node(publication, fixed_clock(&at)).await;
-    let created = node.create_mentor(common::erika()).await.expect("created");
+    let staff = common::staff(&node).await;
+    let created = node
+        .create_mentor(&staff, common::erika())
+        .await
+        .expect("created");
     let mut broker = Broker::default();
     broker.sync(&node).await;
     let first = created.pseudonym.clone();
@@ -234,7 +239,11 @@ async fn without_rotation_the_pseudonym_stays() {
         epoch_days: 0,
     };
     let (node, _dir) = node(publication, fixed_clock(&at)).await;
-    let created = node.create_mentor(common::erika()).await.expect("created");
+    let staff = common::staff(&node).await;
+    let created = node
+        .create_mentor(&staff, common::erika())
+        .await
+        .expect("created");
     assert_eq!(
         created.pseudonym,
         tandem_domain::pseudonym::mentor_pseudonym(
@@ -337,11 +346,15 @@ async fn run_population(k: u32, population: Vec<Draw>, steps: Vec<Step>) {
     let at = Arc::new(AtomicI64::new(0));
     let publication = PublicationConfig { k, epoch_days: 30 };
     let (node, _dir) = node(publication, fixed_clock(&at)).await;
+    let staff = common::staff(&node).await;
     let mut broker = Broker::default();
     let mut ids: Vec<Option<String>> = Vec::new();
     let mut consenting = HashSet::new();
     for d in &population {
-        let created = node.create_mentor(record(d)).await.expect("created");
+        let created = node
+            .create_mentor(&staff, record(d))
+            .await
+            .expect("created");
         if d.consent {
             consenting.insert(created.id.clone());
         }
@@ -362,7 +375,7 @@ async fn run_population(k: u32, population: Vec<Draw>, steps: Vec<Step>) {
                     id: id.clone(),
                     ..record(&d)
                 };
-                node.update_mentor(updated).await.expect("updated");
+                node.update_mentor(&staff, updated).await.expect("updated");
                 if d.consent {
                     consenting.insert(id);
                 } else {
@@ -372,7 +385,7 @@ async fn run_population(k: u32, population: Vec<Draw>, steps: Vec<Step>) {
             Step::Remove(i) => {
                 let i = i % ids.len();
                 let Some(id) = ids[i].take() else { continue };
-                node.remove_mentor(&id).await.expect("removed");
+                node.remove_mentor(&staff, &id).await.expect("removed");
                 consenting.remove(&id);
             }
         }

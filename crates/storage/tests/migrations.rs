@@ -24,11 +24,11 @@ async fn table_count(db: &DatabaseConnection) -> usize {
 async fn round_trip(url: &str) {
     let db = connect(url).await.expect("connect");
     NodeMigrator::up(&db, None).await.expect("node up");
-    assert_eq!(table_count(&db).await, 6);
+    assert_eq!(table_count(&db).await, 8);
     NodeMigrator::down(&db, None).await.expect("node down");
     assert_eq!(table_count(&db).await, 0);
     NodeMigrator::refresh(&db).await.expect("node refresh");
-    assert_eq!(table_count(&db).await, 6);
+    assert_eq!(table_count(&db).await, 8);
     NodeMigrator::reset(&db).await.expect("node reset");
 
     BrokerMigrator::up(&db, None).await.expect("broker up");

@@ -78,6 +78,12 @@ impl NodeService for Counting {
     ) -> Result<Response<GetTandemEventsResponse>, Status> {
         Err(Status::unimplemented("test"))
     }
+    async fn forget_mentee(
+        &self,
+        _: Request<tandem_proto::ForgetMenteeRequest>,
+    ) -> Result<Response<tandem_proto::ForgetMenteeResponse>, Status> {
+        Err(Status::unimplemented("test"))
+    }
 }
 
 /// A CA, a node certificate and a broker certificate, and a node serving on loopback.

@@ -467,14 +467,17 @@ mod tests {
             CompanyDecision::Confirmed as i32,
             CompanyDecision::Declined as i32,
         );
-        let funnel = Funnel::from_counts(&[
-            (open, pending, c_pending, 2),
-            // The company said yes first; the mentor has not answered.
-            (open, pending, c_yes, 1),
-            (declined, no, c_pending, 2),
-            (company_no, yes, c_no, 1),
-            (tandem, yes, c_yes, 4),
-        ]);
+        let funnel = Funnel::from_counts(
+            &[
+                (open, pending, c_pending, 2),
+                // The company said yes first; the mentor has not answered.
+                (open, pending, c_yes, 1),
+                (declined, no, c_pending, 2),
+                (company_no, yes, c_no, 1),
+                (tandem, yes, c_yes, 4),
+            ],
+            (3, 1),
+        );
         let stages: Vec<(&str, u64)> = funnel.stages.iter().map(|s| (s.key, s.count)).collect();
         assert_eq!(
             stages,
@@ -483,12 +486,15 @@ mod tests {
                 ("mentor_accepted", 5),
                 ("company_confirmed", 4),
                 ("tandem_formed", 4),
+                ("tandem_active", 3),
+                ("tandem_completed", 1),
             ]
         );
         assert_eq!(funnel.stages[0].rate_of_previous, None);
         assert_eq!(funnel.stages[1].rate_of_previous, Some(0.5));
         assert_eq!(funnel.stages[2].rate_of_previous, Some(0.8));
         assert_eq!(funnel.stages[3].rate_of_previous, Some(1.0));
+        assert_eq!(funnel.stages[4].rate_of_previous, Some(0.75));
         let o = &funnel.outcomes;
         assert_eq!(
             (
@@ -503,7 +509,7 @@ mod tests {
 
     #[test]
     fn an_empty_network_has_no_rates() {
-        let funnel = Funnel::from_counts(&[]);
+        let funnel = Funnel::from_counts(&[], (0, 0));
         assert!(funnel.stages.iter().all(|s| s.count == 0));
         assert!(funnel.stages.iter().all(|s| s.rate_of_previous.is_none()));
         assert_eq!(share(0, 0), None);

@@ -36,8 +36,7 @@ pub(crate) fn bearer_key(header: Option<&[u8]>) -> Result<&str, BrokerError> {
     })?;
     std::str::from_utf8(value)
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(tandem_domain::api_key::from_authorization)
         .ok_or_else(|| BrokerError::Unauthenticated("invalid api key".to_owned()))
 }
 

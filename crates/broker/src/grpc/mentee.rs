@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use tandem_proto::mentee_service_server::MenteeService;
 use tandem_proto::{
-    ContactCard, GetContactCardRequest, GetMenteeRequest, ListMenteesRequest, ListMenteesResponse,
-    ListProposalsRequest, ListProposalsResponse, Mentee, Proposal, RespondToProposalRequest,
-    SubmitMenteeRequest, WithdrawMenteeRequest,
+    ContactCard, EraseMenteeRequest, GetContactCardRequest, GetMenteeRequest, ListMenteesRequest,
+    ListMenteesResponse, ListProposalsRequest, ListProposalsResponse, Mentee, Proposal,
+    RespondToProposalRequest, SubmitMenteeRequest, WithdrawMenteeRequest,
 };
 use tandem_proto::{
     EndTandemRequest, GetTandemRequest, GiveFeedbackRequest, ListTandemsRequest,
@@ -232,5 +232,19 @@ impl MenteeService for MenteeGrpc {
             .give_feedback(&company, &tandem_id, feedback)
             .await?;
         Ok(Response::new(t))
+    }
+
+    #[tracing::instrument(name = "MenteeService/EraseMentee", skip_all, fields(company))]
+    async fn erase_mentee(
+        &self,
+        request: Request<EraseMenteeRequest>,
+    ) -> Result<Response<Mentee>, Status> {
+        let company = self.broker.company_of(&request).await?;
+        tracing::Span::current().record("company", company.as_str());
+        let mentee = self
+            .broker
+            .erase_mentee(&company, &request.get_ref().mentee_id)
+            .await?;
+        Ok(Response::new(mentee))
     }
 }

@@ -1,7 +1,8 @@
 //! A small but real node for the broker's tests: it serves `NodeService` over gRPC on an
 //! ephemeral port and keeps its state in memory — a versioned profile feed, introductions
 //! (idempotent on their id), a decision log, closing, and contact cards released only for
-//! accepted, open introductions. It can be stopped and restarted on the same port.
+//! accepted, open introductions, forgetting a mentee summary. It can be stopped and restarted
+//! on the same port.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,11 +12,11 @@ use tandem_proto::node_service_server::{NodeService, NodeServiceServer};
 use tandem_proto::profile_change::Change;
 use tandem_proto::{
     AnonymisedProfile, CloseIntroductionRequest, CloseIntroductionResponse, ContactCard,
-    DeliverIntroductionRequest, DeliverIntroductionResponse, GetDecisionsRequest,
-    GetDecisionsResponse, GetNodeInfoRequest, GetProfileChangesRequest, GetProfileChangesResponse,
-    GetTandemEventsRequest, GetTandemEventsResponse, IntroductionDecision, MentorDecision,
-    NodeInfo, ProfileChange, ReleaseContactCardRequest, Tandem, UpdateTandemRequest,
-    UpdateTandemResponse, Withdrawal,
+    DeliverIntroductionRequest, DeliverIntroductionResponse, ForgetMenteeRequest,
+    ForgetMenteeResponse, GetDecisionsRequest, GetDecisionsResponse, GetNodeInfoRequest,
+    GetProfileChangesRequest, GetProfileChangesResponse, GetTandemEventsRequest,
+    GetTandemEventsResponse, IntroductionDecision, MentorDecision, NodeInfo, ProfileChange,
+    ReleaseContactCardRequest, Tandem, UpdateTandemRequest, UpdateTandemResponse, Withdrawal,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -33,6 +34,8 @@ pub struct Intro {
     pub released: bool,
     /// How many times the broker delivered it.
     pub deliveries: u32,
+    /// True once the broker asked to forget the mentee (summary and reasons are gone then).
+    pub forgotten: bool,
 }
 
 #[derive(Default)]
@@ -128,6 +131,7 @@ impl NodeService for Service {
                 closed: None,
                 released: false,
                 deliveries: 1,
+                forgotten: false,
             },
         );
         Ok(Response::new(DeliverIntroductionResponse {
@@ -220,6 +224,22 @@ impl NodeService for Service {
             next: request.into_inner().since,
             has_more: false,
         }))
+    }
+
+    async fn forget_mentee(
+        &self,
+        request: Request<ForgetMenteeRequest>,
+    ) -> Result<Response<ForgetMenteeResponse>, Status> {
+        let r = request.into_inner();
+        let mut state = self.state();
+        let intro = state
+            .introductions
+            .get_mut(&r.introduction_id)
+            .ok_or_else(|| Status::not_found("unknown introduction"))?;
+        intro.request.mentee = None;
+        intro.request.reasons.clear();
+        intro.forgotten = true;
+        Ok(Response::new(ForgetMenteeResponse {}))
     }
 }
 

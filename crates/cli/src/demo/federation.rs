@@ -6,6 +6,10 @@
 //! broker (`broker.tandem`) in a temporary directory at start. The broker's `MenteeService` and
 //! `OperatorService` and the nodes' `NodeAdminService` stay plain text on loopback (a node
 //! tells the two apart by the first byte of a connection, see `tandem_node::serve_tls`).
+//!
+//! Callers present API keys as in production: the broker knows an operator key and the company
+//! keys of [`Federation::provision_companies`]; every node knows one staff key of its own
+//! ([`demo_staff_key`], scope `node-admin`), which [`Federation::admin_client`] sends.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -81,6 +85,12 @@ pub fn demo_key(tenant: &str) -> String {
     format!("tdm_d{}_{}", &digest[..12], &digest[12..])
 }
 
+/// Returns the staff key (scope `node-admin`) the demo and the tests use at node `node_id`;
+/// like [`demo_key`] derived from the name, and known only to that node.
+pub fn demo_staff_key(node_id: &str) -> String {
+    demo_key(&format!("node-admin@{node_id}"))
+}
+
 /// Attaches an API key to every request of a client.
 #[derive(Debug, Clone)]
 pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
@@ -106,6 +116,11 @@ impl tonic::service::Interceptor for Bearer {
 
 /// An `OperatorService` client that sends the operator's key.
 pub type OperatorClient = tandem_proto::operator_service_client::OperatorServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
+>;
+
+/// A `NodeAdminService` client that sends a staff key of its node.
+pub type NodeAdminClient = tandem_proto::node_admin_service_client::NodeAdminServiceClient<
     tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
 >;
 
@@ -189,6 +204,9 @@ impl Federation {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             let state = tandem_node::NodeState::with_clock(db, &config, clock.clone());
+            state
+                .install_staff_key("demo staff", &demo_staff_key(&spec.node_id))
+                .await?;
             let shutdown = stopped(rx.clone());
             let node_id = spec.node_id.clone();
             tasks.push(tokio::spawn(async move {
@@ -292,6 +310,24 @@ impl Federation {
             tandem_proto::operator_service_client::OperatorServiceClient::with_interceptor(
                 channel,
                 Bearer::new(&demo_key("operator"))?,
+            ),
+        )
+    }
+
+    /// Returns a `NodeAdminService` client of the `k`-th node that presents the node's
+    /// [`demo_staff_key`].
+    pub async fn admin_client(&self, k: usize) -> anyhow::Result<NodeAdminClient> {
+        let node = self
+            .nodes
+            .get(k)
+            .with_context(|| format!("no node number {k} in this federation"))?;
+        let channel = tonic::transport::Endpoint::from_shared(node.endpoint())?
+            .connect()
+            .await?;
+        Ok(
+            tandem_proto::node_admin_service_client::NodeAdminServiceClient::with_interceptor(
+                channel,
+                Bearer::new(&demo_staff_key(&node.node_id))?,
             ),
         )
     }

@@ -7,7 +7,6 @@ use anyhow::Context;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tandem_proto::mentee_service_client::MenteeServiceClient;
-use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
 use tandem_proto::{
     CheckIn, EndReason, EndTandemRequest, Format, GetMenteeRequest, GoalProgress,
     ListTandemsRequest, RecordCheckInRequest, StartTandemRequest, TandemGoal, TandemPlan,
@@ -21,7 +20,9 @@ use tandem_proto::{
 use tonic::transport::Channel;
 
 use super::DemoOptions;
-use super::federation::{Databases, Federation, NodeSpec, OperatorClient, data_dir, demo_key};
+use super::federation::{
+    Databases, Federation, NodeAdminClient, NodeSpec, OperatorClient, data_dir, demo_key,
+};
 use super::population::{self, NETWORKS};
 use super::summary::{DemoSummary, Example, LifecycleLine, MenteeCounts, NodeLine, RoundLine};
 
@@ -44,7 +45,7 @@ pub fn as_company<T>(company: &str, message: T) -> anyhow::Result<tonic::Request
 struct Clients {
     operator: OperatorClient,
     mentees: MenteeServiceClient<Channel>,
-    admins: Vec<NodeAdminServiceClient<Channel>>,
+    admins: Vec<NodeAdminClient>,
     /// The node id of each admin client.
     admin_nodes: Vec<String>,
 }
@@ -153,10 +154,8 @@ async fn script(
         admins: Vec::new(),
         admin_nodes: Vec::new(),
     };
-    for n in &federation.nodes {
-        clients
-            .admins
-            .push(NodeAdminServiceClient::connect(n.endpoint()).await?);
+    for (k, n) in federation.nodes.iter().enumerate() {
+        clients.admins.push(federation.admin_client(k).await?);
         clients.admin_nodes.push(n.node_id.clone());
     }
 
@@ -340,7 +339,9 @@ async fn tandems_get_going(
                 })
                 .collect();
             let id = t.tandem_id.clone();
-            let cadence = if says_yes(seed, &id, "cadence", 0, 0.5) {
+            // Ids are random; the company's idempotency key is seeded.
+            let who = format!("{}/{}", company.id, mentee.idempotency_key);
+            let cadence = if says_yes(seed, &who, "cadence", 0, 0.5) {
                 21
             } else {
                 28
@@ -362,7 +363,7 @@ async fn tandems_get_going(
                 .await
                 .context("recording a tandem's goals")?;
             line.started += 1;
-            if says_yes(seed, &id, "ends early", 0, 0.08) {
+            if says_yes(seed, &who, "ends early", 0, 0.08) {
                 clients
                     .mentees
                     .end_tandem(as_company(
@@ -384,7 +385,7 @@ async fn tandems_get_going(
                 progress: vec![GoalProgress { goal: 0, level: 2 }],
                 ..CheckIn::default()
             };
-            if says_yes(seed, &id, "mentor records", 0, 0.3) {
+            if says_yes(seed, &who, "mentor records", 0, 0.3) {
                 let node = clients
                     .admin_nodes
                     .iter()
@@ -398,7 +399,7 @@ async fn tandems_get_going(
                     .await
                     .context("recording a meeting at the mentor's node")?;
                 line.mentor_check_ins += 1;
-            } else if says_yes(seed, &id, "company records", 0, 0.7) {
+            } else if says_yes(seed, &who, "company records", 0, 0.7) {
                 clients
                     .mentees
                     .record_check_in(as_company(

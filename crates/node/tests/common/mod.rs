@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use tandem_node::{NodeConfig, NodeState, PublicationConfig};
+use tandem_node::{NodeConfig, NodeState, PublicationConfig, Staff};
 use tandem_proto::{
     CareerLevel, CompanySizeBand, DeliverIntroductionRequest, Format, Goal, Industry,
     MenteeSummary, Mentor, ScoreReason, Topic,
@@ -16,9 +16,54 @@ use tandem_storage::{MigratorTrait, NodeMigrator};
 pub const PSEUDONYM_SECRET: &str = "node-secret-for-tests-0123456789abcdef";
 pub const FEDERATION_KEY: &str = "federation-key-for-tests-0123456789abcdef";
 
+/// The staff key the tests install at every node (scope `node-admin`).
+pub const STAFF_KEY: &str = "tdm_kteststaff_0123456789abcdef0123456789abcdef01";
+
+/// Installs [`STAFF_KEY`] at `state` and returns the staff member it authenticates.
+pub async fn staff(state: &NodeState) -> Staff {
+    state
+        .install_staff_key("tests", STAFF_KEY)
+        .await
+        .expect("install staff key");
+    state
+        .authenticate_staff(STAFF_KEY)
+        .await
+        .expect("staff key authenticates")
+}
+
+/// A `NodeAdminService` client that sends `key` as `authorization: Bearer <key>`.
+pub async fn admin_client(
+    endpoint: String,
+    key: &str,
+) -> tandem_proto::node_admin_service_client::NodeAdminServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        tonic::transport::Channel,
+        impl tonic::service::Interceptor + Clone,
+    >,
+> {
+    let channel = tonic::transport::Endpoint::from_shared(endpoint)
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let value: tonic::metadata::MetadataValue<tonic::metadata::Ascii> =
+        format!("Bearer {key}").parse().expect("ascii key");
+    tandem_proto::node_admin_service_client::NodeAdminServiceClient::with_interceptor(
+        channel,
+        move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+            Ok(request)
+        },
+    )
+}
+
 /// A node under test, with its own handle on the database for looking behind the API.
 pub struct TestNode {
     pub state: Arc<NodeState>,
+    /// An authenticated member of the node's staff, for the calls that need one.
+    pub staff: Staff,
     pub db: DatabaseConnection,
     pub config: NodeConfig,
     _dir: Option<tempfile::TempDir>,
@@ -46,8 +91,10 @@ async fn node_on(url: &str, dir: Option<tempfile::TempDir>) -> TestNode {
     config.validate().expect("valid test config");
     let db = tandem_storage::connect(url).await.expect("connect");
     NodeMigrator::up(&db, None).await.expect("migrate");
+    let state = NodeState::new(db.clone(), &config);
     TestNode {
-        state: NodeState::new(db.clone(), &config),
+        staff: staff(&state).await,
+        state,
         db,
         config,
         _dir: dir,

@@ -12,7 +12,7 @@ pub struct Model {
     pub idempotency_key: String,
     /// SHA-256 (hex) of the submitted request, to tell a retry from a conflicting reuse.
     pub request_hash: String,
-    /// JSON of `tandem_domain::MenteeNeeds`.
+    /// JSON of `tandem_domain::MenteeNeeds`; empty once the mentee was erased.
     pub needs: String,
     /// `MenteeStatus` number.
     pub status: i32,
@@ -20,6 +20,8 @@ pub struct Model {
     pub waiting_detail: String,
     pub submitted_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Unix ms when the company erased the mentee; `needs` is empty from then on. 0 otherwise.
+    pub erased_at_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,4 +1,5 @@
-//! Messages to nodes (deliver or close an introduction, update a tandem), retried until acknowledged.
+//! Messages to nodes (deliver or close an introduction, update a tandem, forget a mentee),
+//! retried until acknowledged.
 
 use sea_orm::entity::prelude::*;
 
@@ -8,6 +9,8 @@ pub const DELIVER: &str = "deliver_introduction";
 pub const CLOSE: &str = "close_introduction";
 /// `kind` of a message that gives the node its copy of a tandem.
 pub const UPDATE_TANDEM: &str = "update_tandem";
+/// `kind` of a message that tells a node to forget an introduction's mentee summary.
+pub const FORGET: &str = "forget_mentee";
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "outbox")]

@@ -17,6 +17,9 @@ impl MigratorTrait for NodeMigrator {
             Box::new(node::m20261127_000001_initial::Migration),
             Box::new(node::m20261201_000002_publications::Migration),
             Box::new(node::m20261204_000003_tandems::Migration),
+            Box::new(node::m20261204_000010_staff_keys::Migration),
+            Box::new(node::m20261204_000011_audit_log::Migration),
+            Box::new(node::m20261204_000012_forgotten_mentees::Migration),
         ]
     }
 }
@@ -35,6 +38,7 @@ impl MigratorTrait for BrokerMigrator {
             Box::new(broker::m20261127_000004_api_keys::Migration),
             Box::new(broker::m20261203_000005_node_identity::Migration),
             Box::new(broker::m20261204_000006_tandems::Migration),
+            Box::new(broker::m20261204_000010_mentee_erasure::Migration),
         ]
     }
 }

@@ -23,6 +23,9 @@ pub struct Model {
     pub contact_released: bool,
     pub received_at_ms: i64,
     pub decided_at_ms: i64,
+    /// Unix ms when the broker asked to forget the mentee summary (the mentee was erased);
+    /// `mentee_summary` and `reasons` are empty from then on. 0 while kept.
+    pub mentee_forgotten_at_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
