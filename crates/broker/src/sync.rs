@@ -13,7 +13,7 @@ use tandem_domain::lifecycle::Rules;
 use tandem_proto::profile_change::Change;
 use tandem_proto::{
     GetDecisionsRequest, GetProfileChangesRequest, GetTandemEventsRequest, MentorDecision,
-    NodeSyncResult, ProfileChange, ProposalStatus,
+    NodeSyncResult, ProfileChange, ProposalStatus, Withdrawal, WithdrawalReason,
 };
 use tandem_storage::broker::{node, profile, proposal};
 use tandem_storage::now_ms;
@@ -254,7 +254,7 @@ impl Broker {
                     upserts += 1;
                 }
                 Some(Change::Withdrawal(w)) => {
-                    withdraw_mentor(&*txn, node_id, &w.pseudonym, now).await?;
+                    withdraw_mentor(&*txn, node_id, w, now).await?;
                     withdrawals += 1;
                 }
                 None => {}
@@ -382,18 +382,27 @@ impl Broker {
     }
 }
 
-/// Removes a mentor's profile and ends the mentor's open proposals; their mentees wait again.
+/// Removes a profile. When the mentor left (removed, or consent withdrawn) the mentor's open
+/// proposals end and their mentees wait again; a mentor who only got a new pseudonym or was
+/// left out for k-anonymity can still answer them at the node, so they stay.
 async fn withdraw_mentor(
     conn: &impl ConnectionTrait,
     node_id: &str,
-    pseudonym: &str,
+    w: &Withdrawal,
     now: i64,
 ) -> Result<(), BrokerError> {
+    let pseudonym = w.pseudonym.as_str();
     profile::Entity::delete_many()
         .filter(profile::Column::NodeId.eq(node_id))
         .filter(profile::Column::Pseudonym.eq(pseudonym))
         .exec(conn)
         .await?;
+    if matches!(
+        w.reason(),
+        WithdrawalReason::Rotated | WithdrawalReason::Suppressed
+    ) {
+        return Ok(());
+    }
     let open = proposal::Entity::find()
         .filter(proposal::Column::NodeId.eq(node_id))
         .filter(proposal::Column::Pseudonym.eq(pseudonym))

@@ -9,6 +9,7 @@ use support::{Harness, TestNode, mentee, mentor, submission};
 use tandem_proto::{
     CareerLevel, CompanyDecision, GetContactCardRequest, ListNodesRequest, MenteeStatus,
     MentorDecision, ProposalStatus, RespondToProposalRequest, Topic, WithdrawMenteeRequest,
+    WithdrawalReason,
 };
 use tandem_storage::broker::{outbox, profile, proposal};
 use tonic::Code;
@@ -179,6 +180,46 @@ async fn a_mentor_withdrawn_at_the_node_ends_the_open_proposal() {
         latest.mentor.as_ref().expect("m").pseudonym,
         support::token(1002)
     );
+    node.stop().await;
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_pseudonym_or_suppression_keeps_the_open_proposal() {
+    let harness = Harness::sqlite().await;
+    let node = two_mentors(&harness).await;
+    let m = submit(&harness, "k").await;
+    harness.broker.run_matching_round().await.expect("round");
+    let proposal = harness
+        .broker
+        .list_proposals("acme-gmbh", &m)
+        .await
+        .expect("list")[0]
+        .clone();
+    let pseudonym = proposal.mentor.expect("mentor").pseudonym;
+    node.decide(&proposal.proposal_id, MentorDecision::Accepted);
+
+    // The node moved to a new epoch: the mentor is still there and already said yes.
+    node.withdraw_because(&pseudonym, WithdrawalReason::Rotated);
+    let synced = harness.broker.sync_nodes(None).await.expect("sync");
+    assert_eq!(synced[0].withdrawals, 1);
+    let kept = &harness
+        .broker
+        .list_proposals("acme-gmbh", &m)
+        .await
+        .expect("list")[0];
+    assert_eq!(kept.status, ProposalStatus::Open as i32);
+    assert_eq!(kept.mentor_decision, MentorDecision::Accepted as i32);
+    let tandem = harness
+        .broker
+        .respond_to_proposal(
+            "acme-gmbh",
+            &proposal.proposal_id,
+            CompanyDecision::Confirmed as i32,
+        )
+        .await
+        .expect("confirm");
+    assert_eq!(tandem.status, ProposalStatus::Tandem as i32);
     node.stop().await;
     harness.stop().await;
 }

@@ -2,13 +2,16 @@
 //! of pseudonymised profiles and withdrawals keyed by feed version, served from the stored
 //! publication snapshot (see `publication`).
 
+use std::collections::{HashMap, HashSet};
+
 use prost::Message;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tandem_proto::profile_change::Change;
 use tandem_proto::{
     AnonymisedProfile, GetProfileChangesResponse, NodeInfo, ProfileChange, Withdrawal,
+    WithdrawalReason,
 };
-use tandem_storage::node::{counter, publication};
+use tandem_storage::node::{counter, mentor, publication};
 
 use crate::{NodeError, NodeState, counters};
 
@@ -70,6 +73,7 @@ impl NodeState {
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
 
+        let reasons = self.withdrawal_reasons(&rows).await?;
         let mut changes = Vec::with_capacity(rows.len());
         for row in &rows {
             let change = if row.live {
@@ -83,6 +87,10 @@ impl NodeState {
                 Change::Withdrawal(Withdrawal {
                     pseudonym: row.pseudonym.clone(),
                     version: wire(row.version),
+                    reason: reasons
+                        .get(&row.mentor_id)
+                        .copied()
+                        .unwrap_or(WithdrawalReason::Removed) as i32,
                 })
             };
             changes.push(ProfileChange {
@@ -95,6 +103,55 @@ impl NodeState {
             next_version,
             has_more,
         })
+    }
+}
+
+impl NodeState {
+    /// Returns, for the mentors behind the withdrawals among `rows`, why they are no longer
+    /// published under that pseudonym: published under another one (a new epoch), still a
+    /// consenting mentor (suppressed for k-anonymity), or removed / consent withdrawn.
+    async fn withdrawal_reasons(
+        &self,
+        rows: &[publication::Model],
+    ) -> Result<HashMap<String, WithdrawalReason>, NodeError> {
+        let ids: HashSet<&str> = rows
+            .iter()
+            .filter(|r| !r.live)
+            .map(|r| r.mentor_id.as_str())
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let live: HashSet<String> = publication::Entity::find()
+            .filter(publication::Column::Live.eq(true))
+            .filter(publication::Column::MentorId.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| p.mentor_id)
+            .collect();
+        let present: HashSet<String> = mentor::Entity::find()
+            .filter(mentor::Column::Id.is_in(ids.iter().copied()))
+            .filter(mentor::Column::Removed.eq(false))
+            .filter(mentor::Column::PublishConsent.eq(true))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let reason = if live.contains(id) {
+                    WithdrawalReason::Rotated
+                } else if present.contains(id) {
+                    WithdrawalReason::Suppressed
+                } else {
+                    WithdrawalReason::Removed
+                };
+                (id.to_owned(), reason)
+            })
+            .collect())
     }
 }
 

@@ -223,6 +223,11 @@ async fn removal(node: &TestNode) {
         .expect("feed");
     assert_eq!(after.changes.len(), 1, "{after:?}");
     assert_eq!(withdrawals(&after)[0].pseudonym, created.pseudonym);
+    assert_eq!(
+        withdrawals(&after)[0].reason(),
+        tandem_proto::WithdrawalReason::Removed,
+        "the broker ends the mentor's open proposals"
+    );
 
     let row = mentor_row::Entity::find_by_id(created.id.clone())
         .one(&node.db)

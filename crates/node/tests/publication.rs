@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use proptest::prelude::*;
 use tandem_node::{Clock, NodeState, PublicationConfig};
 use tandem_proto::profile_change::Change;
-use tandem_proto::{AnonymisedProfile, CareerLevel, Industry, Mentor};
+use tandem_proto::{AnonymisedProfile, CareerLevel, Industry, Mentor, WithdrawalReason};
 use tandem_storage::{MigratorTrait, NodeMigrator};
 
 const DAY_MS: i64 = 86_400_000;
@@ -38,6 +38,8 @@ struct Broker {
     profiles: HashMap<String, AnonymisedProfile>,
     cursor: u64,
     withdrawn: Vec<String>,
+    /// Why each withdrawal happened, in order.
+    reasons: Vec<WithdrawalReason>,
 }
 
 impl Broker {
@@ -52,6 +54,7 @@ impl Broker {
                     }
                     Some(Change::Withdrawal(w)) => {
                         self.profiles.remove(&w.pseudonym);
+                        self.reasons.push(w.reason());
                         self.withdrawn.push(w.pseudonym);
                     }
                     None => panic!("empty change"),
@@ -199,6 +202,11 @@ async fn pseudonyms_rotate_per_epoch_and_the_previous_one_still_resolves() {
     assert_ne!(second, first);
     assert_eq!(broker.profiles.keys().collect::<Vec<_>>(), vec![&second]);
     assert_eq!(broker.withdrawn, vec![first.clone()]);
+    assert_eq!(
+        broker.reasons,
+        vec![WithdrawalReason::Rotated],
+        "the broker keeps the mentor's open proposals"
+    );
     let (old, new) = (&first, &second);
     assert_eq!(
         broker.profiles[new].employer_token.len(),

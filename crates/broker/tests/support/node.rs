@@ -17,6 +17,7 @@ use tandem_proto::{
     GetProfileChangesRequest, GetProfileChangesResponse, GetTandemEventsRequest,
     GetTandemEventsResponse, IntroductionDecision, MentorDecision, NodeInfo, ProfileChange,
     ReleaseContactCardRequest, Tandem, UpdateTandemRequest, UpdateTandemResponse, Withdrawal,
+    WithdrawalReason,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -339,8 +340,13 @@ impl TestNode {
         ));
     }
 
-    /// Withdraws a profile.
+    /// Withdraws a profile because the mentor left.
     pub fn withdraw(&self, pseudonym: &str) {
+        self.withdraw_because(pseudonym, WithdrawalReason::Removed);
+    }
+
+    /// Withdraws a profile for `reason`.
+    pub fn withdraw_because(&self, pseudonym: &str, reason: WithdrawalReason) {
         let mut state = self.state();
         state.version += 1;
         let version = state.version;
@@ -351,6 +357,7 @@ impl TestNode {
                 change: Some(Change::Withdrawal(Withdrawal {
                     pseudonym: pseudonym.to_owned(),
                     version,
+                    reason: reason as i32,
                 })),
             },
         ));
