@@ -281,6 +281,7 @@ impl Broker {
                 mentee: Some(needs.summary()),
                 reasons: planned.score.reasons.clone(),
                 score: planned.score.total,
+                mentee_ref: tandem_domain::pseudonym::mentee_ref(&mentor.node_id, &row.id),
             };
             messages.push(outbox::deliver_message(&mentor.node_id, &introduction, now));
             outcome.proposals += 1;

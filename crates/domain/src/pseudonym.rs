@@ -37,6 +37,18 @@ pub fn mentor_pseudonym_in_epoch(node_secret: &[u8], epoch: u64, mentor_id: &str
     )
 }
 
+/// Returns the broker's reference to a mentee at one node: hex SHA-256 of the node id and the
+/// mentee id. Stable for the pair, different at every node.
+pub fn mentee_ref(node_id: &str, mentee_id: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"tandem-mentee-ref\0");
+    h.update(node_id.as_bytes());
+    h.update(b"\0");
+    h.update(mentee_id.as_bytes());
+    hex::encode(h.finalize())
+}
+
 /// Normalises a registry number so that spelling variants ("HRB 1234", "hrb1234") give one token.
 pub fn normalise_registry_number(number: &str) -> String {
     number

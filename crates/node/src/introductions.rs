@@ -79,6 +79,16 @@ impl NodeState {
             ));
         }
 
+        if !request.mentee_ref.is_empty()
+            && (request.mentee_ref.len() != 64
+                || !request.mentee_ref.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(NodeError::invalid(
+                "mentee_ref",
+                "must be empty or 64 hex characters",
+            ));
+        }
+
         let (_guard, txn) = self.begin_write().await?;
         if introduction::Entity::find_by_id(request.introduction_id.clone())
             .one(&txn)
@@ -92,20 +102,37 @@ impl NodeState {
             .mentor_by_pseudonym(&txn, &request.pseudonym)
             .await?
             .ok_or_else(|| NodeError::NotFound("pseudonym: unknown mentor".to_owned()))?;
+        // A mentee proposed again to a mentor it was proposed to before (under the mentor's
+        // pseudonym of an earlier epoch, which the broker cannot link) is declined at once: a
+        // pair is never proposed twice.
+        let seen_before = !request.mentee_ref.is_empty()
+            && introduction::Entity::find()
+                .filter(introduction::Column::MentorId.eq(&mentor_id))
+                .filter(introduction::Column::MenteeRef.eq(&request.mentee_ref))
+                .one(&txn)
+                .await?
+                .is_some();
+        let (decision, decision_seq, decided_at_ms) = if seen_before {
+            let seq = counters::next(&txn, counter::DECISION_SEQ).await?;
+            (MentorDecision::Declined, seq, now_ms())
+        } else {
+            (MentorDecision::Pending, 0, 0)
+        };
         introduction::ActiveModel {
             id: Set(request.introduction_id.clone()),
             mentor_id: Set(mentor_id.clone()),
             mentee_summary: Set(mentee.encode_to_vec()),
             reasons: Set(encode_reasons(request.reasons)),
             score: Set(request.score),
-            decision: Set(MentorDecision::Pending as i32),
-            decision_seq: Set(0),
+            decision: Set(decision as i32),
+            decision_seq: Set(decision_seq),
             closed: Set(false),
             close_reason: Set(String::new()),
             contact_released: Set(false),
             received_at_ms: Set(now_ms()),
-            decided_at_ms: Set(0),
+            decided_at_ms: Set(decided_at_ms),
             mentee_forgotten_at_ms: Set(0),
+            mentee_ref: Set(request.mentee_ref.clone()),
         }
         .insert(&txn)
         .await?;
@@ -115,7 +142,11 @@ impl NodeState {
             "introduction.delivered",
             "introduction",
             &request.introduction_id,
-            "",
+            if seen_before {
+                "declined: proposed to this mentor before"
+            } else {
+                ""
+            },
         )
         .await?;
         txn.commit().await?;
@@ -389,6 +420,7 @@ impl NodeState {
         row.mentee_summary = Set(Vec::new());
         row.reasons = Set(Vec::new());
         row.mentee_forgotten_at_ms = Set(now_ms().max(1));
+        row.mentee_ref = Set(String::new());
         row.update(&txn).await?;
         audit::record(
             &txn,

@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use proptest::prelude::*;
 use tandem_node::{Clock, NodeState, PublicationConfig};
 use tandem_proto::profile_change::Change;
-use tandem_proto::{AnonymisedProfile, CareerLevel, Industry, Mentor, WithdrawalReason};
+use tandem_proto::{
+    AnonymisedProfile, CareerLevel, DeliverIntroductionRequest, Industry, Mentor, MentorDecision,
+    WithdrawalReason,
+};
 use tandem_storage::{MigratorTrait, NodeMigrator};
 
 const DAY_MS: i64 = 86_400_000;
@@ -221,6 +224,27 @@ async fn pseudonyms_rotate_per_epoch_and_the_previous_one_still_resolves() {
         .expect("previous epoch resolves");
     let intros = node.list_introductions(None).await.expect("list");
     assert_eq!(intros[0].mentor_id, created.id);
+
+    // The broker cannot link the two pseudonyms, so it may propose the same mentee again under
+    // the new one; the node recognises the mentee's reference and declines at once.
+    let reference = tandem_domain::pseudonym::mentee_ref("node", "mentee-1");
+    for (id, pseudonym) in [("intro-a", &first), ("intro-b", &second)] {
+        node.deliver_introduction(DeliverIntroductionRequest {
+            mentee_ref: reference.clone(),
+            ..common::introduction(id, pseudonym)
+        })
+        .await
+        .expect("delivered");
+    }
+    let decisions = node.decisions(0, 0).await.expect("decisions").decisions;
+    assert_eq!(
+        decisions
+            .iter()
+            .map(|d| (d.introduction_id.as_str(), d.decision()))
+            .collect::<Vec<_>>(),
+        vec![("intro-b", MentorDecision::Declined)],
+        "the second proposal of the pair is declined, the first waits for the mentor"
+    );
 
     // Two epochs later the first pseudonym is gone for good.
     at.fetch_add(30 * DAY_MS, Ordering::SeqCst);

@@ -180,5 +180,6 @@ pub fn introduction(id: &str, pseudonym: &str) -> DeliverIntroductionRequest {
             detail: "covers 1 of 1 goals (leadership)".into(),
         }],
         score: 87,
+        mentee_ref: String::new(),
     }
 }

@@ -20,6 +20,7 @@ impl MigratorTrait for NodeMigrator {
             Box::new(node::m20261204_000010_staff_keys::Migration),
             Box::new(node::m20261204_000011_audit_log::Migration),
             Box::new(node::m20261204_000012_forgotten_mentees::Migration),
+            Box::new(node::m20261204_000013_mentee_ref::Migration),
         ]
     }
 }

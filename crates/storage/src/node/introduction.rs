@@ -26,6 +26,9 @@ pub struct Model {
     /// Unix ms when the broker asked to forget the mentee summary (the mentee was erased);
     /// `mentee_summary` and `reasons` are empty from then on. 0 while kept.
     pub mentee_forgotten_at_ms: i64,
+    /// The broker's reference to the mentee (hex SHA-256 of node id and mentee id); empty when
+    /// the broker sent none or the mentee was forgotten.
+    pub mentee_ref: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
