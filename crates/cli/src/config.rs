@@ -46,8 +46,9 @@ fn load<T: DeserializeOwned>(path: &Path, env_keys: &'static [&'static str]) -> 
         path.display()
     );
     let env = Env::prefixed("TANDEM_").split("__").filter(move |key| {
+        // Figment hands the key over as written in the environment (upper case).
         let top = key.as_str().split('.').next().unwrap_or_default();
-        env_keys.contains(&top)
+        env_keys.iter().any(|k| k.eq_ignore_ascii_case(top))
     });
     Figment::new()
         .merge(Toml::file(path))
