@@ -13,10 +13,13 @@ use serde::{Deserialize, Serialize};
 pub mod arcs_file;
 pub mod candidates;
 pub mod encoded;
+mod feasible;
+pub mod index;
 mod solver;
 
 pub use candidates::CandidateLimits;
 pub use encoded::Encoded;
+pub use index::MentorIndex;
 pub use solver::{Arc, Assignment, Instance, Solver, solve};
 
 use crate::model::{MenteeNeeds, MentorProfile};
@@ -92,7 +95,8 @@ pub struct RoundStats {
     pub candidate_arcs: u64,
     /// Arcs the pricing check added.
     pub pricing_arcs: u64,
-    /// Pricing scans run; the last one found no improving pair.
+    /// Pricing scans run; the last one looked at every mentee and found no improving pair
+    /// (scans after a repair by shortest paths look only at the mentees it touched).
     pub pricing_passes: u32,
     /// True when the last pricing scan found no improving pair: the assignment is optimal over
     /// all feasible pairs.
@@ -133,6 +137,7 @@ pub fn plan_round_with(
 #[derive(Debug)]
 pub struct Round {
     encoded: Encoded,
+    index: MentorIndex,
     solver: Solver,
     /// The outcome.
     pub plan: RoundPlan,
@@ -158,7 +163,8 @@ impl Round {
             encoded.set_pair_bonus(max_pair.saturating_mul(mentees.len() as i64 + 1));
         }
         let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
-        let scan = candidates::scan(&encoded, &capacities, options.limits);
+        let index = MentorIndex::new(&encoded);
+        let scan = candidates::scan(&encoded, &index, &capacities, options.limits);
         stats.feasible_pairs = scan.feasible_pairs;
         stats.candidate_arcs = scan.arcs.len() as u64;
         stats.candidates_ms = elapsed_ms(started);
@@ -172,19 +178,33 @@ impl Round {
         let mut solver = Solver::new(&instance);
         solver.solve();
         stats.solve_ms = elapsed_ms(solving);
+        // After a repair by shortest paths only the mentees it reports can have gained an
+        // improving pair, so the next scan looks at those; the certificate is always a scan of
+        // every mentee that finds nothing.
+        let mut only: Option<Vec<u32>> = None;
         loop {
             let pricing = Instant::now();
-            let improving = candidates::price(&encoded, &solver);
+            let improving = candidates::price(
+                &encoded,
+                &index,
+                &solver,
+                only.as_deref(),
+                candidates::PRICED_PER_MENTEE,
+            );
             stats.pricing_ms += elapsed_ms(pricing);
             stats.pricing_passes += 1;
             if improving.is_empty() {
-                stats.optimal = true;
-                break;
+                if only.take().is_none() {
+                    stats.optimal = true;
+                    break;
+                }
+                continue;
             }
             stats.pricing_arcs += improving.len() as u64;
             let solving = Instant::now();
             solver.add_arcs(&improving);
             stats.solve_ms += elapsed_ms(solving);
+            only = Some(repriced(&solver, &improving));
         }
 
         let explaining = Instant::now();
@@ -229,6 +249,7 @@ impl Round {
         plan.stats = stats;
         Self {
             encoded,
+            index,
             solver,
             plan,
         }
@@ -250,38 +271,47 @@ impl Round {
     }
 
     /// Adds one mentee to the solved round with all its feasible pairs and re-solves from the
-    /// current state (warm start), then re-prices the mentees whose duals moved so that the
-    /// assignment stays optimal over all feasible pairs. Returns the mentee's index.
+    /// current state (warm start), then prices the mentees whose pairs may have gained slack
+    /// until none has an improving pair, so that the assignment stays optimal over all feasible
+    /// pairs. Returns the mentee's index.
     pub fn add_mentee(&mut self, mentee: &MenteeCandidate) -> u32 {
         let e = self.encoded.encode_mentee(mentee);
-        let arcs: Vec<(u32, i64)> = (0..self.encoded.mentor_count())
-            .filter_map(|j| self.encoded.evaluate(&e, j).ok().map(|w| (j as u32, w)))
-            .collect();
+        let mut arcs: Vec<(u32, i64)> = Vec::new();
+        let mut floor = 0;
+        (self.index).search(&self.encoded, &e, None, &mut floor, |j, w, _| {
+            arcs.push((j, w));
+        });
+        arcs.sort_unstable();
         self.encoded.mentees.push(e);
         let index = self.solver.add_mentee(&arcs);
-        let mut improving = Vec::new();
-        for i in self.solver.last_search_mentees() {
-            let e = &self.encoded.mentees[i as usize];
-            for j in 0..self.encoded.mentor_count() {
-                if let Ok(w) = self.encoded.evaluate(e, j)
-                    && self.solver.slack(i, j as u32, w) > 0
-                    && !self.solver.has_arc(i, j as u32)
-                {
-                    improving.push(Arc {
-                        mentee: i,
-                        mentor: j as u32,
-                        weight: w,
-                    });
-                }
+        let mut only = self.solver.last_search_mentees();
+        loop {
+            let improving = candidates::price(
+                &self.encoded,
+                &self.index,
+                &self.solver,
+                Some(&only),
+                candidates::PRICED_PER_MENTEE,
+            );
+            if improving.is_empty() {
+                break;
             }
-        }
-        // Re-solving from scratch moves every dual, so then every pair is priced again.
-        while !improving.is_empty() {
             self.solver.add_arcs(&improving);
-            improving = candidates::price(&self.encoded, &self.solver);
+            only = repriced(&self.solver, &improving);
         }
         index
     }
+}
+
+/// Returns the mentees the next pricing scan must look at after `improving` was added: those
+/// whose pairs may have gained slack, and those that may have had more improving pairs than one
+/// scan adds.
+fn repriced(solver: &Solver, improving: &[Arc]) -> Vec<u32> {
+    let mut next = solver.last_search_mentees();
+    next.extend(improving.iter().map(|a| a.mentee));
+    next.sort_unstable();
+    next.dedup();
+    next
 }
 
 #[cfg(test)]

@@ -4,15 +4,20 @@
 //! be part of an optimal assignment. The first scan keeps, from every feasible pair, the best
 //! few per mentee *and* the best few per mentor (mentee-side lists alone lose a lot when many
 //! mentees want the same popular mentors). After solving that sparse graph, the pricing check
-//! scans every feasible pair again with the solver's duals: a pair whose weight exceeds what the
-//! duals allow could improve the objective, so it is added and the graph solved again. When a
-//! scan finds none, the assignment is optimal over all feasible pairs — the round's certificate.
+//! looks for feasible pairs whose weight exceeds what the solver's duals allow: such a pair
+//! could improve the objective, so it is added and the graph solved again. When a check of
+//! every mentee finds none, the assignment is optimal over all feasible pairs — the round's
+//! certificate.
 //!
-//! Both scans split the mentees into fixed chunks spread over the available cores. Lists keep
-//! the top entries by a strict order (score, then a hash of the pair), so the result does not
-//! depend on how many threads ran.
+//! Neither scan looks at every pair: both search the [`MentorIndex`], which skips groups of
+//! mentors whose best possible score cannot reach the list (or beat the duals), and visits
+//! exactly the pairs a scan of all pairs would have accepted. Both split the mentees into fixed
+//! chunks spread over the available cores. Lists keep the top entries by a strict order (score,
+//! then a hash of the pair, then the index), so the result depends neither on how many threads
+//! ran nor on the order of the search.
 
 use super::encoded::{Encoded, FEASIBLE, Stage};
+use super::index::{MentorIndex, Prices};
 use super::{Arc, Solver};
 
 /// How many candidates each side keeps.
@@ -37,6 +42,13 @@ impl Default for CandidateLimits {
 /// Number of chunks the mentees are split into, independent of the machine.
 const CHUNKS: usize = 16;
 
+/// Mentees sampled for the price of a mentor few mentee lists name.
+const SAMPLE: usize = 2048;
+
+/// Up to this many mentees are scanned on the calling thread: starting threads would cost more
+/// (the warm start prices a few dozen mentees).
+const INLINE: usize = 256;
+
 /// Orders pairs by score, breaking ties by a hash of the pair. Scores tie often (every mentor
 /// covering all goals at the same level gap scores the same); breaking ties by index would send
 /// every similar mentee to the same few mentors, while a hash spreads them over all equals.
@@ -49,33 +61,41 @@ fn key(score: i64, mentee: usize, mentor: usize) -> (i64, u64) {
     (score, h)
 }
 
-/// Keeps the `limit` best `(key, index)` entries.
+/// Keeps the `limit` best `(key, index)` entries. Entries are compared whole, index included,
+/// so the kept set does not depend on the order in which entries are offered.
 #[derive(Debug, Clone, Default)]
-struct Top {
+pub(super) struct Top {
     entries: Vec<((i64, u64), u32)>,
-    /// The worst kept key once full.
-    min: (i64, u64),
+    /// The worst kept entry once full.
+    min: ((i64, u64), u32),
 }
 
 impl Top {
     #[inline]
-    fn offer(&mut self, key: (i64, u64), index: usize, limit: usize) {
-        if limit == 0 || (self.entries.len() == limit && key <= self.min) {
+    fn offer(&mut self, key: (i64, u64), index: u32, limit: usize) {
+        let entry = (key, index);
+        if limit == 0 || (self.entries.len() == limit && entry <= self.min) {
             return;
         }
         if self.entries.len() < limit {
-            self.entries.push((key, index as u32));
-        } else if let Some(slot) = self.entries.iter_mut().find(|e| e.0 == self.min) {
-            *slot = (key, index as u32);
+            self.entries.push(entry);
+        } else if let Some(slot) = self.entries.iter_mut().find(|e| **e == self.min) {
+            *slot = entry;
         }
         if self.entries.len() == limit {
             self.min = self
                 .entries
                 .iter()
-                .map(|e| e.0)
+                .copied()
                 .min()
-                .unwrap_or((i64::MIN, 0));
+                .unwrap_or(((i64::MIN, 0), 0));
         }
+    }
+
+    /// Returns the worst kept score once `limit` entries are kept: only a score at least as
+    /// high can still enter.
+    fn entry_score(&self, limit: usize) -> Option<i64> {
+        (self.entries.len() == limit).then_some(self.min.0.0)
     }
 }
 
@@ -101,6 +121,9 @@ fn chunks(n: usize) -> Vec<std::ops::Range<usize>> {
 /// Runs `work` over every chunk of mentees on the available cores and returns the results in
 /// chunk order.
 fn parallel<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
+    if n <= INLINE {
+        return vec![work(0..n)];
+    }
     let ranges = chunks(n);
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
@@ -130,70 +153,152 @@ fn parallel<T: Send>(n: usize, work: impl Fn(std::ops::Range<usize>) -> T + Sync
     results.into_iter().map(|(_, t)| t).collect()
 }
 
-struct ChunkScan {
-    mentee_top: Vec<Top>,
-    mentor_top: Vec<Top>,
-    furthest: Vec<Stage>,
-    feasible: u64,
+/// The furthest stage any mentor reaches with this mentee (one pass over all mentors).
+fn furthest_stage(encoded: &Encoded, i: usize) -> Stage {
+    let e = &encoded.mentees[i];
+    (0..encoded.mentor_count())
+        .map(|j| {
+            encoded
+                .evaluate(e, j)
+                .map_or_else(|stage| stage, |_| FEASIBLE)
+        })
+        .max()
+        .unwrap_or(0)
 }
 
-/// Scans every pair once and keeps the best candidates of both sides.
-pub fn scan(encoded: &Encoded, capacities: &[u32], limits: CandidateLimits) -> Scan {
+/// Finds the best candidates of both sides without looking at every pair.
+///
+/// Each mentee's list comes from a search of the mentor index whose floor rises to the worst
+/// kept score once the list is full. A mentor's list needs the mentees that score highest with
+/// it: the mentee lists already give every mentor some pairs, and the `limit`-th best score
+/// among them is a price no pair in the mentor's final list can fall short of, so a second
+/// search per mentee, with those prices, visits every pair that can enter a mentor's list.
+pub fn scan(
+    encoded: &Encoded,
+    index: &MentorIndex,
+    capacities: &[u32],
+    limits: CandidateLimits,
+) -> Scan {
     let m = encoded.mentor_count();
     let per_mentor: Vec<usize> = capacities
         .iter()
         .map(|&c| limits.per_place * c as usize)
         .collect();
-    let results = parallel(encoded.mentees.len(), |range| {
-        let mut out = ChunkScan {
-            mentee_top: vec![Top::default(); range.len()],
-            mentor_top: vec![Top::default(); m],
-            furthest: vec![0; range.len()],
-            feasible: 0,
-        };
-        for (k, i) in range.enumerate() {
-            let e = &encoded.mentees[i];
-            let mut furthest = 0;
-            for (j, (mentor_top, &limit)) in out.mentor_top.iter_mut().zip(&per_mentor).enumerate()
-            {
-                match encoded.evaluate(e, j) {
-                    Ok(score) => {
-                        furthest = FEASIBLE;
-                        out.feasible += 1;
-                        let key = key(score, i, j);
-                        out.mentee_top[k].offer(key, j, limits.per_mentee);
-                        mentor_top.offer(key, i, limit);
-                    }
-                    Err(stage) => furthest = furthest.max(stage),
-                }
-            }
-            out.furthest[k] = furthest;
+    let rows: Vec<(Top, Stage)> = parallel(encoded.mentees.len(), |range| {
+        range
+            .map(|i| {
+                let mut top = Top::default();
+                let mut any = false;
+                let mut floor = 0;
+                let limit = limits.per_mentee;
+                index.search(
+                    encoded,
+                    &encoded.mentees[i],
+                    None,
+                    &mut floor,
+                    |j, w, floor| {
+                        any = true;
+                        top.offer(key(w, i, j as usize), j, limit);
+                        *floor = match top.entry_score(limit) {
+                            // Nothing enters an empty list: one feasible pair answers the search.
+                            _ if limit == 0 => i64::MAX,
+                            Some(worst) => worst - 1,
+                            None => 0,
+                        };
+                    },
+                );
+                let furthest = if any {
+                    FEASIBLE
+                } else {
+                    furthest_stage(encoded, i)
+                };
+                (top, furthest)
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+
+    // The price of a mentor: the `limit`-th best score its pairs in the mentee lists reach,
+    // or, for a mentor too few lists name, the `limit`-th best score among a sample of mentees.
+    let mut scores: Vec<Vec<i64>> = vec![Vec::new(); m];
+    for (top, _) in &rows {
+        for &((score, _), j) in &top.entries {
+            scores[j as usize].push(score);
         }
-        out
-    });
+    }
+    let nth_best = |s: &mut Vec<i64>, limit: usize| {
+        if limit == 0 {
+            i64::MAX / 4
+        } else if s.len() >= limit {
+            *s.select_nth_unstable_by(limit - 1, |a, b| b.cmp(a)).1
+        } else {
+            0
+        }
+    };
+    let mut prices: Vec<i64> = (scores.iter_mut().zip(&per_mentor))
+        .map(|(s, &limit)| nth_best(s, limit))
+        .collect();
+    let unnamed: Vec<usize> = (0..m)
+        .filter(|&j| prices[j] == 0 && capacities[j] > 0)
+        .collect();
+    let stride = (encoded.mentees.len() / SAMPLE).max(1);
+    let sampled: Vec<i64> = parallel(unnamed.len(), |range| {
+        (unnamed[range].iter())
+            .map(|&j| {
+                let mut s: Vec<i64> = (encoded.mentees.iter().step_by(stride))
+                    .filter_map(|e| encoded.evaluate(e, j).ok())
+                    .collect();
+                nth_best(&mut s, per_mentor[j])
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    for (&j, price) in unnamed.iter().zip(sampled) {
+        prices[j] = price;
+    }
+    let node_prices = index.node_prices(&prices);
+    let prices = Prices {
+        mentors: &prices,
+        nodes: &node_prices,
+    };
+    let found: Vec<(u32, (i64, u64), u32)> = parallel(encoded.mentees.len(), |range| {
+        let mut found = Vec::new();
+        for i in range.filter(|&i| rows[i].1 == FEASIBLE) {
+            let mut floor = -1;
+            index.search(
+                encoded,
+                &encoded.mentees[i],
+                Some(prices),
+                &mut floor,
+                |j, w, _| {
+                    found.push((j, key(w, i, j as usize), i as u32));
+                },
+            );
+        }
+        found
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut mentor_top = vec![Top::default(); m];
+    for (j, key, i) in found {
+        mentor_top[j as usize].offer(key, i, per_mentor[j as usize]);
+    }
 
     let mut scan = Scan::default();
-    let mut mentor_top = vec![Top::default(); m];
-    let mut offset = 0;
-    for r in results {
-        for (k, top) in r.mentee_top.into_iter().enumerate() {
-            let i = offset + k;
-            for ((score, _), j) in top.entries {
-                scan.arcs.push(Arc {
-                    mentee: i as u32,
-                    mentor: j,
-                    weight: score,
-                });
-            }
+    for (i, (top, furthest)) in rows.into_iter().enumerate() {
+        for ((score, _), j) in top.entries {
+            scan.arcs.push(Arc {
+                mentee: i as u32,
+                mentor: j,
+                weight: score,
+            });
         }
-        for (j, top) in r.mentor_top.into_iter().enumerate() {
-            for (key, i) in top.entries {
-                mentor_top[j].offer(key, i as usize, per_mentor[j]);
-            }
-        }
-        offset += r.furthest.len();
-        scan.furthest.extend(r.furthest);
-        scan.feasible_pairs += r.feasible;
+        scan.furthest.push(furthest);
     }
     for (j, top) in mentor_top.into_iter().enumerate() {
         for ((score, _), i) in top.entries {
@@ -206,37 +311,64 @@ pub fn scan(encoded: &Encoded, capacities: &[u32], limits: CandidateLimits) -> S
     }
     scan.arcs.sort_unstable_by_key(|a| (a.mentee, a.mentor));
     scan.arcs.dedup_by_key(|a| (a.mentee, a.mentor));
+    scan.feasible_pairs = super::feasible::count(encoded, &scan.furthest);
     scan
 }
 
 /// Most improving pairs pricing adds per mentee and pass. Adding every improving pair at once
 /// floods the graph with pairs that the next solve's duals would have ruled out anyway.
-const PRICED_PER_MENTEE: usize = 4;
+pub const PRICED_PER_MENTEE: usize = 4;
 
-/// Scans every feasible pair with the solver's duals and returns, per mentee, the pairs outside
-/// the graph that could improve the objective most (sorted by mentee then mentor). An empty
-/// answer certifies that the assignment is optimal over all feasible pairs.
-pub fn price(encoded: &Encoded, solver: &Solver) -> Vec<Arc> {
-    let m = encoded.mentor_count();
-    let results = parallel(encoded.mentees.len(), |range| {
+/// Returns, for each of `mentees` (all if `None`), the feasible pairs outside the graph that
+/// could improve the objective most under the solver's duals — up to `per_mentee` of them,
+/// sorted by mentee then mentor. A search of the mentor index skips every node whose best
+/// possible score minus its lowest mentor dual cannot beat the mentee's dual, so this finds
+/// exactly the pairs a scan of all pairs would. An empty answer for all mentees certifies that
+/// the assignment is optimal over all feasible pairs.
+pub fn price(
+    encoded: &Encoded,
+    index: &MentorIndex,
+    solver: &Solver,
+    mentees: Option<&[u32]>,
+    per_mentee: usize,
+) -> Vec<Arc> {
+    let (pi, p) = solver.duals();
+    let node_prices = index.node_prices(p);
+    let prices = Prices {
+        mentors: p,
+        nodes: &node_prices,
+    };
+    let all: Vec<u32>;
+    let mentees = match mentees {
+        Some(list) => list,
+        None => {
+            all = (0..encoded.mentees.len() as u32).collect();
+            &all
+        }
+    };
+    let results = parallel(mentees.len(), |range| {
         let mut found = Vec::new();
-        for i in range {
-            let e = &encoded.mentees[i];
+        for &i in &mentees[range] {
             let mut best = Top::default();
-            for j in 0..m {
-                if let Ok(weight) = encoded.evaluate(e, j) {
-                    let slack = solver.slack(i as u32, j as u32, weight);
-                    if slack > 0 && !solver.has_arc(i as u32, j as u32) {
-                        // The weight rides along in the hash slot's place of the key.
-                        best.offer((slack, weight as u64), j, PRICED_PER_MENTEE);
-                    }
+            let own = pi[i as usize];
+            let mut floor = own;
+            let e = &encoded.mentees[i as usize];
+            index.search(encoded, e, Some(prices), &mut floor, |j, weight, floor| {
+                if solver.has_arc(i, j) {
+                    return;
                 }
-            }
+                let slack = weight - own - p[j as usize];
+                // The weight rides along in the hash slot's place of the key.
+                best.offer((slack, weight as u64), j, per_mentee);
+                if let Some(worst) = best.entry_score(per_mentee) {
+                    *floor = own + worst - 1;
+                }
+            });
             let mut row: Vec<Arc> = best
                 .entries
                 .into_iter()
                 .map(|((_, weight), j)| Arc {
-                    mentee: i as u32,
+                    mentee: i,
                     mentor: j,
                     weight: weight as i64,
                 })

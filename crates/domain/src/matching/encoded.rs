@@ -32,51 +32,51 @@ impl Interner {
 /// A mentee, encoded.
 #[derive(Debug, Clone)]
 pub struct Mentee {
-    level: i32,
-    languages: Languages,
-    format: u8,
-    needs_region: bool,
-    region: u32,
-    has_region: bool,
+    pub(super) level: i32,
+    pub(super) languages: Languages,
+    pub(super) format: u8,
+    pub(super) needs_region: bool,
+    pub(super) region: u32,
+    pub(super) has_region: bool,
     /// `(topic number, priority)` of each goal.
-    goals: Vec<(u32, u32)>,
-    goal_mask: u32,
-    total_priority: u32,
-    industry: u32,
-    preference: IndustryPreference,
-    employer: u32,
-    group: u32,
+    pub(super) goals: Vec<(u32, u32)>,
+    pub(super) goal_mask: u32,
+    pub(super) total_priority: u32,
+    pub(super) industry: u32,
+    pub(super) preference: IndustryPreference,
+    pub(super) employer: u32,
+    pub(super) group: u32,
     /// Mentor indices proposed before, sorted.
-    proposed_before: Vec<u32>,
+    pub(super) proposed_before: Vec<u32>,
 }
 
 /// Mentors as columns, indexed like the round's mentor slice.
 #[derive(Debug, Clone, Default)]
-struct Mentors {
-    level: Vec<i32>,
-    languages: Vec<Languages>,
-    formats: Vec<u8>,
-    region: Vec<u32>,
-    topics: Vec<u32>,
-    industries: Vec<u32>,
+pub(super) struct Mentors {
+    pub(super) level: Vec<i32>,
+    pub(super) languages: Vec<Languages>,
+    pub(super) formats: Vec<u8>,
+    pub(super) region: Vec<u32>,
+    pub(super) topics: Vec<u32>,
+    pub(super) industries: Vec<u32>,
     /// Points for breadth before subtracting covered topics: experience part, topic count.
-    experience: Vec<i64>,
-    topic_count: Vec<i64>,
-    employer: Vec<u32>,
-    group: Vec<u32>,
-    capacity: Vec<u32>,
+    pub(super) experience: Vec<i64>,
+    pub(super) topic_count: Vec<i64>,
+    pub(super) employer: Vec<u32>,
+    pub(super) group: Vec<u32>,
+    pub(super) capacity: Vec<u32>,
 }
 
 /// A round's mentees and mentors, encoded.
 #[derive(Debug, Clone)]
 pub struct Encoded {
     pub mentees: Vec<Mentee>,
-    mentors: Mentors,
+    pub(super) mentors: Mentors,
     /// For each region id: its country id and whether it names a whole country.
-    regions: Vec<(u32, bool)>,
-    weights: ScoreWeights,
+    pub(super) regions: Vec<(u32, bool)>,
+    pub(super) weights: ScoreWeights,
     /// Added to every feasible pair's weight (see [`super::Priority`]).
-    bonus: i64,
+    pub(super) bonus: i64,
     ids: Ids,
 }
 
@@ -90,7 +90,7 @@ struct Ids {
 }
 
 /// A set of ISO 639-1 languages as a bit set over their positions in the code list.
-type Languages = [u64; 3];
+pub(super) type Languages = [u64; 3];
 
 fn languages(codes: &[String]) -> Languages {
     let mut set = [0u64; 3];
@@ -101,7 +101,7 @@ fn languages(codes: &[String]) -> Languages {
     set
 }
 
-fn share(a: &Languages, b: &Languages) -> bool {
+pub(super) fn share(a: &Languages, b: &Languages) -> bool {
     (a[0] & b[0]) | (a[1] & b[1]) | (a[2] & b[2]) != 0
 }
 
@@ -212,7 +212,7 @@ impl Encoded {
         self.mentors.level.len()
     }
 
-    fn regions_meet(&self, a: u32, b: u32) -> bool {
+    pub(super) fn regions_meet(&self, a: u32, b: u32) -> bool {
         if a == b {
             return true;
         }

@@ -137,11 +137,8 @@ impl Solver {
         self.search.resize(self.capacities.len() + 1 + self.n());
         if self.solved {
             self.route(i);
-            let first = self.capacities.len() as u32 + 1;
-            self.changed = (self.search.finalised.iter())
-                .filter(|&&v| v >= first)
-                .map(|&v| v - first)
-                .collect();
+            self.changed.clear();
+            self.note_finalised();
             debug_assert_eq!(self.certify(), Ok(()));
         } else {
             self.solve();
@@ -174,19 +171,30 @@ impl Solver {
             self.full_solve(self.solved);
             return;
         }
+        self.changed.clear();
         for a in arcs {
             // One arc at a time: a search needs every arc of the graph to have a non-negative
             // reduced cost.
             self.arcs[a.mentee as usize].push((a.mentor, a.weight));
             if self.slack(a.mentee, a.mentor, a.weight) > 0 {
                 self.reroute(a.mentee as usize);
+                self.note_finalised();
             }
         }
-        self.changed = (0..self.n() as u32).collect();
+        self.changed.sort_unstable();
+        self.changed.dedup();
         if let Err(e) = self.certify() {
             debug_assert!(false, "repaired solution is not certified optimal: {e}");
             self.full_solve(false);
         }
+    }
+
+    /// Records the mentees the last shortest-path search finalised: the only ones whose pairs
+    /// can have gained slack (every other mentee's dual plus any mentor's dual stayed put or rose).
+    fn note_finalised(&mut self) {
+        let first = self.capacities.len() as u32 + 1;
+        let finalised = self.search.finalised.iter().filter(|&&v| v >= first);
+        self.changed.extend(finalised.map(|&v| v - first));
     }
 
     /// Sets how many improving arcs [`Solver::add_arcs`] repairs by shortest paths at most.
@@ -195,8 +203,8 @@ impl Solver {
         self.repair_limit = Some(limit);
     }
 
-    /// Returns the mentees whose dual the last solve or [`Solver::add_mentee`] may have moved
-    /// (every mentee after a full solve).
+    /// Returns the mentees whose pairs may have gained slack in the last solve,
+    /// [`Solver::add_arcs`] or [`Solver::add_mentee`] (every mentee after a full solve).
     pub fn last_search_mentees(&self) -> Vec<u32> {
         self.changed.clone()
     }

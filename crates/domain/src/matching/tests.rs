@@ -467,3 +467,200 @@ fn a_pair_proposed_before_is_never_proposed_again() {
     assert!(plan.proposals.is_empty());
     assert_eq!(plan.unmatched[0].code, "all_candidates_proposed_before");
 }
+
+/// A population with some pairs proposed before, picked by `history`.
+fn with_history(
+    mut mentees: Vec<MenteeCandidate>,
+    mentors: &[MentorProfile],
+    history: &[bool],
+) -> Vec<MenteeCandidate> {
+    if mentors.is_empty() {
+        return mentees;
+    }
+    for (i, mentee) in mentees.iter_mut().enumerate() {
+        for (k, mentor) in mentors.iter().enumerate() {
+            if history[(i * 31 + k) % history.len()] {
+                (mentee.proposed_before).insert((mentor.node_id.clone(), mentor.pseudonym.clone()));
+            }
+        }
+    }
+    mentees
+}
+
+/// Every pair with its evaluation, by brute force.
+fn all_pairs(encoded: &Encoded) -> Vec<(usize, usize, Result<i64, encoded::Stage>)> {
+    let mut out = Vec::new();
+    for (i, e) in encoded.mentees.iter().enumerate() {
+        for j in 0..encoded.mentor_count() {
+            out.push((i, j, encoded.evaluate(e, j)));
+        }
+    }
+    out
+}
+
+/// The `k` largest items.
+fn top_k<T: Ord>(mut items: Vec<T>, k: usize) -> Vec<T> {
+    items.sort_unstable_by(|a, b| b.cmp(a));
+    items.truncate(k);
+    items
+}
+
+/// The tie-breaking hash the candidate scan uses, recomputed independently.
+fn pair_hash(mentee: usize, mentor: usize) -> u64 {
+    let mut h = (mentee as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (mentor as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 32;
+    h
+}
+
+/// The candidate scan over every pair: the best of each mentee and of each mentor.
+fn exhaustive_scan(
+    encoded: &Encoded,
+    capacities: &[u32],
+    limits: CandidateLimits,
+) -> candidates::Scan {
+    let pairs = all_pairs(encoded);
+    let mut scan = candidates::Scan::default();
+    let mut arcs = Vec::new();
+    for i in 0..encoded.mentees.len() {
+        let row: Vec<_> = pairs.iter().filter(|p| p.0 == i).collect();
+        let feasible: Vec<((i64, u64), usize)> = (row.iter())
+            .filter_map(|&&(i, j, r)| r.ok().map(|w| ((w, pair_hash(i, j)), j)))
+            .collect();
+        scan.feasible_pairs += feasible.len() as u64;
+        let furthest = (row.iter())
+            .map(|p| p.2.map_or_else(|s| s, |_| encoded::FEASIBLE))
+            .max()
+            .unwrap_or(0);
+        scan.furthest.push(furthest);
+        for ((w, _), j) in top_k(feasible, limits.per_mentee) {
+            arcs.push(Arc {
+                mentee: i as u32,
+                mentor: j as u32,
+                weight: w,
+            });
+        }
+    }
+    for (j, &cap) in capacities.iter().enumerate() {
+        let column: Vec<((i64, u64), usize)> = (pairs.iter())
+            .filter(|p| p.1 == j)
+            .filter_map(|&(i, j, r)| r.ok().map(|w| ((w, pair_hash(i, j)), i)))
+            .collect();
+        for ((w, _), i) in top_k(column, limits.per_place * cap as usize) {
+            arcs.push(Arc {
+                mentee: i as u32,
+                mentor: j as u32,
+                weight: w,
+            });
+        }
+    }
+    arcs.sort_unstable_by_key(|a| (a.mentee, a.mentor));
+    arcs.dedup_by_key(|a| (a.mentee, a.mentor));
+    scan.arcs = arcs;
+    scan
+}
+
+/// Pricing over every pair: per mentee, the `per_mentee` pairs outside the graph with the most
+/// slack (ties by weight, then mentor).
+fn exhaustive_price(encoded: &Encoded, solver: &Solver, per_mentee: usize) -> Vec<Arc> {
+    let mut out = Vec::new();
+    for i in 0..encoded.mentees.len() {
+        let row: Vec<((i64, i64), u32)> = (0..encoded.mentor_count())
+            .filter_map(|j| {
+                let w = encoded.evaluate(&encoded.mentees[i], j).ok()?;
+                let slack = solver.slack(i as u32, j as u32, w);
+                (slack > 0 && !solver.has_arc(i as u32, j as u32)).then_some(((slack, w), j as u32))
+            })
+            .collect();
+        let mut row: Vec<Arc> = top_k(row, per_mentee)
+            .into_iter()
+            .map(|((_, w), j)| Arc {
+                mentee: i as u32,
+                mentor: j,
+                weight: w,
+            })
+            .collect();
+        row.sort_unstable_by_key(|a| a.mentor);
+        out.extend(row);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn the_indexed_scan_equals_a_scan_of_every_pair(
+        mentees in proptest::collection::vec(mentee_candidate(), 0..60),
+        mentors in proptest::collection::vec(mentor_profile(), 0..40),
+        history in proptest::collection::vec(proptest::bool::weighted(0.05), 1..50),
+        per_mentee in 0usize..6,
+        per_place in 0usize..4,
+        most_mentees_first in any::<bool>(),
+    ) {
+        let mentees = with_history(mentees, &mentors, &history);
+        let mut encoded = Encoded::new(&mentees, &mentors, &ScoreWeights::default());
+        if most_mentees_first {
+            encoded.set_pair_bonus(100_000);
+        }
+        let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
+        let limits = CandidateLimits { per_mentee, per_place };
+        let index = MentorIndex::new(&encoded);
+        let scan = candidates::scan(&encoded, &index, &capacities, limits);
+        let reference = exhaustive_scan(&encoded, &capacities, limits);
+        prop_assert_eq!(scan.feasible_pairs, reference.feasible_pairs);
+        prop_assert_eq!(scan.furthest, reference.furthest);
+        prop_assert_eq!(scan.arcs, reference.arcs);
+    }
+
+    #[test]
+    fn pruned_pricing_finds_exactly_the_pairs_of_a_full_scan(
+        mentees in proptest::collection::vec(mentee_candidate(), 1..60),
+        mentors in proptest::collection::vec(mentor_profile(), 1..40),
+        keep in proptest::collection::vec(proptest::bool::weighted(0.3), 1..40),
+    ) {
+        let encoded = Encoded::new(&mentees, &mentors, &ScoreWeights::default());
+        let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
+        // Solve a random part of the feasible pairs, so that many pairs outside improve.
+        let arcs: Vec<Arc> = (all_pairs(&encoded).into_iter().enumerate())
+            .filter(|(k, _)| keep[k % keep.len()])
+            .filter_map(|(_, (i, j, r))| {
+                r.ok().map(|w| Arc { mentee: i as u32, mentor: j as u32, weight: w })
+            })
+            .collect();
+        let mut solver = Solver::new(&Instance { mentees: mentees.len(), capacities, arcs });
+        solver.solve();
+        let index = MentorIndex::new(&encoded);
+        for per_mentee in [1, candidates::PRICED_PER_MENTEE, usize::MAX] {
+            let pruned = candidates::price(&encoded, &index, &solver, None, per_mentee);
+            prop_assert_eq!(pruned, exhaustive_price(&encoded, &solver, per_mentee));
+        }
+        let some: Vec<u32> = (0..mentees.len() as u32).filter(|i| i % 3 == 0).collect();
+        let pruned = candidates::price(&encoded, &index, &solver, Some(&some), usize::MAX);
+        let full = exhaustive_price(&encoded, &solver, usize::MAX);
+        prop_assert_eq!(pruned, full.into_iter().filter(|a| a.mentee % 3 == 0).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_round_and_its_warm_start_are_optimal_over_all_pairs(
+        mentees in proptest::collection::vec(mentee_candidate(), 1..60),
+        mentors in proptest::collection::vec(mentor_profile(), 0..30),
+        per_mentee in 1usize..4,
+    ) {
+        let options = RoundOptions {
+            limits: CandidateLimits { per_mentee, per_place: 1 },
+            ..RoundOptions::default()
+        };
+        let (head, last) = mentees.split_at(mentees.len() - 1);
+        let mut round = Round::run(head, &mentors, &options);
+        prop_assert!(round.plan.stats.optimal);
+        prop_assert!(exhaustive_price(&round.encoded, &round.solver, usize::MAX).is_empty());
+        round.add_mentee(&last[0]);
+        prop_assert!(exhaustive_price(&round.encoded, &round.solver, usize::MAX).is_empty());
+        let cold = Round::run(&mentees, &mentors, &options);
+        prop_assert_eq!(round.objective(), cold.objective());
+        prop_assert_eq!(cold.objective(), cold.plan.objective);
+    }
+}
