@@ -65,7 +65,7 @@ pub struct Broker {
     /// Only one outbox pass runs at a time, so that a node sees its messages in order.
     outbox_lock: Mutex<()>,
     /// Per-caller request rate limits.
-    limiter: grpc::RateLimiter,
+    limiter: tandem_domain::rate_limit::RateLimiter,
     /// What time it is for the tandem lifecycle (meeting dates, overdue flags).
     clock: Clock,
 }
@@ -95,7 +95,10 @@ impl Broker {
         clock: Clock,
     ) -> Result<Arc<Broker>, BrokerError> {
         let clients = nodes::NodeClients::new(config.tls.clone())?;
-        let limiter = grpc::RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst);
+        let limiter = tandem_domain::rate_limit::RateLimiter::new(
+            config.rate_limit_per_second,
+            config.rate_limit_burst,
+        );
         let broker = Arc::new(Broker {
             limiter,
             db,

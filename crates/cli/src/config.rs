@@ -17,6 +17,9 @@ const NODE_KEYS: &[&str] = &[
     "database_url",
     "pseudonym_secret",
     "federation_key",
+    "publication",
+    "staff_rate_limit_per_second",
+    "staff_rate_limit_burst",
     "tls",
 ];
 

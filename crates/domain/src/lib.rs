@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod matching;
 pub mod model;
 pub mod pseudonym;
+pub mod rate_limit;
 pub mod scoring;
 pub mod taxonomy;
 pub mod validate;

@@ -8,6 +8,14 @@ use std::fmt;
 /// Shortest accepted secret or key, in characters.
 const MIN_SECRET_LEN: usize = 32;
 
+fn default_staff_rate() -> u32 {
+    20
+}
+
+fn default_staff_burst() -> u32 {
+    100
+}
+
 /// Configuration of one node.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +36,12 @@ pub struct NodeConfig {
     /// How the node anonymises its publication: k-anonymity and pseudonym epochs.
     #[serde(default)]
     pub publication: PublicationConfig,
+    /// Requests per second each staff key may send to `NodeAdminService` on average (0
+    /// disables the limit), and the burst above it.
+    #[serde(default = "default_staff_rate")]
+    pub staff_rate_limit_per_second: u32,
+    #[serde(default = "default_staff_burst")]
+    pub staff_rate_limit_burst: u32,
     /// Mutual TLS of `NodeService`; without it the node serves plain text, which the CLI allows
     /// only with `--insecure-dev`.
     #[serde(default)]
@@ -205,6 +219,8 @@ mod tests {
             pseudonym_secret: "p".repeat(32),
             federation_key: "f".repeat(32),
             publication: PublicationConfig::default(),
+            staff_rate_limit_per_second: default_staff_rate(),
+            staff_rate_limit_burst: default_staff_burst(),
             tls: None,
         }
     }

@@ -17,6 +17,9 @@ pub enum NodeError {
     /// The caller presented no valid staff key. The message never says which check failed.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The staff key sent more requests than its rate allows.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
@@ -38,6 +41,7 @@ impl From<NodeError> for tonic::Status {
             NodeError::Invalid(e) => tonic::Status::invalid_argument(e.to_string()),
             NodeError::NotFound(message) => tonic::Status::not_found(message),
             NodeError::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
+            NodeError::ResourceExhausted(message) => tonic::Status::resource_exhausted(message),
             NodeError::Unauthenticated(message) => tonic::Status::unauthenticated(message),
             // Internals stay in the node's log; the peer learns only that something broke.
             NodeError::Db(e) => {

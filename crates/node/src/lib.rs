@@ -54,6 +54,8 @@ pub struct NodeState {
     federation_key: Vec<u8>,
     publication: PublicationConfig,
     clock: Clock,
+    /// Per-staff-key request rate limits of `NodeAdminService`.
+    limiter: tandem_domain::rate_limit::RateLimiter,
     /// Serialises every write of this node (it runs as a single process), which keeps the
     /// counters gap-free and commits in counter order.
     write_lock: Mutex<()>,
@@ -76,6 +78,10 @@ impl NodeState {
             federation_key: config.federation_key.as_bytes().to_vec(),
             publication: config.publication.clone(),
             clock,
+            limiter: tandem_domain::rate_limit::RateLimiter::new(
+                config.staff_rate_limit_per_second,
+                config.staff_rate_limit_burst,
+            ),
             write_lock: Mutex::new(()),
         })
     }
@@ -124,6 +130,14 @@ impl NodeState {
     }
 }
 
+/// Largest `NodeAdminService` request the node decodes: a mentor record is a few hundred bytes.
+const MAX_ADMIN_REQUEST_BYTES: usize = 64 * 1024;
+
+fn admin_server(state: Arc<NodeState>) -> NodeAdminServiceServer<grpc::AdminApi> {
+    NodeAdminServiceServer::new(grpc::AdminApi::new(state))
+        .max_decoding_message_size(MAX_ADMIN_REQUEST_BYTES)
+}
+
 /// Serves NodeService and NodeAdminService on `listener` until `shutdown` completes.
 pub async fn serve(
     state: Arc<NodeState>,
@@ -137,7 +151,7 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
         .add_service(NodeServiceServer::new(grpc::NodeApi::new(state.clone())))
-        .add_service(NodeAdminServiceServer::new(grpc::AdminApi::new(state)))
+        .add_service(admin_server(state))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }
@@ -171,7 +185,7 @@ pub async fn serve_tls(
         .serve_with_incoming_shutdown(secure, stopped_when(stopped.clone()));
     let admin_service = tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
-        .add_service(NodeAdminServiceServer::new(grpc::AdminApi::new(state)))
+        .add_service(admin_server(state))
         .serve_with_incoming_shutdown(plain, stopped_when(stopped));
     let signal = async move {
         shutdown.await;

@@ -76,7 +76,11 @@ impl NodeState {
             .ok()
             .and_then(key_format::from_authorization)
             .ok_or_else(refused)?;
-        self.authenticate_staff(key).await
+        let staff = self.authenticate_staff(key).await?;
+        self.limiter
+            .admit(&staff.key_id)
+            .map_err(|e| NodeError::ResourceExhausted(e.to_string()))?;
+        Ok(staff)
     }
 
     /// Checks a presented key. Unknown, malformed, revoked, other nodes' and wrong keys all

@@ -536,3 +536,29 @@ async fn the_audit_log_names_the_key_of_every_change_and_no_personal_data() {
     stop.send(()).expect("server still running");
     server.await.expect("join").expect("server ends cleanly");
 }
+
+#[tokio::test]
+async fn a_staff_key_over_its_rate_is_refused_and_other_keys_are_not() {
+    let node = sqlite_node().await;
+    let (endpoint, stop, server) = serve(&node).await;
+    let (_, busy_key) = node.state.create_staff_key("busy").await.expect("key");
+    let (_, calm_key) = node.state.create_staff_key("calm").await.expect("key");
+    let mut busy = admin_client(endpoint.clone(), &busy_key).await;
+    let mut calm = admin_client(endpoint.clone(), &calm_key).await;
+    // The test configuration allows bursts of 100 at 20 per second.
+    let mut refused = None;
+    for _ in 0..200 {
+        if let Err(status) = busy.list_mentors(ListMentorsRequest {}).await {
+            refused = Some(status);
+            break;
+        }
+    }
+    let status = refused.expect("a burst of 200 goes over the limit");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("rate limit"), "{status:?}");
+    calm.list_mentors(ListMentorsRequest {})
+        .await
+        .expect("another key is not slowed");
+    stop.send(()).expect("server still running");
+    server.await.expect("join").expect("server ends cleanly");
+}

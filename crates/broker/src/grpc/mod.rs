@@ -7,7 +7,6 @@ mod auth;
 mod mentee;
 mod operator;
 
-pub(crate) use auth::RateLimiter;
 pub use auth::{AUTHORIZATION, check_company_id};
 pub use mentee::MenteeGrpc;
 pub use operator::OperatorGrpc;

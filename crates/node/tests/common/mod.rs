@@ -77,6 +77,8 @@ pub fn config(database_url: &str) -> NodeConfig {
         database_url: database_url.into(),
         pseudonym_secret: PSEUDONYM_SECRET.into(),
         federation_key: FEDERATION_KEY.into(),
+        staff_rate_limit_per_second: 20,
+        staff_rate_limit_burst: 100,
         tls: None,
         // The tests here publish one or two mentors; k-anonymity has its own tests.
         publication: PublicationConfig {
