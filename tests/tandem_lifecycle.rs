@@ -564,3 +564,54 @@ async fn a_tandem_ended_early_in_its_first_weeks_sends_the_mentee_back_without_t
     f.federation.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn withdrawing_a_mentee_ends_its_running_tandem_and_frees_the_place() -> anyhow::Result<()> {
+    let clock = TestClock::now();
+    let mut f = start_with_clock(&["chamber", "startups"], Some(&clock)).await?;
+    let (mentee_id, id, mentor_id) = form_tandem(&mut f).await?;
+    f.mentees
+        .start_tandem(as_company(
+            "acme",
+            StartTandemRequest {
+                tandem_id: id.clone(),
+                plan: Some(plan()),
+            },
+        )?)
+        .await?;
+    clock.advance_days(60);
+    f.mentees
+        .withdraw_mentee(as_company(
+            "acme",
+            tandem_proto::WithdrawMenteeRequest {
+                mentee_id: mentee_id.clone(),
+            },
+        )?)
+        .await?;
+    let t = company_view(&mut f, &id).await?;
+    assert_eq!(
+        (t.status(), t.end_reason(), t.mentee_rematched),
+        (TandemStatus::EndedEarly, EndReason::ChangedRole, false)
+    );
+    let n = node_view(&mut f, &mentor_id).await?;
+    assert_eq!(
+        n.status(),
+        TandemStatus::EndedEarly,
+        "the node's copy follows"
+    );
+    let record = f.admins[0]
+        .get_mentor(GetMentorRequest {
+            mentor_id: mentor_id.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(record.free_capacity, 2, "the mentor's place is free again");
+    let m = f
+        .mentees
+        .get_mentee(as_company("acme", GetMenteeRequest { mentee_id })?)
+        .await?
+        .into_inner();
+    assert_eq!(m.status(), MenteeStatus::Withdrawn);
+    f.federation.shutdown().await;
+    Ok(())
+}

@@ -148,6 +148,15 @@ impl Broker {
         for p in &open {
             lifecycle::end_proposal(&*txn, p, Ending::MenteeWithdrawn, now).await?;
         }
+        // A running tandem ends too: the mentor's place is freed.
+        let tandems = crate::tandems::end_running(
+            &*txn,
+            company,
+            &m.id,
+            self.now().max(now),
+            self.config.lifecycle_rules(),
+        )
+        .await?;
         let stored = self.own_mentee(&*txn, company, mentee_id).await?;
         let detail = format!("ended_proposals={}", open.len());
         audit::record(
@@ -161,7 +170,7 @@ impl Broker {
         .await?;
         txn.commit().await?;
         tracing::info!(mentee = %m.id, ended_proposals = open.len(), "mentee withdrawn");
-        if !open.is_empty() {
+        if !open.is_empty() || !tandems.is_empty() {
             self.deliver_best_effort().await;
         }
         convert::mentee(&stored)

@@ -393,6 +393,35 @@ pub(crate) async fn apply_node_event(
     }
 }
 
+/// Ends the running tandems of a mentee the company withdrew or erased (as ended early: the
+/// mentee's role changed), which frees the mentors' places. Runs inside the caller's
+/// transaction, after the mentee left matching; returns the ids of all the mentee's tandems.
+pub(crate) async fn end_running(
+    conn: &impl ConnectionTrait,
+    company: &str,
+    mentee_id: &str,
+    now: i64,
+    rules: Rules,
+) -> Result<Vec<String>, BrokerError> {
+    let owner = Owner::Company(company);
+    let rows = tandem::Entity::find()
+        .filter(tandem::Column::CompanyId.eq(company))
+        .filter(tandem::Column::MenteeId.eq(mentee_id))
+        .all(conn)
+        .await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in rows {
+        ids.push(row.id.clone());
+        if !lifecycle::is_ended(&decode(&row)?) {
+            apply(conn, row, owner, "tandem.ended", now, |t| {
+                lifecycle::end(t, EndReason::ChangedRole, TandemSide::Mentee, now, rules).map(Some)
+            })
+            .await?;
+        }
+    }
+    Ok(ids)
+}
+
 /// Ends the erased mentee's running tandems (as ended early, the mentee's role changed) and
 /// removes the company's text from every tandem of the mentee: goal descriptions and the
 /// feedback comment. Runs inside the erasure's transaction; returns how many tandems it
@@ -405,20 +434,9 @@ pub(crate) async fn erase_mentee(
     rules: Rules,
 ) -> Result<u32, BrokerError> {
     let owner = Owner::Company(company);
-    let rows = tandem::Entity::find()
-        .filter(tandem::Column::CompanyId.eq(company))
-        .filter(tandem::Column::MenteeId.eq(mentee_id))
-        .all(conn)
-        .await?;
+    let ids = end_running(conn, company, mentee_id, now, rules).await?;
     let mut touched = 0;
-    for row in rows {
-        let id = row.id.clone();
-        if !lifecycle::is_ended(&decode(&row)?) {
-            apply(conn, row, owner, "tandem.ended", now, |t| {
-                lifecycle::end(t, EndReason::ChangedRole, TandemSide::Mentee, now, rules).map(Some)
-            })
-            .await?;
-        }
+    for id in ids {
         let row = owned(conn, owner, &id).await?;
         let mut t = decode(&row)?;
         for g in &mut t.goals {
