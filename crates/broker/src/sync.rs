@@ -184,12 +184,7 @@ impl Broker {
                 .await
                 .map_err(|s| unreachable_node(&n.id, &s))?
                 .into_inner();
-            if page.next_version < since || (page.has_more && page.next_version == since) {
-                return Err(SyncFailure::Failed(format!(
-                    "node {} sent a feed cursor that does not advance ({} after {since})",
-                    n.id, page.next_version
-                )));
-            }
+            check_advance(&n.id, "feed", since, page.next_version, page.has_more)?;
             check_page(&n.id, &page.changes).map_err(SyncFailure::Failed)?;
             if !page.changes.is_empty() || page.next_version != since {
                 self.apply_profile_page(&n.id, since, page.next_version, &page.changes, result)
@@ -214,15 +209,7 @@ impl Broker {
     ) -> Result<(), SyncFailure> {
         let now = now_ms();
         let txn = self.write().await?;
-        let moved = node::Entity::update_many()
-            .col_expr(node::Column::FeedVersion, Expr::value(cursor(next)))
-            .filter(node::Column::Id.eq(node_id))
-            .filter(node::Column::FeedVersion.eq(cursor(since)))
-            .exec(&*txn)
-            .await?;
-        if moved.rows_affected == 0 {
-            return Err(SyncFailure::Overtaken);
-        }
+        move_cursor(&*txn, node_id, node::Column::FeedVersion, since, next).await?;
         let (mut upserts, mut withdrawals) = (0u32, 0u32);
         for change in changes {
             match &change.change {
@@ -283,27 +270,14 @@ impl Broker {
                 .await
                 .map_err(|s| unreachable_node(&n.id, &s))?
                 .into_inner();
-            if page.next < since || (page.has_more && page.next == since) {
-                return Err(SyncFailure::Failed(format!(
-                    "node {} sent a decision cursor that does not advance ({} after {since})",
-                    n.id, page.next
-                )));
-            }
+            check_advance(&n.id, "decision", since, page.next, page.has_more)?;
             if !page.decisions.is_empty() || page.next != since {
                 let now = self.now();
+                let rules = self.config.lifecycle_rules();
                 let txn = self.write().await?;
-                let moved = node::Entity::update_many()
-                    .col_expr(node::Column::DecisionCursor, Expr::value(cursor(page.next)))
-                    .filter(node::Column::Id.eq(&n.id))
-                    .filter(node::Column::DecisionCursor.eq(cursor(since)))
-                    .exec(&*txn)
-                    .await?;
-                if moved.rows_affected == 0 {
-                    return Err(SyncFailure::Overtaken);
-                }
+                move_cursor(&*txn, &n.id, node::Column::DecisionCursor, since, page.next).await?;
                 let mut applied = 0u32;
                 for d in &page.decisions {
-                    let rules = self.config.lifecycle_rules();
                     let decision = d.decision();
                     if apply_decision(&*txn, &n.id, &d.introduction_id, decision, now, rules)
                         .await?
@@ -321,9 +295,7 @@ impl Broker {
         }
         Ok(())
     }
-}
 
-impl Broker {
     /// Pulls and applies the node's tandem log (what the mentors' side recorded) until the
     /// node has no more.
     async fn pull_tandem_events(
@@ -342,28 +314,13 @@ impl Broker {
                 .await
                 .map_err(|s| unreachable_node(&n.id, &s))?
                 .into_inner();
-            if page.next < since || (page.has_more && page.next == since) {
-                return Err(SyncFailure::Failed(format!(
-                    "node {} sent a tandem log cursor that does not advance ({} after {since})",
-                    n.id, page.next
-                )));
-            }
+            check_advance(&n.id, "tandem log", since, page.next, page.has_more)?;
             if !page.events.is_empty() || page.next != since {
                 let now = self.now();
                 let rules = self.config.lifecycle_rules();
                 let txn = self.write().await?;
-                let moved = node::Entity::update_many()
-                    .col_expr(
-                        node::Column::TandemEventCursor,
-                        Expr::value(cursor(page.next)),
-                    )
-                    .filter(node::Column::Id.eq(&n.id))
-                    .filter(node::Column::TandemEventCursor.eq(cursor(since)))
-                    .exec(&*txn)
-                    .await?;
-                if moved.rows_affected == 0 {
-                    return Err(SyncFailure::Overtaken);
-                }
+                let column = node::Column::TandemEventCursor;
+                move_cursor(&*txn, &n.id, column, since, page.next).await?;
                 let mut applied = 0u32;
                 for event in &page.events {
                     if tandems::apply_node_event(&*txn, &n.id, event, now, rules).await? {
@@ -380,6 +337,43 @@ impl Broker {
         }
         Ok(())
     }
+}
+
+/// Refuses a page whose cursor does not move forward (a node stuck or going backwards).
+fn check_advance(
+    node_id: &str,
+    log: &str,
+    since: u64,
+    next: u64,
+    has_more: bool,
+) -> Result<(), SyncFailure> {
+    if next < since || (has_more && next == since) {
+        return Err(SyncFailure::Failed(format!(
+            "node {node_id} sent a {log} cursor that does not advance ({next} after {since})"
+        )));
+    }
+    Ok(())
+}
+
+/// Moves one of the node's log cursors from `since` to `next` inside the page's transaction;
+/// another sync that moved it first wins and this one stops.
+async fn move_cursor(
+    conn: &impl ConnectionTrait,
+    node_id: &str,
+    column: node::Column,
+    since: u64,
+    next: u64,
+) -> Result<(), SyncFailure> {
+    let moved = node::Entity::update_many()
+        .col_expr(column, Expr::value(cursor(next)))
+        .filter(node::Column::Id.eq(node_id))
+        .filter(column.eq(cursor(since)))
+        .exec(conn)
+        .await?;
+    if moved.rows_affected == 0 {
+        return Err(SyncFailure::Overtaken);
+    }
+    Ok(())
 }
 
 /// Removes a profile. When the mentor left (removed, or consent withdrawn) the mentor's open
