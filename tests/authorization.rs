@@ -141,8 +141,8 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
 
     // The operator's key is not a company's.
     let mut as_operator = MenteeServiceClient::with_interceptor(
-        tonic::transport::Endpoint::from_shared(f.federation.broker_endpoint())?
-            .connect()
+        f.federation
+            .channel(&f.federation.broker_endpoint())
             .await?,
         Bearer::new(&demo_key("operator"))?,
     );
@@ -172,8 +172,8 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
 
     // A company's key is not the operator's: every OperatorService RPC is denied.
     let mut as_acme = OperatorServiceClient::with_interceptor(
-        tonic::transport::Endpoint::from_shared(f.federation.broker_endpoint())?
-            .connect()
+        f.federation
+            .channel(&f.federation.broker_endpoint())
             .await?,
         Bearer::new(&demo_key("acme"))?,
     );
@@ -241,7 +241,7 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
     );
 
     // No key, a made-up key: unauthenticated, and the same answer for both.
-    let mut anonymous = MenteeServiceClient::connect(f.federation.broker_endpoint()).await?;
+    let mut anonymous = f.federation.mentee_client().await?;
     let status = anonymous
         .list_mentees(ListMenteesRequest {})
         .await
@@ -392,7 +392,7 @@ async fn node_admin_service_accepts_only_a_staff_key_of_that_node() -> anyhow::R
         })
         .await?
         .into_inner();
-    let guild = f.federation.nodes[1].endpoint();
+    let guild = f.federation.nodes[1].admin_endpoint();
 
     // The chamber's staff key, the companies' and the operator's broker keys, a made-up key:
     // at the guild every RPC is UNAUTHENTICATED with the same message, which names nothing.
@@ -405,9 +405,7 @@ async fn node_admin_service_accepts_only_a_staff_key_of_that_node() -> anyhow::R
             "tdm_kmadeup_0123456789abcdef0123456789abcdef".to_owned(),
         ),
     ] {
-        let channel = tonic::transport::Endpoint::from_shared(guild.clone())?
-            .connect()
-            .await?;
+        let channel = f.federation.channel(&guild).await?;
         let mut client = NodeAdminServiceClient::with_interceptor(channel, Bearer::new(&key)?);
         for (rpc, answer) in every_admin_rpc(&mut client, &erika.id).await {
             let status = answer.unwrap_or_else(|| panic!("{who}: {rpc} was not refused"));
@@ -423,7 +421,7 @@ async fn node_admin_service_accepts_only_a_staff_key_of_that_node() -> anyhow::R
         }
     }
     // Without any key, too.
-    let mut anonymous = NodeAdminServiceClient::connect(guild).await?;
+    let mut anonymous = NodeAdminServiceClient::new(f.federation.channel(&guild).await?);
     let status = anonymous
         .list_mentors(ListMentorsRequest {})
         .await

@@ -1,5 +1,7 @@
 //! The operators' dashboard in a real browser: after the demo ran, headless Chromium opens the
-//! page with the operator key in the URL fragment. The numbers it shows must be the broker's
+//! page over HTTPS with the operator key in the URL fragment. Chromium does not know the demo's
+//! CA; it is told to accept the one key of the demo's API certificate (an SPKI pin), so any
+//! other certificate problem still fails the page. The numbers it shows must be the broker's
 //! (counts of people from 1 to 4 as "<5"), both charts must be drawn, and the page must make
 //! no request outside the broker. A screenshot is saved for review.
 //!
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tandem_cli::demo::{self, DemoOptions, federation::demo_key};
+use tandem_e2e::https_get;
 use tandem_proto::GetNetworkStatsRequest;
 
 /// Connections Chromium 156 opens at every start whatever the page (it does the same on
@@ -168,32 +171,39 @@ fn browse(
     Ok(stdout)
 }
 
-/// Sends a GET over plain HTTP/1.1 and returns the status code and the body.
-fn http_get(addr: SocketAddr, path: &str, key: &str) -> anyhow::Result<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .context("no end of headers")?;
-    let status = head
-        .split(' ')
-        .nth(1)
-        .context("no status")?
-        .parse()
-        .context("status code")?;
-    anyhow::ensure!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "unexpected chunked answer"
-    );
-    Ok((status, body.to_owned()))
+/// Returns what Chromium's `--ignore-certificate-errors-spki-list` takes for the certificate
+/// whose private key is in `key_pem`: the base64 of the SHA-256 of its SubjectPublicKeyInfo.
+/// Chromium then accepts that one key (issued by the demo's own CA, which it does not know) and
+/// still refuses any other certificate error.
+fn spki_pin(key_pem: &Path) -> anyhow::Result<String> {
+    use rcgen::PublicKeyData;
+    use sha2::{Digest, Sha256};
+    let pem = std::fs::read_to_string(key_pem)
+        .with_context(|| format!("cannot read {}", key_pem.display()))?;
+    let key = rcgen::KeyPair::from_pem(&pem)?;
+    Ok(base64(&Sha256::digest(key.subject_public_key_info())))
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Returns the text of every element with a `data-metric` attribute in a serialised DOM
@@ -276,8 +286,15 @@ async fn check_page(
     assert!(stats.tandems > 0, "the demo formed tandems: {stats:?}");
     let key = demo_key("operator");
     let addr = federation.dashboard_addr;
+    let ca = federation.ca_cert();
     let (status, body) = tokio::task::spawn_blocking(move || {
-        http_get(addr, "/api/dashboard", &demo_key("operator"))
+        https_get(
+            addr,
+            "127.0.0.1",
+            "/api/dashboard",
+            &demo_key("operator"),
+            &ca,
+        )
     })
     .await??;
     assert_eq!(status, 200, "{body}");
@@ -285,12 +302,17 @@ async fn check_page(
 
     let recorder = Recorder::start()?;
     let url = federation.dashboard_url();
+    assert!(url.starts_with("https://"), "{url}");
     assert!(url.ends_with(&format!("#key={key}")));
     let proxy = recorder.addr;
+    let pin = format!(
+        "--ignore-certificate-errors-spki-list={}",
+        spki_pin(&federation.certs_dir().join("api-key.pem"))?
+    );
     let dom = {
-        let (chromium, url) = (chromium.to_path_buf(), url.clone());
+        let (chromium, url, pin) = (chromium.to_path_buf(), url.clone(), pin.clone());
         tokio::task::spawn_blocking(move || {
-            browse(&chromium, proxy, &url, &["--dump-dom".to_owned()])
+            browse(&chromium, proxy, &url, &["--dump-dom".to_owned(), pin])
         })
         .await??
     };
@@ -439,6 +461,7 @@ async fn check_page(
     let _ = std::fs::remove_file(&shot);
     {
         let (chromium, url, shot) = (chromium.to_path_buf(), url.clone(), shot.clone());
+        let pin = pin.clone();
         tokio::task::spawn_blocking(move || {
             browse(
                 &chromium,
@@ -447,6 +470,7 @@ async fn check_page(
                 &[
                     format!("--screenshot={}", shot.display()),
                     "--window-size=1366,900".to_owned(),
+                    pin,
                 ],
             )
         })

@@ -9,7 +9,6 @@ use tandem_cli::demo::federation::{Federation, NodeSpec};
 use tandem_cli::demo::population::{self, NETWORKS};
 use tandem_domain::taxonomy::regions_meet;
 use tandem_e2e::{FEDERATION_KEY, as_company, databases};
-use tandem_proto::mentee_service_client::MenteeServiceClient;
 use tandem_proto::{
     CreateMentorRequest, Format, ListMenteesRequest, ListProposalsRequest, RunMatchingRoundRequest,
     SubmitMenteeRequest, SyncNodesRequest,
@@ -31,7 +30,7 @@ async fn no_proposal_breaks_a_hard_constraint_in_a_seeded_population() -> anyhow
     let federation =
         Federation::start(&databases(dir.path()), FEDERATION_KEY, &specs, |_| {}).await?;
     let mut operator = federation.operator_client().await?;
-    let mut mentees = MenteeServiceClient::connect(federation.broker_endpoint()).await?;
+    let mut mentees = federation.mentee_client().await?;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
 
     let mut employers = Vec::new();

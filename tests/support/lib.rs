@@ -115,7 +115,7 @@ pub async fn start_with_clock(
     .await?;
     federation.provision_companies(&COMPANIES).await?;
     let operator = federation.operator_client().await?;
-    let mentees = MenteeServiceClient::connect(federation.broker_endpoint()).await?;
+    let mentees = federation.mentee_client().await?;
     let mut admins = Vec::new();
     for k in 0..federation.nodes.len() {
         admins.push(federation.admin_client(k).await?);
@@ -127,6 +127,67 @@ pub async fn start_with_clock(
         admins,
         _dir: dir,
     })
+}
+
+/// Sends a GET over HTTP/1.1 inside TLS, trusting the CA certificate in `ca` and verifying the
+/// server as `host` (blocking; call it from `spawn_blocking`). Returns the status code and the
+/// body.
+pub fn https_get(
+    addr: std::net::SocketAddr,
+    host: &str,
+    path: &str,
+    key: &str,
+    ca: &std::path::Path,
+) -> anyhow::Result<(u16, String)> {
+    use anyhow::Context;
+    use rustls_pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
+        roots.add(cert?)?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = rustls_pki_types::ServerName::try_from(host.to_owned())?;
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name)?;
+    let tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+    )?;
+    stream.flush()?;
+    let mut response = Vec::new();
+    match stream.read_to_end(&mut response) {
+        Ok(_) => {}
+        // A peer that closes without a TLS close_notify after a complete answer.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => {}
+        Err(e) => return Err(e.into()),
+    }
+    let response = String::from_utf8(response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("no end of headers")?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .context("no status")?
+        .parse()
+        .context("status code")?;
+    anyhow::ensure!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "unexpected chunked answer"
+    );
+    Ok((status, body.to_owned()))
 }
 
 /// Returns the employer token of a registry number under the test federation key.

@@ -49,11 +49,12 @@ fn default_rematch_window_days() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerConfig {
-    /// Socket address the gRPC services listen on.
+    /// Socket address the gRPC services listen on (over TLS with `[api_tls]`).
     #[serde(default = "default_listen")]
     pub listen: String,
     /// Socket address of the operators' dashboard (web page, `/api/dashboard` JSON and
-    /// Prometheus `/metrics`, all behind an operator key); no dashboard when unset.
+    /// Prometheus `/metrics`, all behind an operator key; over TLS with `[api_tls]`); no
+    /// dashboard when unset.
     #[serde(default)]
     pub dashboard_listen: Option<String>,
     /// `sqlite://…` or `postgres://…`; the database must already be migrated.
@@ -102,6 +103,12 @@ pub struct BrokerConfig {
     /// with `--insecure-dev`.
     #[serde(default)]
     pub tls: Option<tandem_tls::TlsFiles>,
+    /// The certificate and key that the gRPC API (`MenteeService`, `OperatorService`) and the
+    /// dashboard present to their callers, who authenticate with API keys (no client
+    /// certificates). Without it both serve plain text, which the CLI allows only with
+    /// `--insecure-dev`.
+    #[serde(default)]
+    pub api_tls: Option<tandem_tls::CertFiles>,
 }
 
 /// A node to register at start.
@@ -159,6 +166,7 @@ impl BrokerConfig {
             rematch_window_days: default_rematch_window_days(),
             nodes: Vec::new(),
             tls: None,
+            api_tls: None,
         }
     }
 

@@ -1,11 +1,13 @@
 //! Serving: the gRPC services on a bound listener, the operators' dashboard on its own
-//! listener when there is one, plus the background jobs, until shutdown.
+//! listener when there is one, both over TLS when configured, plus the background jobs, until
+//! shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tandem_proto::mentee_service_server::MenteeServiceServer;
 use tandem_proto::operator_service_server::OperatorServiceServer;
+use tandem_tls::{Alpn, ApiTls};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
@@ -16,18 +18,29 @@ use crate::{Broker, BrokerConfig, dashboard, workers};
 /// Largest request a caller may send; a mentee is a few hundred bytes.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
-/// The bound sockets the broker serves on.
+/// The bound sockets the broker serves on, and their TLS.
 #[derive(Debug)]
 pub struct Listeners {
     /// `MenteeService` and `OperatorService` (gRPC).
     pub grpc: TcpListener,
     /// The operators' dashboard (HTTP); none serves no dashboard.
     pub dashboard: Option<TcpListener>,
+    /// The TLS both listeners serve (a server certificate; callers present API keys, not
+    /// certificates). None serves plain text: development and tests only.
+    pub tls: Option<Arc<ApiTls>>,
 }
 
 impl Listeners {
-    /// Binds `listen` and, when configured, `dashboard_listen`; the error names the address.
+    /// Loads `api_tls` when configured, then binds `listen` and, when configured,
+    /// `dashboard_listen`; the error names the file or the address.
     pub async fn bind(config: &BrokerConfig) -> std::io::Result<Self> {
+        let tls = match &config.api_tls {
+            Some(files) => Some(
+                ApiTls::new(files.clone())
+                    .map_err(|e| std::io::Error::other(format!("api_tls: {e}")))?,
+            ),
+            None => None,
+        };
         let bind = |addr: String| async move {
             TcpListener::bind(&addr)
                 .await
@@ -38,16 +51,21 @@ impl Listeners {
             Some(addr) => Some(bind(addr.clone()).await?),
             None => None,
         };
-        Ok(Self { grpc, dashboard })
+        Ok(Self {
+            grpc,
+            dashboard,
+            tls,
+        })
     }
 }
 
 impl From<TcpListener> for Listeners {
-    /// Serves gRPC only.
+    /// Serves gRPC only, in plain text.
     fn from(grpc: TcpListener) -> Self {
         Self {
             grpc,
             dashboard: None,
+            tls: None,
         }
     }
 }
@@ -64,24 +82,26 @@ pub async fn serve(
     let Listeners {
         grpc: listener,
         dashboard,
+        tls,
     } = listeners.into();
     let (stop, stopped) = watch::channel(false);
     let mut jobs = workers::spawn(Arc::clone(&broker), stopped.clone());
     if let Some(listener) = dashboard {
         let mut stopped = stopped;
         let broker = Arc::clone(&broker);
+        let tls = tls.clone();
         jobs.spawn(async move {
             let shutdown = async move {
                 // A closed channel also means stop.
                 let _ = stopped.wait_for(|stop| *stop).await;
             };
-            if let Err(err) = dashboard::serve(broker, listener, shutdown).await {
+            if let Err(err) = dashboard::serve(broker, listener, tls, shutdown).await {
                 tracing::error!(%err, "dashboard server failed");
             }
         });
     }
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "broker listening");
+        tracing::info!(%addr, tls = tls.is_some(), "broker listening");
     }
     let signal = stop.clone();
     let shutdown = async move {
@@ -90,7 +110,7 @@ pub async fn serve(
         // The receivers may be gone already; nothing to stop then.
         let _ = signal.send(true);
     };
-    let served = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
         .add_service(
             MenteeServiceServer::new(MenteeGrpc::new(Arc::clone(&broker)))
@@ -99,13 +119,28 @@ pub async fn serve(
         .add_service(
             OperatorServiceServer::new(OperatorGrpc::new(broker))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
-        )
-        .serve_with_incoming_shutdown(
-            // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (about 40 ms each).
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
-        .await;
+        );
+    let served = match tls {
+        Some(tls) => {
+            let mut accepting = stop.subscribe();
+            let incoming = tls.incoming(listener, Alpn::Grpc, async move {
+                let _ = accepting.wait_for(|stop| *stop).await;
+            });
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        None => {
+            router
+                .serve_with_incoming_shutdown(
+                    // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (about 40 ms
+                    // each).
+                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    shutdown,
+                )
+                .await
+        }
+    };
     let _ = stop.send(true);
     while let Some(job) = jobs.join_next().await {
         if let Err(e) = job {

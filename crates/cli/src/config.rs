@@ -14,6 +14,7 @@ const NODE_KEYS: &[&str] = &[
     "node_id",
     "display_name",
     "listen",
+    "admin_listen",
     "database_url",
     "pseudonym_secret",
     "federation_key",
@@ -21,6 +22,7 @@ const NODE_KEYS: &[&str] = &[
     "staff_rate_limit_per_second",
     "staff_rate_limit_burst",
     "tls",
+    "admin_tls",
 ];
 
 /// Top-level keys of a broker configuration that environment variables may override.
@@ -40,6 +42,7 @@ const BROKER_KEYS: &[&str] = &[
     "checkin_grace_days",
     "rematch_window_days",
     "tls",
+    "api_tls",
 ];
 
 fn load<T: DeserializeOwned>(path: &Path, env_keys: &'static [&'static str]) -> anyhow::Result<T> {

@@ -39,8 +39,10 @@ pub enum Command {
         /// Configuration file (see deploy/node.toml); `TANDEM_*` variables override it.
         #[arg(long)]
         config: PathBuf,
-        /// Serves NodeService in plain text when the configuration has no `[tls]` section.
-        /// For development only: anyone who reaches the port can call it.
+        /// Serves NodeService in plain text when the configuration has no `[tls]` section, and
+        /// NodeAdminService in plain text when it has no `[admin_tls]` section. For development
+        /// only: anyone who reaches the port can call NodeService, and staff keys cross the
+        /// network in clear.
         #[arg(long)]
         insecure_dev: bool,
     },
@@ -49,12 +51,14 @@ pub enum Command {
         /// Configuration file (see deploy/broker.toml); `TANDEM_*` variables override it.
         #[arg(long)]
         config: PathBuf,
-        /// Calls nodes in plain text when the configuration has no `[tls]` section.
-        /// For development only.
+        /// Calls nodes in plain text when the configuration has no `[tls]` section, and serves
+        /// the gRPC API and the dashboard in plain text when it has no `[api_tls]` section.
+        /// For development only: API keys then cross the network in clear.
         #[arg(long)]
         insecure_dev: bool,
     },
-    /// Mints a development CA and node or broker certificates for mutual TLS.
+    /// Mints a development CA, node and broker certificates for mutual TLS, and server
+    /// certificates for the APIs (broker gRPC and dashboard, node admin).
     #[command(subcommand)]
     Certs(CertsCommand),
     /// Creates, lists and revokes API keys: company and operator keys with the broker's
@@ -93,12 +97,18 @@ pub enum CertsCommand {
         #[arg(long)]
         name: String,
         /// Identity (DNS name) the certificate carries, e.g. `ind-assoc.node.tandem` or
-        /// `broker.tandem`.
+        /// `broker.tandem`; for `--kind api` the host name callers dial, e.g.
+        /// `broker.example.org` or `localhost`.
         #[arg(long)]
         identity: String,
-        /// `node` (serves NodeService) or `broker` (calls nodes).
+        /// `node` (serves NodeService), `broker` (calls nodes) or `api` (serves the broker's
+        /// gRPC API and dashboard, or a node's NodeAdminService, to callers with API keys).
         #[arg(long)]
         kind: CertKind,
+        /// More host names or IP addresses an `api` certificate carries besides `--identity`,
+        /// e.g. `--san localhost --san 127.0.0.1`; repeatable.
+        #[arg(long = "san", value_name = "NAME_OR_IP")]
+        sans: Vec<String>,
         /// Days the certificate stays valid.
         #[arg(long, default_value_t = 365)]
         days: u32,
@@ -110,6 +120,7 @@ pub enum CertsCommand {
 pub enum CertKind {
     Node,
     Broker,
+    Api,
 }
 
 /// A part of the federation.
@@ -204,22 +215,29 @@ fn certs(command: CertsCommand) -> anyhow::Result<()> {
             name,
             identity,
             kind,
+            sans,
             days,
         } => {
             anyhow::ensure!(days > 0, "--days: must be at least 1");
-            let kind = match kind {
-                CertKind::Node => tandem_tls::mint::Kind::Node,
-                CertKind::Broker => tandem_tls::mint::Kind::Broker,
+            let validity = tandem_tls::mint::Validity::days(days);
+            let (files, names) = match kind {
+                CertKind::Api => {
+                    let names: Vec<String> = std::iter::once(identity).chain(sans).collect();
+                    let files = tandem_tls::mint::issue_api(&dir, &name, &names, validity)?;
+                    (files, names.join(", "))
+                }
+                CertKind::Node | CertKind::Broker => {
+                    anyhow::ensure!(sans.is_empty(), "--san: only with --kind api");
+                    let kind = match kind {
+                        CertKind::Node => tandem_tls::mint::Kind::Node,
+                        _ => tandem_tls::mint::Kind::Broker,
+                    };
+                    let files = tandem_tls::mint::issue(&dir, &name, &identity, kind, validity)?;
+                    (files, identity)
+                }
             };
-            let files = tandem_tls::mint::issue(
-                &dir,
-                &name,
-                &identity,
-                kind,
-                tandem_tls::mint::Validity::days(days),
-            )?;
             println!(
-                "issued {identity} for {days} days: cert {}, key {}",
+                "issued {names} for {days} days: cert {}, key {}",
                 files.cert.display(),
                 files.key.display()
             );
@@ -228,45 +246,116 @@ fn certs(command: CertsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses plain-text transport unless `--insecure-dev` asked for it, and then warns.
-fn require_tls_or_insecure_dev(has_tls: bool, insecure_dev: bool) -> anyhow::Result<()> {
-    if has_tls {
-        return Ok(());
+/// A TLS section of a configuration and what it secures.
+struct TlsSection {
+    /// The section's key, e.g. `api_tls`.
+    key: &'static str,
+    /// Whether the configuration has it.
+    present: bool,
+    /// What it secures, for the message.
+    secures: &'static str,
+    /// How to set it up, for the message.
+    how: &'static str,
+}
+
+/// Refuses plain-text transport unless `--insecure-dev` asked for it, and then warns. The
+/// message names the first missing section.
+fn require_tls_or_insecure_dev(sections: &[TlsSection], insecure_dev: bool) -> anyhow::Result<()> {
+    for section in sections.iter().filter(|s| !s.present) {
+        let TlsSection {
+            key, secures, how, ..
+        } = section;
+        anyhow::ensure!(
+            insecure_dev,
+            "{key}: the configuration has no [{key}] section, so {secures} would run in plain text; configure it ({how}) or pass --insecure-dev for development"
+        );
+        tracing::warn!(section = %key, "plain-text transport: development only");
     }
-    anyhow::ensure!(
-        insecure_dev,
-        "tls: the configuration has no [tls] section; configure mutual tls (see `tandem certs --help`) or pass --insecure-dev for development"
-    );
-    tracing::warn!("plain-text transport: development only");
     Ok(())
 }
 
+/// The TLS sections of a node's configuration.
+fn node_tls_sections(config: &tandem_node::NodeConfig) -> [TlsSection; 2] {
+    [
+        TlsSection {
+            key: "tls",
+            present: config.tls.is_some(),
+            secures: "NodeService (the broker's calls)",
+            how: "mutual tls, see `tandem certs issue --kind node`",
+        },
+        TlsSection {
+            key: "admin_tls",
+            present: config.admin_tls.is_some(),
+            secures: "NodeAdminService (staff keys)",
+            how: "a server certificate, see `tandem certs issue --kind api`",
+        },
+    ]
+}
+
+/// The TLS sections of the broker's configuration.
+fn broker_tls_sections(config: &tandem_broker::BrokerConfig) -> [TlsSection; 2] {
+    [
+        TlsSection {
+            key: "tls",
+            present: config.tls.is_some(),
+            secures: "calls to the nodes",
+            how: "mutual tls, see `tandem certs issue --kind broker`",
+        },
+        TlsSection {
+            key: "api_tls",
+            present: config.api_tls.is_some(),
+            secures: "the grpc api and the dashboard (company and operator keys)",
+            how: "a server certificate, see `tandem certs issue --kind api`",
+        },
+    ]
+}
+
 async fn run_node(config: tandem_node::NodeConfig, insecure_dev: bool) -> anyhow::Result<()> {
-    require_tls_or_insecure_dev(config.tls.is_some(), insecure_dev)?;
-    let tls = match &config.tls {
-        Some(tls) => Some(tandem_tls::ServerTls::new(
-            tls.files(),
-            &tls.trusted_brokers,
-        )?),
+    require_tls_or_insecure_dev(&node_tls_sections(&config), insecure_dev)?;
+    let node_tls = match &config.tls {
+        Some(tls) => Some(
+            tandem_tls::ServerTls::new(tls.files(), &tls.trusted_brokers)
+                .map_err(|e| anyhow::anyhow!("tls: {e}"))?,
+        ),
+        None => None,
+    };
+    let admin_tls = match &config.admin_tls {
+        Some(files) => Some(
+            tandem_tls::ApiTls::new(files.clone())
+                .map_err(|e| anyhow::anyhow!("admin_tls: {e}"))?,
+        ),
         None => None,
     };
     let db = tandem_storage::connect(&config.database_url).await?;
     require_migrated::<tandem_storage::NodeMigrator>(&db, "node").await?;
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(node = %config.node_id, addr = %listener.local_addr()?, "node listening");
+    let bind = |addr: &str| {
+        let addr = addr.to_owned();
+        async move {
+            tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))
+        }
+    };
+    let listeners = tandem_node::Listeners {
+        node: bind(&config.listen).await?,
+        node_tls,
+        admin: bind(&config.admin_listen).await?,
+        admin_tls,
+    };
+    tracing::info!(
+        node = %config.node_id,
+        addr = %listeners.node.local_addr()?,
+        admin_addr = %listeners.admin.local_addr()?,
+        "node listening"
+    );
     let state = tandem_node::NodeState::new(db, &config);
-    match tls {
-        Some(tls) => tandem_node::serve_tls(state, listener, tls, shutdown_signal()).await?,
-        None => tandem_node::serve(state, listener, shutdown_signal()).await?,
-    }
+    tandem_node::serve_on(state, listeners, shutdown_signal()).await?;
     tracing::info!("node stopped");
     Ok(())
 }
 
 async fn run_broker(config: tandem_broker::BrokerConfig, insecure_dev: bool) -> anyhow::Result<()> {
-    require_tls_or_insecure_dev(config.tls.is_some(), insecure_dev)?;
+    require_tls_or_insecure_dev(&broker_tls_sections(&config), insecure_dev)?;
     let db = tandem_storage::connect(&config.database_url).await?;
     require_migrated::<tandem_storage::BrokerMigrator>(&db, "broker").await?;
     let listeners = tandem_broker::Listeners::bind(&config).await?;
@@ -307,6 +396,36 @@ pub async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_text_needs_insecure_dev_and_the_message_names_the_section() {
+        let mut broker = tandem_broker::BrokerConfig::new("sqlite://b.db");
+        broker.tls = Some(tandem_tls::TlsFiles::in_dir(
+            std::path::Path::new("certs"),
+            "broker",
+        ));
+        let err = super::require_tls_or_insecure_dev(&super::broker_tls_sections(&broker), false)
+            .expect_err("no api_tls")
+            .to_string();
+        assert!(err.starts_with("api_tls: "), "{err}");
+        assert!(err.contains("[api_tls]"), "{err}");
+        assert!(err.contains("--insecure-dev"), "{err}");
+        assert!(
+            super::require_tls_or_insecure_dev(&super::broker_tls_sections(&broker), true).is_ok()
+        );
+        broker.api_tls = Some(tandem_tls::CertFiles {
+            cert: "certs/api.pem".into(),
+            key: "certs/api-key.pem".into(),
+        });
+        assert!(
+            super::require_tls_or_insecure_dev(&super::broker_tls_sections(&broker), false).is_ok()
+        );
+        broker.tls = None;
+        let err = super::require_tls_or_insecure_dev(&super::broker_tls_sections(&broker), false)
+            .expect_err("no tls")
+            .to_string();
+        assert!(err.starts_with("tls: "), "{err}");
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(

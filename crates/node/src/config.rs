@@ -24,9 +24,13 @@ pub struct NodeConfig {
     pub node_id: String,
     /// Display name of the association or network.
     pub display_name: String,
-    /// Address the gRPC server listens on.
+    /// Address of `NodeService`, which the broker calls (over mutual TLS with `[tls]`).
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Address of `NodeAdminService`, which the association's staff call with their keys
+    /// (over TLS with `[admin_tls]`).
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: String,
     /// `sqlite://…?mode=rwc` or `postgres://…`.
     pub database_url: String,
     /// The node's own secret that keys mentor pseudonyms; at least 32 characters.
@@ -46,6 +50,11 @@ pub struct NodeConfig {
     /// only with `--insecure-dev`.
     #[serde(default)]
     pub tls: Option<NodeTlsConfig>,
+    /// The certificate and key `NodeAdminService` presents to staff (no client certificates:
+    /// staff authenticate with their keys); without it the node serves `NodeAdminService` in
+    /// plain text, which the CLI allows only with `--insecure-dev`.
+    #[serde(default)]
+    pub admin_tls: Option<tandem_tls::CertFiles>,
 }
 
 /// The node's certificate, key and CA, and the brokers it accepts.
@@ -123,6 +132,11 @@ pub fn default_listen() -> String {
     "127.0.0.1:7001".to_owned()
 }
 
+/// Returns the default address of `NodeAdminService`.
+pub fn default_admin_listen() -> String {
+    "127.0.0.1:7002".to_owned()
+}
+
 // Written by hand so that the two secrets never reach a log line.
 impl fmt::Debug for NodeConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -130,11 +144,13 @@ impl fmt::Debug for NodeConfig {
             .field("node_id", &self.node_id)
             .field("display_name", &self.display_name)
             .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
             .field("database_url", &redact_url(&self.database_url))
             .field("pseudonym_secret", &"<redacted>")
             .field("federation_key", &"<redacted>")
             .field("publication", &self.publication)
             .field("tls", &self.tls)
+            .field("admin_tls", &self.admin_tls)
             .finish()
     }
 }
@@ -166,6 +182,15 @@ impl NodeConfig {
                 "listen: expected host:port, e.g. \"127.0.0.1:7001\", got {:?}",
                 self.listen
             ));
+        }
+        if !is_listen_address(&self.admin_listen) {
+            return Err(format!(
+                "admin_listen: expected host:port, e.g. \"127.0.0.1:7002\", got {:?}",
+                self.admin_listen
+            ));
+        }
+        if self.admin_listen == self.listen && !self.listen.ends_with(":0") {
+            return Err("admin_listen: must differ from listen".to_owned());
         }
         let url = &self.database_url;
         if !(url.starts_with("sqlite:")
@@ -215,6 +240,7 @@ mod tests {
             node_id: "ind-assoc".into(),
             display_name: "Industry Association".into(),
             listen: default_listen(),
+            admin_listen: default_admin_listen(),
             database_url: "sqlite://node.db?mode=rwc".into(),
             pseudonym_secret: "p".repeat(32),
             federation_key: "f".repeat(32),
@@ -222,6 +248,7 @@ mod tests {
             staff_rate_limit_per_second: default_staff_rate(),
             staff_rate_limit_burst: default_staff_burst(),
             tls: None,
+            admin_tls: None,
         }
     }
 
@@ -238,6 +265,8 @@ mod tests {
             (|c| c.node_id = "Bad Id".into(), "node_id: "),
             (|c| c.display_name = " ".into(), "display_name: "),
             (|c| c.listen = "nowhere".into(), "listen: "),
+            (|c| c.admin_listen = "nowhere".into(), "admin_listen: "),
+            (|c| c.admin_listen = c.listen.clone(), "admin_listen: "),
             (|c| c.database_url = "mysql://x".into(), "database_url: "),
             (
                 |c| c.pseudonym_secret = "short".into(),
@@ -291,6 +320,8 @@ mod tests {
         });
         let config: NodeConfig = serde_json::from_value(toml_like.clone()).expect("parses");
         assert_eq!(config.listen, "127.0.0.1:7001");
+        assert_eq!(config.admin_listen, "127.0.0.1:7002");
+        assert_eq!(config.admin_tls, None);
         assert_eq!(config.publication, PublicationConfig::default());
         assert_eq!(config.publication.k, 5);
         let mut partial = toml_like.clone();

@@ -7,8 +7,15 @@
 //! API keys of scope `node-admin` that the node issues and checks itself. Every change is
 //! recorded in the node's append-only audit log.
 //!
-//! [`NodeState`] holds the logic as plain async methods that tests call directly; [`serve`]
-//! puts thin tonic adapters in front of it. Every write goes through one lock and one database
+//! The two services listen on two addresses ([`Listeners`]): `NodeService` over mutual TLS
+//! (the broker's client certificate is checked in the handshake) and `NodeAdminService` over
+//! TLS with the node's server certificate only (staff authenticate with their keys). Neither
+//! port serves the other's service, so a caller without a broker certificate never reaches
+//! `NodeService`, whatever key it holds.
+//!
+//! [`NodeState`] holds the logic as plain async methods that tests call directly; [`serve_on`]
+//! (and [`serve`], both services in plain text on one port, for tests) puts thin tonic adapters
+//! in front of it. Every write goes through one lock and one database
 //! transaction, so the profile feed version and the decision sequence grow without gaps on
 //! SQLite and PostgreSQL alike. Migrations are not run here: the CLI migrates the database
 //! before it builds a node.
@@ -138,7 +145,8 @@ fn admin_server(state: Arc<NodeState>) -> NodeAdminServiceServer<grpc::AdminApi>
         .max_decoding_message_size(MAX_ADMIN_REQUEST_BYTES)
 }
 
-/// Serves NodeService and NodeAdminService on `listener` until `shutdown` completes.
+/// Serves NodeService and NodeAdminService in plain text on one `listener` until `shutdown`
+/// completes: for tests and tools on loopback. A deployed node uses [`serve_on`].
 pub async fn serve(
     state: Arc<NodeState>,
     listener: tokio::net::TcpListener,
@@ -156,41 +164,102 @@ pub async fn serve(
         .await
 }
 
-/// Serves `NodeService` over mutual TLS and `NodeAdminService` over plain text, both on
-/// `listener`, until `shutdown` completes.
+/// The bound sockets a node serves on, and the TLS of each.
+#[derive(Debug)]
+pub struct Listeners {
+    /// `NodeService`, for the broker.
+    pub node: tokio::net::TcpListener,
+    /// Mutual TLS of `node`: only a trusted broker's certificate completes the handshake.
+    /// None serves plain text (development only).
+    pub node_tls: Option<tandem_tls::ServerTls>,
+    /// `NodeAdminService`, for the association's staff.
+    pub admin: tokio::net::TcpListener,
+    /// TLS of `admin` (the node's server certificate; staff present keys, not certificates).
+    /// None serves plain text (development only).
+    pub admin_tls: Option<Arc<tandem_tls::ApiTls>>,
+}
+
+/// Serves `NodeService` on `listeners.node` and `NodeAdminService` on `listeners.admin`, each
+/// over its TLS when configured, until `shutdown` completes.
 ///
-/// Each connection is sorted by its first byte. A TLS connection must complete the handshake
-/// with a broker certificate that chains to the configured CA and names a trusted broker;
-/// it then reaches `NodeService` only. A plain-text connection reaches `NodeAdminService`
-/// only, for the association's staff on a network they control; `NodeService` is never
-/// served without TLS here.
-pub async fn serve_tls(
+/// A connection to the `NodeService` port must complete the handshake with a broker
+/// certificate that chains to the configured CA and names a trusted broker; one that does not
+/// (no certificate, another CA, expired, another identity, plain text) is closed before any
+/// RPC. The admin port serves `NodeAdminService` only.
+pub async fn serve_on(
     state: Arc<NodeState>,
-    listener: tokio::net::TcpListener,
-    tls: tandem_tls::ServerTls,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let addr = listener.local_addr().ok();
-    tracing::info!(node = %state.node_id, addr = ?addr, "node serving, NodeService over mutual tls");
+    let Listeners {
+        node,
+        node_tls,
+        admin,
+        admin_tls,
+    } = listeners;
+    tracing::info!(
+        node = %state.node_id,
+        addr = ?node.local_addr().ok(),
+        mutual_tls = node_tls.is_some(),
+        "node serving NodeService"
+    );
+    tracing::info!(
+        node = %state.node_id,
+        addr = ?admin.local_addr().ok(),
+        tls = admin_tls.is_some(),
+        "node serving NodeAdminService"
+    );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stopped_when = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         // A dropped sender also means stop.
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let (secure, plain) =
-        tandem_tls::split_incoming(listener, Arc::new(tls), stopped_when(stopped.clone()));
-    let node_service = tonic::transport::Server::builder()
+    let node_router = tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
-        .add_service(NodeServiceServer::new(grpc::NodeApi::new(state.clone())))
-        .serve_with_incoming_shutdown(secure, stopped_when(stopped.clone()));
-    let admin_service = tonic::transport::Server::builder()
+        .add_service(NodeServiceServer::new(grpc::NodeApi::new(state.clone())));
+    let node_service = async {
+        match node_tls {
+            Some(tls) => {
+                let incoming = Arc::new(tls).incoming(node, stopped_when(stopped.clone()));
+                node_router
+                    .serve_with_incoming_shutdown(incoming, stopped_when(stopped.clone()))
+                    .await
+            }
+            None => {
+                node_router
+                    .serve_with_incoming_shutdown(plain(node), stopped_when(stopped.clone()))
+                    .await
+            }
+        }
+    };
+    let admin_router = tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
-        .add_service(admin_server(state))
-        .serve_with_incoming_shutdown(plain, stopped_when(stopped));
+        .add_service(admin_server(state));
+    let admin_service = async {
+        match admin_tls {
+            Some(tls) => {
+                let incoming =
+                    tls.incoming(admin, tandem_tls::Alpn::Grpc, stopped_when(stopped.clone()));
+                admin_router
+                    .serve_with_incoming_shutdown(incoming, stopped_when(stopped.clone()))
+                    .await
+            }
+            None => {
+                admin_router
+                    .serve_with_incoming_shutdown(plain(admin), stopped_when(stopped.clone()))
+                    .await
+            }
+        }
+    };
     let signal = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
     let ((), node_served, admin_served) = tokio::join!(signal, node_service, admin_service);
     node_served.and(admin_served)
+}
+
+fn plain(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (about 40 ms each).
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }

@@ -76,7 +76,7 @@ pub struct TlsConnector {
 }
 
 impl tower::Service<Uri> for TlsConnector {
-    type Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
+    type Response = ClientStream;
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
 
@@ -85,23 +85,43 @@ impl tower::Service<Uri> for TlsConnector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let config = self.tls.config.current();
-        let identity = self.identity.clone();
-        Box::pin(async move {
-            let host = uri
-                .host()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "endpoint has no host"))?
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
-            let port = uri.port_u16().unwrap_or(443);
-            let tcp = TcpStream::connect((host.as_str(), port)).await?;
-            // Without TCP_NODELAY, small gRPC calls wait for delayed ACKs (about 40 ms each).
-            tcp.set_nodelay(true)?;
-            let tls = tokio_rustls::TlsConnector::from(config)
-                .connect(identity, tcp)
-                .await?;
-            Ok(TokioIo::new(tls))
-        })
+        Box::pin(dial(
+            uri,
+            self.tls.config.current(),
+            Some(self.identity.clone()),
+        ))
     }
+}
+
+/// A client's TLS stream, as tonic's connectors hand it over.
+pub(crate) type ClientStream = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Dials the URI's host and port over TCP and runs the TLS handshake with `config`, verifying
+/// the server's certificate against `identity`, or against the URI's host (a DNS name or an IP
+/// address) when `identity` is none.
+pub(crate) async fn dial(
+    uri: Uri,
+    config: Arc<ClientConfig>,
+    identity: Option<ServerName<'static>>,
+) -> io::Result<ClientStream> {
+    let host = uri
+        .host()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "endpoint has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(443);
+    let identity = match identity {
+        Some(identity) => identity,
+        None => ServerName::try_from(host.clone()).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("host {host:?}: {e}"))
+        })?,
+    };
+    let tcp = TcpStream::connect((host.as_str(), port)).await?;
+    // Without TCP_NODELAY, small gRPC calls wait for delayed ACKs (about 40 ms each).
+    tcp.set_nodelay(true)?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(identity, tcp)
+        .await?;
+    Ok(TokioIo::new(tls))
 }

@@ -46,28 +46,70 @@ impl TlsFiles {
         Ok(())
     }
 
+    /// Returns the certificate and key without the CA: what a server of an API presents.
+    pub fn cert_files(&self) -> CertFiles {
+        CertFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        }
+    }
+
     pub(crate) fn load_chain(&self) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         load_certs(&self.cert)
     }
 
     pub(crate) fn load_key(&self) -> Result<PrivateKeyDer<'static>, TlsError> {
-        let pem = read(&self.key)?;
-        PrivateKeyDer::from_pem_slice(&pem).map_err(|e| TlsError::Pem {
-            path: self.key.clone(),
-            detail: format!("no private key: {e}"),
-        })
+        load_key(&self.key)
     }
 
     pub(crate) fn load_roots(&self) -> Result<RootCertStore, TlsError> {
-        let mut roots = RootCertStore::empty();
-        for cert in load_certs(&self.ca)? {
-            roots.add(cert).map_err(|e| TlsError::Pem {
-                path: self.ca.clone(),
-                detail: format!("not a usable ca certificate: {e}"),
-            })?;
-        }
-        Ok(roots)
+        load_roots(&self.ca)
     }
+}
+
+/// The PEM files of a server that authenticates itself only: its certificate chain and its
+/// private key. Its callers authenticate with API keys, not certificates.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertFiles {
+    /// Certificate chain, leaf first (PEM), naming the host names or addresses callers dial.
+    pub cert: PathBuf,
+    /// Private key of the leaf (PEM, PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+}
+
+impl CertFiles {
+    pub(crate) fn paths(&self) -> [&Path; 2] {
+        [&self.cert, &self.key]
+    }
+
+    pub(crate) fn load_chain(&self) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+        load_certs(&self.cert)
+    }
+
+    pub(crate) fn load_key(&self) -> Result<PrivateKeyDer<'static>, TlsError> {
+        load_key(&self.key)
+    }
+}
+
+/// Reads the CA certificate(s) in `path` (PEM) as trust anchors.
+pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs(path)? {
+        roots.add(cert).map_err(|e| TlsError::Pem {
+            path: path.to_owned(),
+            detail: format!("not a usable ca certificate: {e}"),
+        })?;
+    }
+    Ok(roots)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = read(path)?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| TlsError::Pem {
+        path: path.to_owned(),
+        detail: format!("no private key: {e}"),
+    })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {

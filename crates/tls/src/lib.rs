@@ -1,4 +1,5 @@
-//! Mutual TLS between the Tandem broker and its nodes.
+//! TLS of Tandem: mutual TLS between the broker and its nodes, and server-authenticated TLS of
+//! the caller-facing APIs.
 //!
 //! The broker calls every node's `NodeService` over gRPC on TLS with client certificates: the
 //! node presents a certificate for its registered identity (a DNS name such as
@@ -7,22 +8,31 @@
 //! the CA and the identity registered for that node. Both checks happen in the handshake, so a
 //! refused peer never reaches an RPC handler.
 //!
-//! [`ServerTls`] and [`ClientTls`] re-read their PEM files when they change on disk, so renewed
-//! certificates take effect at the next handshake without a restart. [`mint`] creates a
-//! development CA and node or broker certificates (`tandem certs init|issue`). Only rustls with
-//! the `ring` provider is used.
+//! The APIs that companies, operators and association staff call (`MenteeService`,
+//! `OperatorService`, the operators' dashboard, `NodeAdminService`) authenticate their callers by
+//! API key, so their servers present a certificate and ask for none: [`ApiTls`] on the server,
+//! [`ApiClientTls`] for a caller that trusts a CA file.
+//!
+//! [`ServerTls`], [`ClientTls`] and [`ApiTls`] re-read their PEM files when they change on disk,
+//! so renewed certificates take effect at the next handshake without a restart. [`mint`] creates
+//! a development CA and node, broker or API server certificates (`tandem certs init|issue`).
+//! Only rustls with the `ring` provider is used.
 
+mod api;
 mod client;
 mod error;
 mod files;
+mod incoming;
 pub mod mint;
 mod reload;
 mod server;
 
+pub use api::{Alpn, ApiClientTls, ApiTls};
 pub use client::{ClientTls, TlsConnector};
 pub use error::TlsError;
-pub use files::TlsFiles;
-pub use server::{ServerTls, TlsConn, split_incoming};
+pub use files::{CertFiles, TlsFiles};
+pub use incoming::{TlsConn, TlsIncoming};
+pub use server::ServerTls;
 
 /// The identity a broker certificate carries unless configured otherwise.
 pub const DEFAULT_BROKER_IDENTITY: &str = "broker.tandem";

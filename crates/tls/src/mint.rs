@@ -1,9 +1,11 @@
-//! Minting a development CA and node or broker certificates with rcgen, as
+//! Minting a development CA and node, broker or API server certificates with rcgen, as
 //! `tandem certs init|issue` and the demo federation do.
 //!
 //! A node certificate names the node's identity as a DNS subject alternative name and may
-//! only serve (server-auth); a broker certificate may only dial (client-auth). Production
-//! deployments may use any CA that issues certificates of the same shape.
+//! only serve (server-auth); a broker certificate may only dial (client-auth). An API server
+//! certificate (the broker's gRPC API and dashboard, a node's `NodeAdminService`) names the
+//! host names and IP addresses its callers dial and may only serve. Production deployments may
+//! use any CA that issues certificates of the same shape.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,8 @@ pub enum Kind {
     Node,
     /// A broker calling nodes (client-auth).
     Broker,
+    /// A server of a caller-facing API (server-auth), see [`issue_api`].
+    Api,
 }
 
 impl std::str::FromStr for Kind {
@@ -37,7 +41,8 @@ impl std::str::FromStr for Kind {
         match s {
             "node" => Ok(Kind::Node),
             "broker" => Ok(Kind::Broker),
-            other => Err(format!("kind: expected node or broker, got {other:?}")),
+            "api" => Ok(Kind::Api),
+            other => Err(format!("kind: expected node, broker or api, got {other:?}")),
         }
     }
 }
@@ -97,7 +102,8 @@ pub fn init(dir: &Path) -> Result<PathBuf, TlsError> {
 
 /// Issues a certificate for `identity` (a DNS name such as `ind-assoc.node.tandem`), signed
 /// by the CA in `dir`, and writes `<dir>/<name>.pem` and `<dir>/<name>-key.pem` (replacing
-/// them if present). Returns the files a node or broker configures.
+/// them if present). Returns the files a node or broker configures. A [`Kind::Api`]
+/// certificate names only `identity` here; [`issue_api`] adds more names.
 pub fn issue(
     dir: &Path,
     name_: &str,
@@ -106,6 +112,43 @@ pub fn issue(
     validity: Validity,
 ) -> Result<TlsFiles, TlsError> {
     check_identity("identity", identity).map_err(TlsError::Identity)?;
+    sign(dir, name_, &[identity.to_owned()], kind, validity)
+}
+
+/// Issues an API server certificate for every name in `names` (DNS names such as `localhost`
+/// or `broker.example.org`, or IP addresses such as `127.0.0.1`), signed by the CA in `dir`,
+/// and writes `<dir>/<name>.pem` and `<dir>/<name>-key.pem` (replacing them if present).
+pub fn issue_api(
+    dir: &Path,
+    name_: &str,
+    names: &[String],
+    validity: Validity,
+) -> Result<TlsFiles, TlsError> {
+    if names.is_empty() {
+        return Err(TlsError::Identity(
+            "names: at least one host name or ip address is required".to_owned(),
+        ));
+    }
+    for (i, host) in names.iter().enumerate() {
+        if host.parse::<std::net::IpAddr>().is_err() {
+            check_identity(&format!("names[{i}]"), host).map_err(|_| {
+                TlsError::Identity(format!(
+                    "names[{i}]: {host:?} is neither a dns name such as \"broker.example.org\" nor an ip address"
+                ))
+            })?;
+        }
+    }
+    sign(dir, name_, names, Kind::Api, validity)
+}
+
+/// Signs a certificate for `names` (the first is also the common name) with the CA in `dir`.
+fn sign(
+    dir: &Path,
+    name_: &str,
+    names: &[String],
+    kind: Kind,
+    validity: Validity,
+) -> Result<TlsFiles, TlsError> {
     if name_.is_empty()
         || !name_
             .chars()
@@ -125,11 +168,12 @@ pub fn issue(
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
 
     let key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(vec![identity.to_owned()])?;
-    params.distinguished_name = name(identity);
+    // rcgen turns a name that parses as an IP address into an IP address SAN.
+    let mut params = CertificateParams::new(names.to_vec())?;
+    params.distinguished_name = name(names.first().map_or("", String::as_str));
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![match kind {
-        Kind::Node => ExtendedKeyUsagePurpose::ServerAuth,
+        Kind::Node | Kind::Api => ExtendedKeyUsagePurpose::ServerAuth,
         Kind::Broker => ExtendedKeyUsagePurpose::ClientAuth,
     }];
     params.use_authority_key_identifier_extension = true;

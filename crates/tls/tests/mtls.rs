@@ -1,90 +1,28 @@
 //! Real handshakes on loopback between a broker-side `ClientTls` and a node-side `ServerTls`
 //! in front of a real tonic `NodeService`: the right certificates work; no client certificate,
 //! an unknown CA, an expired certificate and the wrong identity on either side are refused
-//! before any handler runs; renewed files are used by the next handshake without a restart.
+//! before any handler runs, and so is a client speaking plain text; renewed files are used by the
+//! next handshake without a restart.
+
+mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::Counting;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tandem_proto::node_service_client::NodeServiceClient;
-use tandem_proto::node_service_server::{NodeService, NodeServiceServer};
-use tandem_proto::*;
+use tandem_proto::node_service_server::NodeServiceServer;
+use tandem_proto::{GetNodeInfoRequest, NodeInfo};
 use tandem_tls::mint::{self, Kind, Validity};
 use tandem_tls::{ClientTls, ServerTls, TlsFiles};
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Response, Status};
 
 const NODE: &str = "ind-assoc.node.tandem";
 const BROKER: &str = "broker.tandem";
-
-/// A `NodeService` that counts the calls that reached it.
-#[derive(Clone, Default)]
-struct Counting(Arc<AtomicUsize>);
-
-#[tonic::async_trait]
-impl NodeService for Counting {
-    async fn get_node_info(
-        &self,
-        _: Request<GetNodeInfoRequest>,
-    ) -> Result<Response<NodeInfo>, Status> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(NodeInfo {
-            node_id: "ind-assoc".into(),
-            ..NodeInfo::default()
-        }))
-    }
-    async fn get_profile_changes(
-        &self,
-        _: Request<GetProfileChangesRequest>,
-    ) -> Result<Response<GetProfileChangesResponse>, Status> {
-        Err(Status::unimplemented("test"))
-    }
-    async fn deliver_introduction(
-        &self,
-        _: Request<DeliverIntroductionRequest>,
-    ) -> Result<Response<DeliverIntroductionResponse>, Status> {
-        Err(Status::unimplemented("test"))
-    }
-    async fn get_decisions(
-        &self,
-        _: Request<GetDecisionsRequest>,
-    ) -> Result<Response<GetDecisionsResponse>, Status> {
-        Err(Status::unimplemented("test"))
-    }
-    async fn close_introduction(
-        &self,
-        _: Request<CloseIntroductionRequest>,
-    ) -> Result<Response<CloseIntroductionResponse>, Status> {
-        Err(Status::unimplemented("test"))
-    }
-    async fn release_contact_card(
-        &self,
-        _: Request<ReleaseContactCardRequest>,
-    ) -> Result<Response<ContactCard>, Status> {
-        Err(Status::unimplemented("test"))
-    }
-    async fn update_tandem(
-        &self,
-        _request: Request<UpdateTandemRequest>,
-    ) -> Result<Response<UpdateTandemResponse>, Status> {
-        Err(Status::unimplemented("test"))
-    }
-    async fn get_tandem_events(
-        &self,
-        _request: Request<GetTandemEventsRequest>,
-    ) -> Result<Response<GetTandemEventsResponse>, Status> {
-        Err(Status::unimplemented("test"))
-    }
-    async fn forget_mentee(
-        &self,
-        _: Request<tandem_proto::ForgetMenteeRequest>,
-    ) -> Result<Response<tandem_proto::ForgetMenteeResponse>, Status> {
-        Err(Status::unimplemented("test"))
-    }
-}
 
 /// A CA, a node certificate and a broker certificate, and a node serving on loopback.
 struct Setup {
@@ -114,7 +52,7 @@ impl Setup {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (secure, _plain) = tandem_tls::split_incoming(listener, Arc::new(tls), async {
+        let secure = Arc::new(tls).incoming(listener, async {
             let _ = stopped.await;
         });
         let calls = Arc::new(AtomicUsize::new(0));
@@ -266,6 +204,17 @@ async fn a_client_without_a_certificate_is_refused() {
     });
     let channel = setup.endpoint().connect_with_connector_lazy(connector);
     assert_refused(call(channel).await, &setup, "no client certificate");
+}
+
+#[tokio::test]
+async fn a_plain_text_client_is_refused() {
+    let setup = Setup::start().await;
+    let channel = Endpoint::from_shared(format!("http://{}", setup.addr))
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(5))
+        .connect_lazy();
+    assert_refused(call(channel).await, &setup, "plain text");
 }
 
 #[tokio::test]

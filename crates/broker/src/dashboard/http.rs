@@ -1,11 +1,13 @@
 //! The dashboard's HTTP server: the page (a static shell whose script fetches the figures),
-//! the figures as JSON, the Prometheus metrics and a health check.
+//! the figures as JSON, the Prometheus metrics and a health check, over HTTPS when the broker
+//! has `[api_tls]`.
 //!
 //! `/api/*` and `/metrics` need an operator key (`Authorization: Bearer tdm_…`); the page and
 //! its assets carry no data and need none. Every answer carries a strict Content-Security-Policy,
 //! so the page can load nothing but its own script and style from the broker.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -14,7 +16,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::StreamExt;
+use tandem_tls::{Alpn, ApiTls, TlsConn, TlsIncoming};
 use tokio::net::TcpListener;
+use tonic::transport::server::Connected;
 
 use super::metrics;
 use crate::keys::Scope;
@@ -53,19 +58,73 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .with_state(broker)
 }
 
-/// Serves the dashboard on `listener` until `shutdown` completes, then lets open requests
-/// finish.
+/// Serves the dashboard on `listener`, over `tls` when given (HTTP/1.1 inside TLS), until
+/// `shutdown` completes, then lets open requests finish.
 pub async fn serve(
     broker: Arc<Broker>,
     listener: TcpListener,
+    tls: Option<Arc<ApiTls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "dashboard listening");
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, tls = tls.is_some(), "dashboard listening");
+    match tls {
+        Some(tls) => {
+            // The accept loop and the server stop together: one signal, two waiters.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let stopped_when = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            let listener = TlsListener {
+                incoming: tls.incoming(listener, Alpn::Http1, stopped_when(stopped.clone())),
+                addr,
+            };
+            let signal = async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            };
+            let serving = axum::serve(listener, router(broker))
+                .with_graceful_shutdown(stopped_when(stopped))
+                .into_future();
+            let ((), served) = tokio::join!(signal, serving);
+            served
+        }
+        None => {
+            axum::serve(listener, router(broker))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
     }
-    axum::serve(listener, router(broker))
-        .with_graceful_shutdown(shutdown)
-        .await
+}
+
+/// The dashboard's connections after their TLS handshake, as axum takes them.
+struct TlsListener {
+    incoming: TlsIncoming,
+    addr: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsConn;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TlsConn, SocketAddr) {
+        loop {
+            match self.incoming.next().await {
+                Some(Ok(conn)) => {
+                    let peer = conn.connect_info().remote_addr().unwrap_or(self.addr);
+                    return (conn, peer);
+                }
+                // Failed handshakes are logged and dropped before they get here.
+                Some(Err(_)) => continue,
+                // The accept loop stopped at shutdown; the server stops on the same signal.
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
 }
 
 /// Adds the security headers to every answer.

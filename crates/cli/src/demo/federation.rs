@@ -1,11 +1,13 @@
 //! A whole federation in one process: a broker and any number of nodes, each with its own
 //! database, serving real gRPC on loopback ports. The demo and the end-to-end tests use it.
 //!
-//! The broker calls the nodes' `NodeService` over mutual TLS, as in production: the federation
-//! mints a development CA, one certificate per node (`<node id>.node.tandem`) and one for the
-//! broker (`broker.tandem`) in a temporary directory at start. The broker's `MenteeService` and
-//! `OperatorService` and the nodes' `NodeAdminService` stay plain text on loopback (a node
-//! tells the two apart by the first byte of a connection, see `tandem_node::serve_tls`).
+//! Every connection runs over TLS, as in production. The federation mints a development CA in
+//! a temporary directory at start, one certificate per node (`<node id>.node.tandem`) and one
+//! for the broker (`broker.tandem`), with which the broker calls the nodes' `NodeService` over
+//! mutual TLS; and one API server certificate for `localhost` and `127.0.0.1`, which the
+//! broker's gRPC API and dashboard and every node's `NodeAdminService` (on its own port)
+//! present to their callers. The clients this module builds trust that CA
+//! ([`Federation::ca_cert`]) and present no certificate.
 //!
 //! Callers present API keys as in production: the broker knows an operator key and the company
 //! keys of [`Federation::provision_companies`]; every node knows one staff key of its own
@@ -13,6 +15,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use tandem_storage::MigratorTrait;
@@ -43,19 +46,22 @@ pub struct NodeSpec {
 pub struct RunningNode {
     pub node_id: String,
     pub display_name: String,
+    /// Where the node serves `NodeService` (mutual TLS).
     pub addr: SocketAddr,
+    /// Where the node serves `NodeAdminService` (TLS with the federation's API certificate).
+    pub admin_addr: SocketAddr,
     pub database_url: String,
 }
 
 impl RunningNode {
-    /// Returns the node's plain-text gRPC endpoint URL, where staff reach `NodeAdminService`.
+    /// Returns the node's mutual-TLS endpoint URL, where the broker reaches `NodeService`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
     }
 
-    /// Returns the node's mutual-TLS endpoint URL, where the broker reaches `NodeService`.
-    pub fn tls_endpoint(&self) -> String {
-        format!("https://{}", self.addr)
+    /// Returns the URL where the node's staff reach `NodeAdminService` over TLS.
+    pub fn admin_endpoint(&self) -> String {
+        format!("https://{}", self.admin_addr)
     }
 }
 
@@ -63,7 +69,7 @@ impl RunningNode {
 #[derive(Debug)]
 pub struct Federation {
     pub broker_addr: SocketAddr,
-    /// Where the broker serves the operators' dashboard (HTTP).
+    /// Where the broker serves the operators' dashboard (HTTPS).
     pub dashboard_addr: SocketAddr,
     pub broker_database_url: String,
     pub nodes: Vec<RunningNode>,
@@ -71,8 +77,13 @@ pub struct Federation {
     tasks: Vec<JoinHandle<()>>,
     /// The development CA and the certificates of the broker and every node.
     certs: tempfile::TempDir,
-    broker: std::sync::Arc<tandem_broker::Broker>,
+    /// Callers' TLS: trusts the development CA.
+    callers: Arc<tandem_tls::ApiClientTls>,
+    broker: Arc<tandem_broker::Broker>,
 }
+
+/// Host names and addresses on the federation's API certificate.
+const API_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
 
 /// Returns the API key the demo and the tests use for `tenant` (a company id, or `operator`).
 /// It is derived from the name so that helpers can attach it without a lookup; real keys are
@@ -173,8 +184,12 @@ impl Federation {
         let mut tasks = Vec::new();
         let mut running = Vec::new();
         let certs = tempfile::Builder::new().prefix("tandem-certs-").tempdir()?;
-        tandem_tls::mint::init(certs.path())?;
+        let ca = tandem_tls::mint::init(certs.path())?;
         let validity = tandem_tls::mint::Validity::days(2);
+        let api_names = API_NAMES.map(str::to_owned);
+        let api_files = tandem_tls::mint::issue_api(certs.path(), "api", &api_names, validity)?;
+        let api_tls = tandem_tls::ApiTls::new(api_files.cert_files())?;
+        let callers = tandem_tls::ApiClientTls::new(&ca)?;
         for spec in nodes {
             let url = database_url(databases, &spec.node_id).await?;
             let db = tandem_storage::connect(&url).await?;
@@ -183,6 +198,7 @@ impl Federation {
                 node_id: spec.node_id.clone(),
                 display_name: spec.display_name.clone(),
                 listen: "127.0.0.1:0".into(),
+                admin_listen: "127.0.0.1:0".into(),
                 database_url: url.clone(),
                 pseudonym_secret: secret(federation_key, &spec.node_id),
                 federation_key: federation_key.to_owned(),
@@ -191,7 +207,9 @@ impl Federation {
                 // node takes them; real staff keys are limited.
                 staff_rate_limit_per_second: 0,
                 staff_rate_limit_burst: 1,
+                // The servers are built from the minted files below.
                 tls: None,
+                admin_tls: Some(api_files.cert_files()),
             };
             config.validate().map_err(anyhow::Error::msg)?;
             let files = tandem_tls::mint::issue(
@@ -205,8 +223,14 @@ impl Federation {
                 files,
                 &[tandem_tls::DEFAULT_BROKER_IDENTITY.to_owned()],
             )?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let addr = listener.local_addr()?;
+            let listeners = tandem_node::Listeners {
+                node: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+                node_tls: Some(tls),
+                admin: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+                admin_tls: Some(Arc::clone(&api_tls)),
+            };
+            let addr = listeners.node.local_addr()?;
+            let admin_addr = listeners.admin.local_addr()?;
             let state = tandem_node::NodeState::with_clock(db, &config, clock.clone());
             state
                 .install_staff_key("demo staff", &demo_staff_key(&spec.node_id))
@@ -214,7 +238,7 @@ impl Federation {
             let shutdown = stopped(rx.clone());
             let node_id = spec.node_id.clone();
             tasks.push(tokio::spawn(async move {
-                if let Err(err) = tandem_node::serve_tls(state, listener, tls, shutdown).await {
+                if let Err(err) = tandem_node::serve_on(state, listeners, shutdown).await {
                     tracing::error!(node = %node_id, %err, "node server failed");
                 }
             }));
@@ -222,6 +246,7 @@ impl Federation {
                 node_id: spec.node_id.clone(),
                 display_name: spec.display_name.clone(),
                 addr,
+                admin_addr,
                 database_url: url,
             });
         }
@@ -239,7 +264,7 @@ impl Federation {
             .iter()
             .map(|n| tandem_broker::NodeEntry {
                 id: n.node_id.clone(),
-                endpoint: n.tls_endpoint(),
+                endpoint: n.endpoint(),
                 display_name: n.display_name.clone(),
                 identity: String::new(),
             })
@@ -251,6 +276,7 @@ impl Federation {
             tandem_tls::mint::Kind::Broker,
             validity,
         )?);
+        config.api_tls = Some(api_files.cert_files());
         broker(&mut config);
         config.validate().map_err(anyhow::Error::msg)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -267,12 +293,13 @@ impl Federation {
                 &demo_key("operator"),
             )
             .await?;
-        let serving = std::sync::Arc::clone(&broker);
+        let serving = Arc::clone(&broker);
         let shutdown = stopped(rx.clone());
         tasks.push(tokio::spawn(async move {
             let listeners = tandem_broker::Listeners {
                 grpc: listener,
                 dashboard: Some(dashboard),
+                tls: Some(api_tls),
             };
             if let Err(err) = tandem_broker::serve(serving, listeners, shutdown).await {
                 tracing::error!(%err, "broker server failed");
@@ -286,6 +313,7 @@ impl Federation {
             stop,
             tasks,
             certs,
+            callers,
             broker,
         })
     }
@@ -305,11 +333,31 @@ impl Federation {
         Ok(())
     }
 
+    /// Connects a gRPC channel to `endpoint` (one of this federation's `https://` URLs) over
+    /// TLS, trusting the federation's development CA and presenting no certificate, as a
+    /// company, an operator or a node's staff do.
+    pub async fn channel(&self, endpoint: &str) -> anyhow::Result<tonic::transport::Channel> {
+        let endpoint = tonic::transport::Endpoint::from_shared(endpoint.to_owned())?;
+        Ok(self.callers.connect(&endpoint).await?)
+    }
+
+    /// Returns a `MenteeService` client of the broker that sends no key (the tests and the
+    /// demo attach a company's per request).
+    pub async fn mentee_client(
+        &self,
+    ) -> anyhow::Result<
+        tandem_proto::mentee_service_client::MenteeServiceClient<tonic::transport::Channel>,
+    > {
+        Ok(
+            tandem_proto::mentee_service_client::MenteeServiceClient::new(
+                self.channel(&self.broker_endpoint()).await?,
+            ),
+        )
+    }
+
     /// Returns an operator client of the broker.
     pub async fn operator_client(&self) -> anyhow::Result<OperatorClient> {
-        let channel = tonic::transport::Endpoint::from_shared(self.broker_endpoint())?
-            .connect()
-            .await?;
+        let channel = self.channel(&self.broker_endpoint()).await?;
         Ok(
             tandem_proto::operator_service_client::OperatorServiceClient::with_interceptor(
                 channel,
@@ -325,9 +373,7 @@ impl Federation {
             .nodes
             .get(k)
             .with_context(|| format!("no node number {k} in this federation"))?;
-        let channel = tonic::transport::Endpoint::from_shared(node.endpoint())?
-            .connect()
-            .await?;
+        let channel = self.channel(&node.admin_endpoint()).await?;
         Ok(
             tandem_proto::node_admin_service_client::NodeAdminServiceClient::with_interceptor(
                 channel,
@@ -336,25 +382,31 @@ impl Federation {
         )
     }
 
-    /// Returns the broker's gRPC endpoint URL.
+    /// Returns the broker's gRPC endpoint URL (TLS with the federation's API certificate).
     pub fn broker_endpoint(&self) -> String {
-        format!("http://{}", self.broker_addr)
+        format!("https://{}", self.broker_addr)
     }
 
     /// Returns the dashboard's URL with the operator's [`demo_key`] in the fragment, where the
     /// page takes it from (a fragment never reaches the server or its logs).
     pub fn dashboard_url(&self) -> String {
         format!(
-            "http://{}/#key={}",
+            "https://{}/#key={}",
             self.dashboard_addr,
             demo_key("operator")
         )
     }
 
     /// Returns the directory with the development CA (`ca.pem`, `ca-key.pem`) and the
-    /// certificates of the broker (`broker.pem`) and each node (`<node id>.pem`).
+    /// certificates of the broker (`broker.pem`), each node (`<node id>.pem`) and the APIs
+    /// (`api.pem`, for `localhost` and `127.0.0.1`).
     pub fn certs_dir(&self) -> &Path {
         self.certs.path()
+    }
+
+    /// Returns the development CA's certificate, which callers of the APIs trust.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.certs.path().join(tandem_tls::mint::CA_CERT)
     }
 
     /// Stops every server and waits for them to finish.

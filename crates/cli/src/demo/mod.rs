@@ -59,11 +59,14 @@ pub async fn run_and_print(
     }
     if serve {
         let key = federation::demo_key("operator");
+        let ca = demo.federation.ca_cert();
         println!();
         println!("Operators' dashboard: {}", demo.federation.dashboard_url());
         println!("Operator API key:     {key}");
+        println!("Development CA:       {}", ca.display());
         println!(
-            "The federation keeps running: open the URL (the key travels in the fragment, never to a log), or query http://{addr}/api/dashboard and http://{addr}/metrics with \"Authorization: Bearer <key>\", and gRPC at {grpc}. Ctrl-C stops it.",
+            "The federation keeps running over TLS with a certificate from this demo's own CA: a browser warns about it (accept it for this address), curl and grpcurl take it with --cacert / -cacert. Open the URL (the key travels in the fragment, never to a log), or query it, e.g.\n  curl --cacert {ca} -H \"Authorization: Bearer {key}\" https://{addr}/metrics\nand gRPC at {grpc}. Ctrl-C stops it.",
+            ca = ca.display(),
             addr = demo.federation.dashboard_addr,
             grpc = demo.federation.broker_endpoint(),
         );

@@ -150,7 +150,7 @@ async fn script(
 ) -> anyhow::Result<DemoSummary> {
     let mut clients = Clients {
         operator: federation.operator_client().await?,
-        mentees: MenteeServiceClient::connect(federation.broker_endpoint()).await?,
+        mentees: federation.mentee_client().await?,
         admins: Vec::new(),
         admin_nodes: Vec::new(),
     };

@@ -74,12 +74,14 @@ pub fn config(database_url: &str) -> NodeConfig {
         node_id: "ind-assoc".into(),
         display_name: "Industry Association".into(),
         listen: "127.0.0.1:0".into(),
+        admin_listen: "127.0.0.1:0".into(),
         database_url: database_url.into(),
         pseudonym_secret: PSEUDONYM_SECRET.into(),
         federation_key: FEDERATION_KEY.into(),
         staff_rate_limit_per_second: 20,
         staff_rate_limit_burst: 100,
         tls: None,
+        admin_tls: None,
         // The tests here publish one or two mentors; k-anonymity has its own tests.
         publication: PublicationConfig {
             k: 1,
