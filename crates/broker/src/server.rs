@@ -149,3 +149,23 @@ pub async fn serve(
     }
     served
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_api_certificate_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = BrokerConfig::new("sqlite://b.db");
+        config.listen = "127.0.0.1:0".into();
+        config.api_tls = Some(tandem_tls::CertFiles {
+            cert: dir.path().join("broker-api.pem"),
+            key: dir.path().join("broker-api-key.pem"),
+        });
+        let err = Listeners::bind(&config).await.expect_err("no certificate");
+        let message = err.to_string();
+        assert!(message.starts_with("api_tls: "), "{message}");
+        assert!(message.contains("broker-api.pem"), "{message}");
+    }
+}

@@ -106,6 +106,51 @@ federation_key = "fedcba9876543210fedcba9876543210"
         load_broker(&deploy.join("broker.toml")).expect("deploy/broker.toml");
     }
 
+    /// Uncomments the example section `[name]` of a shipped configuration and its keys.
+    fn uncomment(text: &str, name: &str) -> String {
+        let mut out = Vec::new();
+        let mut inside = false;
+        for line in text.lines() {
+            if line == format!("# [{name}]") {
+                inside = true;
+                out.push(line.trim_start_matches("# ").to_owned());
+            } else if inside && line.starts_with("# ") && line.contains(" = ") {
+                out.push(line.trim_start_matches("# ").to_owned());
+            } else {
+                inside = false;
+                out.push(line.to_owned());
+            }
+        }
+        out.join("\n")
+    }
+
+    #[test]
+    fn the_shipped_tls_sections_of_the_apis_parse() {
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broker = std::fs::read_to_string(deploy.join("broker.toml")).expect("broker.toml");
+        let path = write(&dir, &uncomment(&broker, "api_tls"));
+        let config = load_broker(&path).expect("broker with [api_tls]");
+        let api = config.api_tls.expect("api_tls");
+        assert_eq!(api.cert, Path::new("certs/broker-api.pem"));
+        assert_eq!(api.key, Path::new("certs/broker-api-key.pem"));
+
+        let node = std::fs::read_to_string(deploy.join("node.toml")).expect("node.toml");
+        let path = write(&dir, &uncomment(&node, "admin_tls"));
+        let config = load_node(&path).expect("node with [admin_tls]");
+        assert_eq!(config.admin_listen, "127.0.0.1:7002");
+        let admin = config.admin_tls.expect("admin_tls");
+        assert_eq!(admin.cert, Path::new("certs/ind-assoc-admin.pem"));
+
+        // The API sections take a certificate and a key, nothing else (no client CA).
+        let path = write(
+            &dir,
+            "database_url = \"sqlite://b.db\"\n[api_tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nca = \"ca.pem\"\n",
+        );
+        let err = load_broker(&path).expect_err("unknown key").to_string();
+        assert!(err.contains("ca"), "{err}");
+    }
+
     #[test]
     fn rejects_unknown_keys_naming_them() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -342,12 +342,6 @@ async fn run_node(config: tandem_node::NodeConfig, insecure_dev: bool) -> anyhow
         admin: bind(&config.admin_listen).await?,
         admin_tls,
     };
-    tracing::info!(
-        node = %config.node_id,
-        addr = %listeners.node.local_addr()?,
-        admin_addr = %listeners.admin.local_addr()?,
-        "node listening"
-    );
     let state = tandem_node::NodeState::new(db, &config);
     tandem_node::serve_on(state, listeners, shutdown_signal()).await?;
     tracing::info!("node stopped");
@@ -359,9 +353,6 @@ async fn run_broker(config: tandem_broker::BrokerConfig, insecure_dev: bool) -> 
     let db = tandem_storage::connect(&config.database_url).await?;
     require_migrated::<tandem_storage::BrokerMigrator>(&db, "broker").await?;
     let listeners = tandem_broker::Listeners::bind(&config).await?;
-    if let Some(dashboard) = &listeners.dashboard {
-        tracing::info!(addr = %dashboard.local_addr()?, "dashboard listening");
-    }
     let broker = tandem_broker::Broker::new(db, config).await?;
     tandem_broker::serve(broker, listeners, shutdown_signal()).await?;
     tracing::info!("broker stopped");
