@@ -17,7 +17,7 @@
 //! ran nor on the order of the search.
 
 use super::encoded::{Encoded, FEASIBLE, Stage};
-use super::index::{MentorIndex, Prices};
+use super::index::MentorIndex;
 use super::{Arc, Solver};
 
 /// How many candidates each side keeps.
@@ -260,11 +260,7 @@ pub fn scan(
     for (&j, price) in unnamed.iter().zip(sampled) {
         prices[j] = price;
     }
-    let node_prices = index.node_prices(&prices);
-    let prices = Prices {
-        mentors: &prices,
-        nodes: &node_prices,
-    };
+    let prices = index.prices(&prices);
     let found: Vec<(u32, (i64, u64), u32)> = parallel(encoded.mentees.len(), |range| {
         let mut found = Vec::new();
         for i in range.filter(|&i| rows[i].1 == FEASIBLE) {
@@ -272,7 +268,7 @@ pub fn scan(
             index.search(
                 encoded,
                 &encoded.mentees[i],
-                Some(prices),
+                Some(&prices),
                 &mut floor,
                 |j, w, _| {
                     found.push((j, key(w, i, j as usize), i as u32));
@@ -333,11 +329,7 @@ pub fn price(
     per_mentee: usize,
 ) -> Vec<Arc> {
     let (pi, p) = solver.duals();
-    let node_prices = index.node_prices(p);
-    let prices = Prices {
-        mentors: p,
-        nodes: &node_prices,
-    };
+    let prices = index.prices(p);
     let all: Vec<u32>;
     let mentees = match mentees {
         Some(list) => list,
@@ -353,7 +345,7 @@ pub fn price(
             let own = pi[i as usize];
             let mut floor = own;
             let e = &encoded.mentees[i as usize];
-            index.search(encoded, e, Some(prices), &mut floor, |j, weight, floor| {
+            index.search(encoded, e, Some(&prices), &mut floor, |j, weight, floor| {
                 if solver.has_arc(i, j) {
                     return;
                 }

@@ -588,6 +588,19 @@ fn exhaustive_price(encoded: &Encoded, solver: &Solver, per_mentee: usize) -> Ve
     out
 }
 
+/// The default weights, or weights too large for the index's 32-bit block filter, which then
+/// scores every pair exactly.
+fn weights(beyond_the_filter: bool) -> ScoreWeights {
+    if beyond_the_filter {
+        ScoreWeights {
+            goal_coverage: 3 << 20,
+            ..ScoreWeights::default()
+        }
+    } else {
+        ScoreWeights::default()
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -599,15 +612,17 @@ proptest! {
         per_mentee in 0usize..6,
         per_place in 0usize..4,
         most_mentees_first in any::<bool>(),
+        block in 1usize..=index::BLOCK,
+        beyond_the_filter in proptest::bool::weighted(0.2),
     ) {
         let mentees = with_history(mentees, &mentors, &history);
-        let mut encoded = Encoded::new(&mentees, &mentors, &ScoreWeights::default());
+        let mut encoded = Encoded::new(&mentees, &mentors, &weights(beyond_the_filter));
         if most_mentees_first {
             encoded.set_pair_bonus(100_000);
         }
         let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
         let limits = CandidateLimits { per_mentee, per_place };
-        let index = MentorIndex::new(&encoded);
+        let index = MentorIndex::with_block(&encoded, block);
         let scan = candidates::scan(&encoded, &index, &capacities, limits);
         let reference = exhaustive_scan(&encoded, &capacities, limits);
         prop_assert_eq!(scan.feasible_pairs, reference.feasible_pairs);
@@ -620,8 +635,10 @@ proptest! {
         mentees in proptest::collection::vec(mentee_candidate(), 1..60),
         mentors in proptest::collection::vec(mentor_profile(), 1..40),
         keep in proptest::collection::vec(proptest::bool::weighted(0.3), 1..40),
+        block in 1usize..=index::BLOCK,
+        beyond_the_filter in proptest::bool::weighted(0.2),
     ) {
-        let encoded = Encoded::new(&mentees, &mentors, &ScoreWeights::default());
+        let encoded = Encoded::new(&mentees, &mentors, &weights(beyond_the_filter));
         let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
         // Solve a random part of the feasible pairs, so that many pairs outside improve.
         let arcs: Vec<Arc> = (all_pairs(&encoded).into_iter().enumerate())
@@ -632,7 +649,7 @@ proptest! {
             .collect();
         let mut solver = Solver::new(&Instance { mentees: mentees.len(), capacities, arcs });
         solver.solve();
-        let index = MentorIndex::new(&encoded);
+        let index = MentorIndex::with_block(&encoded, block);
         for per_mentee in [1, candidates::PRICED_PER_MENTEE, usize::MAX] {
             let pruned = candidates::price(&encoded, &index, &solver, None, per_mentee);
             prop_assert_eq!(pruned, exhaustive_price(&encoded, &solver, per_mentee));
