@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 pub mod arcs_file;
 pub mod candidates;
 pub mod encoded;
-mod feasible;
 pub mod index;
 mod solver;
 

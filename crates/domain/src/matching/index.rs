@@ -200,6 +200,8 @@ pub struct MentorIndex {
     bounded: bool,
     /// The pair bonus every weight includes.
     bonus: i64,
+    /// Most mentors per block.
+    block: usize,
 }
 
 /// What a search needs of one mentee, computed once.
@@ -282,6 +284,17 @@ impl MentorIndex {
 
     /// Indexes the mentors of a round in blocks of at most `block` (at least 1).
     pub fn with_block(encoded: &Encoded, block: usize) -> Self {
+        Self::build(encoded, block, None)
+    }
+
+    /// Indexes the mentors of a round for searches with these per-mentor `prices`: within a
+    /// level and region, mentors are ordered by price, so that a block's lowest price is close
+    /// to all of its mentors' and blocks of expensive mentors are skipped whole.
+    pub fn for_prices(encoded: &Encoded, block: usize, prices: &[i64]) -> Self {
+        Self::build(encoded, block, Some(prices))
+    }
+
+    fn build(encoded: &Encoded, block: usize, prices: Option<&[i64]>) -> Self {
         let block = block.clamp(1, BLOCK);
         let m = &encoded.mentors;
         let mut order: Vec<u32> = (0..encoded.mentor_count() as u32)
@@ -292,6 +305,7 @@ impl MentorIndex {
             (
                 m.level[j],
                 m.region[j],
+                prices.map_or(0, |p| p[j]),
                 m.formats[j],
                 m.topics[j],
                 m.industries[j],
@@ -337,7 +351,13 @@ impl MentorIndex {
             .iter()
             .all(|&x| x >= 0),
             bonus: encoded.bonus,
+            block,
         }
+    }
+
+    /// Returns the most mentors a block holds.
+    pub fn block(&self) -> usize {
+        self.block
     }
 
     /// Lays out per-mentor `prices` (indexed like the round's mentors) for searches.
@@ -483,6 +503,44 @@ impl MentorIndex {
         }
     }
 
+    /// Returns the number of feasible pairs of the mentee with the indexed mentors (those with a
+    /// free place). Blocks that level, region or their summary rule out are skipped; the rest
+    /// are counted by a loop over their columns.
+    pub fn count_feasible(&self, encoded: &Encoded, mentee: &Mentee) -> u64 {
+        let Some(c) = self.columns.as_ref() else {
+            return (self.order.iter())
+                .filter(|&&j| encoded.evaluate(mentee, j as usize).is_ok())
+                .count() as u64;
+        };
+        let f = Feasibility {
+            languages: c.language_bits(&mentee.languages),
+            format: u32::from(mentee.format),
+            goal_mask: mentee.goal_mask,
+            employer: mentee.employer,
+            group: mentee.group,
+        };
+        let mut count = 0;
+        for b in &self.blocks {
+            let s = &b.summary;
+            if self.block_base(encoded, mentee, b).is_none()
+                || !share(&s.languages, &mentee.languages)
+                || s.formats & f.format == 0
+                || s.topics & f.goal_mask == 0
+            {
+                continue;
+            }
+            count += count_block(c, b.start as usize..b.end as usize, &f);
+        }
+        // Pairs proposed before passed every check above but are not feasible.
+        // (Mentors without a free place are not indexed.)
+        let before = (mentee.proposed_before.iter()).filter(|&&j| {
+            encoded.mentors.capacity[j as usize] > 0
+                && encoded.evaluate(mentee, j as usize)
+                    == Err(crate::scoring::Infeasible::ProposedBefore as super::encoded::Stage)
+        });
+        count - before.count() as u64
+    }
+
     /// Scores the pair of the mentee with the mentor at position `k` exactly and visits it if it
     /// beats the floor.
     fn visit_exact(
@@ -502,6 +560,37 @@ impl MentorIndex {
             }
         }
     }
+}
+
+/// The hard constraints a block's mentors do not share, for [`count_block`].
+struct Feasibility {
+    languages: u32,
+    format: u32,
+    goal_mask: u32,
+    employer: u32,
+    group: u32,
+}
+
+/// Counts the mentors at `range` that pass the hard constraints the block does not decide.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn count_block(c: &Columns, range: std::ops::Range<usize>, f: &Feasibility) -> u64 {
+    let (s, t) = (range.start, range.end);
+    let languages = &c.languages[s..t];
+    let n = languages.len();
+    let (formats, topics) = (&c.formats[s..s + n], &c.topics[s..s + n]);
+    let (employer, group) = (&c.employer[s..s + n], &c.group[s..s + n]);
+    let mut count = 0u32;
+    for k in 0..n {
+        let feasible = mask(languages[k] & f.languages != 0)
+            & mask(formats[k] & f.format != 0)
+            & mask(topics[k] & f.goal_mask != 0)
+            & mask(employer[k] != f.employer)
+            & mask(employer[k] != f.group)
+            & mask(group[k] != f.employer)
+            & mask(group[k] != f.group);
+        count += (feasible & 1) as u32;
+    }
+    u64::from(count)
 }
 
 /// Returns `yes` where `mask` is all ones and `no` where it is zero. Written with bit operations
@@ -525,7 +614,8 @@ fn mask(b: bool) -> i32 {
 /// The value is never below the exact weight minus price (coverage is rounded up per goal; see
 /// [`narrow`] for the clamping), so a pair whose value does not beat the floor cannot beat it
 /// exactly. The loops have no branches and run over 32-bit columns, which the compiler turns
-/// into vector instructions.
+/// into vector instructions (AVX2 where the processor has it, chosen at run time).
+#[multiversion::multiversion(targets("x86_64+avx2"))]
 fn filter_block(
     c: &Columns,
     range: std::ops::Range<usize>,
