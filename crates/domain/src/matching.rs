@@ -181,8 +181,14 @@ impl Round {
         // improving pair, so the next scan looks at those; the certificate is always a scan of
         // every mentee that finds nothing.
         let mut only: Option<Vec<u32>> = None;
+        let mut index = index;
         loop {
             let pricing = Instant::now();
+            // A scan of a large share of the mentees pays for an index ordered by the current
+            // duals (a few milliseconds), and the warm start keeps the last one.
+            if only.as_ref().is_none_or(|o| o.len() * 8 > mentees.len()) {
+                index = MentorIndex::for_prices(&encoded, index.block(), solver.duals().1);
+            }
             let improving = candidates::price(
                 &encoded,
                 &index,

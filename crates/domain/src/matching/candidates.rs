@@ -330,14 +330,6 @@ pub fn price(
     per_mentee: usize,
 ) -> Vec<Arc> {
     let (pi, p) = solver.duals();
-    // A scan of many mentees pays for an index ordered by these prices (a few milliseconds).
-    let sorted;
-    let index = if mentees.is_none_or(|m| m.len() > INLINE) {
-        sorted = MentorIndex::for_prices(encoded, index.block(), p);
-        &sorted
-    } else {
-        index
-    };
     let prices = index.prices(p);
     let all: Vec<u32>;
     let mentees = match mentees {
