@@ -11,10 +11,12 @@
 //! over-estimate, so a search visits every pair a scan of all mentors would have accepted — the
 //! pruned scans stay exact.
 //!
-//! A block that is not skipped is scored whole, one mentor per iteration of a loop without
-//! branches over the block's columns, which the compiler turns into vector instructions (AVX2
-//! where the processor has it, chosen at run time). [`Encoded::evaluate`] is the reference: a
-//! property test holds every search to a scan of all pairs with it.
+//! A block that is not skipped goes whole through a loop without branches over 32-bit columns,
+//! which the compiler turns into vector instructions (AVX2 where the processor has it, chosen at
+//! run time). That loop bounds every pair from above; only the pairs that pass are scored
+//! exactly, by [`Encoded::evaluate`]. [`MentorIndex::for_prices`] orders the mentors of a level
+//! and region by price instead, for the pricing scans. A property test holds every search to a
+//! scan of all pairs with [`Encoded::evaluate`].
 
 use super::encoded::{Encoded, Languages, Mentee, share};
 
