@@ -218,12 +218,8 @@ struct Query<'a> {
 
 /// A mentee narrowed to 32-bit lanes for [`filter_block`].
 struct Filter {
-    languages: u32,
-    format: u32,
-    goal_mask: u32,
+    checks: Feasibility,
     industry: u32,
-    employer: u32,
-    group: u32,
     /// `(topic, points)`: coverage points of each goal alone, rounded up, so that their sum
     /// over the covered goals is never below the exact coverage points.
     goals: Vec<(u32, i32)>,
@@ -257,12 +253,8 @@ impl<'a> Query<'a> {
                     })
                     .collect();
                 Filter {
-                    languages: c.language_bits(&mentee.languages),
-                    format: u32::from(mentee.format),
-                    goal_mask: mentee.goal_mask,
+                    checks: Feasibility::new(c, mentee),
                     industry: mentee.industry,
-                    employer: mentee.employer,
-                    group: mentee.group,
                     goals,
                     industry_yes: industry_yes as i32,
                     industry_no: industry_no as i32,
@@ -514,13 +506,7 @@ impl MentorIndex {
                 .filter(|&&j| encoded.evaluate(mentee, j as usize).is_ok())
                 .count() as u64;
         };
-        let f = Feasibility {
-            languages: c.language_bits(&mentee.languages),
-            format: u32::from(mentee.format),
-            goal_mask: mentee.goal_mask,
-            employer: mentee.employer,
-            group: mentee.group,
-        };
+        let f = Feasibility::new(c, mentee);
         let mut count = 0;
         for b in &self.blocks {
             let s = &b.summary;
@@ -573,6 +559,30 @@ struct Feasibility {
     group: u32,
 }
 
+impl Feasibility {
+    fn new(c: &Columns, mentee: &Mentee) -> Self {
+        Self {
+            languages: c.language_bits(&mentee.languages),
+            format: u32::from(mentee.format),
+            goal_mask: mentee.goal_mask,
+            employer: mentee.employer,
+            group: mentee.group,
+        }
+    }
+
+    /// Returns all ones when a mentor with these column values passes the checks, else zero.
+    #[inline(always)]
+    fn passes(&self, languages: u32, formats: u32, topics: u32, employer: u32, group: u32) -> i32 {
+        mask(languages & self.languages != 0)
+            & mask(formats & self.format != 0)
+            & mask(topics & self.goal_mask != 0)
+            & mask(employer != self.employer)
+            & mask(employer != self.group)
+            & mask(group != self.employer)
+            & mask(group != self.group)
+    }
+}
+
 /// Counts the mentors at `range` that pass the hard constraints the block does not decide.
 #[multiversion::multiversion(targets("x86_64+avx2"))]
 fn count_block(c: &Columns, range: std::ops::Range<usize>, f: &Feasibility) -> u64 {
@@ -583,13 +593,7 @@ fn count_block(c: &Columns, range: std::ops::Range<usize>, f: &Feasibility) -> u
     let (employer, group) = (&c.employer[s..s + n], &c.group[s..s + n]);
     let mut count = 0u32;
     for k in 0..n {
-        let feasible = mask(languages[k] & f.languages != 0)
-            & mask(formats[k] & f.format != 0)
-            & mask(topics[k] & f.goal_mask != 0)
-            & mask(employer[k] != f.employer)
-            & mask(employer[k] != f.group)
-            & mask(group[k] != f.employer)
-            & mask(group[k] != f.group);
+        let feasible = f.passes(languages[k], formats[k], topics[k], employer[k], group[k]);
         count += (feasible & 1) as u32;
     }
     u64::from(count)
@@ -661,13 +665,8 @@ fn filter_block(
         let extra = select(mask(extra < most_topic_points), extra, most_topic_points);
         let score = base + coverage[k] + industry + experience[k] + extra;
         let score = select(mask(score >= 1), score, 1);
-        let feasible = mask(languages[k] & f.languages != 0)
-            & mask(formats[k] & f.format != 0)
-            & mask(topics[k] & f.goal_mask != 0)
-            & mask(employer[k] != f.employer)
-            & mask(employer[k] != f.group)
-            & mask(group[k] != f.employer)
-            & mask(group[k] != f.group);
+        let feasible =
+            (f.checks).passes(languages[k], formats[k], topics[k], employer[k], group[k]);
         let value = select(feasible, score - prices[k], i32::MIN);
         out[k] = value;
         best = select(mask(value > best), value, best);
