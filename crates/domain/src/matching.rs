@@ -94,8 +94,9 @@ pub struct RoundStats {
     pub candidate_arcs: u64,
     /// Arcs the pricing check added.
     pub pricing_arcs: u64,
-    /// Pricing scans run; the last one looked at every mentee and found no improving pair
-    /// (scans after a repair by shortest paths look only at the mentees it touched).
+    /// Pricing scans run. The first looks at every feasible pair; a later one at every pair
+    /// whose slack the solve before it can have raised (all pairs again when that is most of
+    /// them), so that once one finds nothing, no feasible pair has positive slack.
     pub pricing_passes: u32,
     /// True when the last pricing scan found no improving pair: the assignment is optimal over
     /// all feasible pairs.
@@ -138,6 +139,8 @@ pub struct Round {
     encoded: Encoded,
     index: MentorIndex,
     solver: Solver,
+    /// Most pairs a pricing scan adds per mentee.
+    priced: usize,
     /// The outcome.
     pub plan: RoundPlan,
 }
@@ -150,6 +153,16 @@ impl Round {
         mentees: &[MenteeCandidate],
         mentors: &[MentorProfile],
         options: &RoundOptions,
+    ) -> Self {
+        Self::run_priced(mentees, mentors, options, candidates::PRICED_PER_MENTEE)
+    }
+
+    /// [`Round::run`] with pricing scans that add up to `priced` pairs per mentee.
+    fn run_priced(
+        mentees: &[MenteeCandidate],
+        mentors: &[MentorProfile],
+        options: &RoundOptions,
+        priced: usize,
     ) -> Self {
         let mut stats = RoundStats::default();
         let started = Instant::now();
@@ -177,39 +190,35 @@ impl Round {
         let mut solver = Solver::new(&instance);
         solver.solve();
         stats.solve_ms = elapsed_ms(solving);
-        // After a repair by shortest paths only the mentees it reports can have gained an
-        // improving pair, so the next scan looks at those; the certificate is always a scan of
-        // every mentee that finds nothing.
-        let mut only: Option<Vec<u32>> = None;
+        // The first scan looks at every pair; each later one at the pairs whose slack the last
+        // solve can have raised (see `Moved`), which keeps the certificate: once a scan finds
+        // nothing, no feasible pair outside the graph has positive slack.
+        let mut moved: Option<Moved> = None;
         let mut index = index;
         loop {
             let pricing = Instant::now();
-            // A scan of a large share of the mentees pays for an index ordered by the current
-            // duals (a few milliseconds), and the warm start keeps the last one.
-            if only.as_ref().is_none_or(|o| o.len() * 8 > mentees.len()) {
+            let (m, n) = (mentors.len().max(1), mentees.len().max(1));
+            // A scan of most mentees pays for an index ordered by the current duals (a few
+            // milliseconds), and the warm start keeps the last one.
+            let share = |moved: &Moved| moved.mentees.len() * 2 > n || moved.mentors.len() * 2 > m;
+            if moved.as_ref().is_none_or(share) {
+                moved = None;
                 index = MentorIndex::for_prices(&encoded, index.block(), solver.duals().1);
             }
-            let improving = candidates::price(
-                &encoded,
-                &index,
-                &solver,
-                only.as_deref(),
-                candidates::PRICED_PER_MENTEE,
-            );
+            let scope = moved.as_ref().map_or(candidates::Scope::All, Moved::scope);
+            let improving = candidates::price(&encoded, &index, &solver, scope, priced);
             stats.pricing_ms += elapsed_ms(pricing);
             stats.pricing_passes += 1;
             if improving.is_empty() {
-                if only.take().is_none() {
-                    stats.optimal = true;
-                    break;
-                }
-                continue;
+                stats.optimal = true;
+                break;
             }
             stats.pricing_arcs += improving.len() as u64;
             let solving = Instant::now();
+            let before = Duals::of(&solver);
             solver.add_arcs(&improving);
             stats.solve_ms += elapsed_ms(solving);
-            only = Some(repriced(&solver, &improving));
+            moved = Some(Moved::since(&before, &solver, &improving, priced));
         }
 
         let explaining = Instant::now();
@@ -256,6 +265,7 @@ impl Round {
             encoded,
             index,
             solver,
+            priced,
             plan,
         }
     }
@@ -276,9 +286,9 @@ impl Round {
     }
 
     /// Adds one mentee to the solved round with all its feasible pairs and re-solves from the
-    /// current state (warm start), then prices the mentees whose pairs may have gained slack
-    /// until none has an improving pair, so that the assignment stays optimal over all feasible
-    /// pairs. Returns the mentee's index.
+    /// current state (warm start), then prices the pairs that may have gained slack until none
+    /// improves, so that the assignment stays optimal over all feasible pairs. Returns the
+    /// mentee's index.
     pub fn add_mentee(&mut self, mentee: &MenteeCandidate) -> u32 {
         let e = self.encoded.encode_mentee(mentee);
         let mut arcs: Vec<(u32, i64)> = Vec::new();
@@ -288,35 +298,110 @@ impl Round {
         });
         arcs.sort_unstable();
         self.encoded.mentees.push(e);
+        let before = Duals::of(&self.solver);
         let index = self.solver.add_mentee(&arcs);
-        let mut only = self.solver.last_search_mentees();
+        let mut moved = Moved::since(&before, &self.solver, &[], self.priced);
         loop {
             let improving = candidates::price(
                 &self.encoded,
                 &self.index,
                 &self.solver,
-                Some(&only),
-                candidates::PRICED_PER_MENTEE,
+                moved.scope(),
+                self.priced,
             );
             if improving.is_empty() {
                 break;
             }
+            let before = Duals::of(&self.solver);
             self.solver.add_arcs(&improving);
-            only = repriced(&self.solver, &improving);
+            moved = Moved::since(&before, &self.solver, &improving, self.priced);
         }
         index
     }
 }
 
-/// Returns the mentees the next pricing scan must look at after `improving` was added: those
-/// whose pairs may have gained slack, and those that may have had more improving pairs than one
-/// scan adds.
-fn repriced(solver: &Solver, improving: &[Arc]) -> Vec<u32> {
-    let mut next = solver.last_search_mentees();
-    next.extend(improving.iter().map(|a| a.mentee));
-    next.sort_unstable();
-    next.dedup();
-    next
+/// A copy of the solver's duals, to see how a solve moved them.
+struct Duals {
+    mentees: Vec<i64>,
+    mentors: Vec<i64>,
+}
+
+impl Duals {
+    fn of(solver: &Solver) -> Self {
+        let (pi, p) = solver.duals();
+        Self {
+            mentees: pi.to_vec(),
+            mentors: p.to_vec(),
+        }
+    }
+}
+
+/// The pairs a pricing scan must look at after a solve moved the duals.
+///
+/// Every pair outside the graph had a slack `w − π_i − p_j` of at most 0 at the last scan,
+/// except pairs of a mentee whose list was cut at the per-mentee limit. A solve changes the
+/// slack by `−(Δπ_i + Δp_j)`, so for any threshold `t` a pair with `Δπ_i ≥ −t` and `Δp_j ≥ t`
+/// cannot have gained any. The scan therefore looks at every pair of the mentees whose dual
+/// fell by more than `t` (and of those whose list was cut), and at the pairs of every other
+/// mentee with the mentors whose dual rose by less than `t`. `t` is 0 or the median move of
+/// the mentor duals — a path through the sink shifts all duals alike — whichever leaves less
+/// to scan.
+#[derive(Debug, Clone)]
+struct Moved {
+    mentees: Vec<u32>,
+    mentors: Vec<u32>,
+}
+
+impl Moved {
+    fn since(before: &Duals, solver: &Solver, added: &[Arc], per_mentee: usize) -> Self {
+        let (pi, p) = solver.duals();
+        // Mentees added since have no dual to compare: all their pairs are looked at.
+        let rise = |i: usize| before.mentees.get(i).map_or(i64::MIN, |&b| pi[i] - b);
+        let mentor_rise: Vec<i64> = (p.iter().zip(&before.mentors))
+            .map(|(&now, &b)| now - b)
+            .collect();
+        let mut sorted = mentor_rise.clone();
+        let median = if sorted.is_empty() {
+            0
+        } else {
+            let mid = sorted.len() / 2;
+            *sorted.select_nth_unstable(mid).1
+        };
+        let mut cut = vec![0usize; pi.len()];
+        for a in added {
+            cut[a.mentee as usize] += 1;
+        }
+        let with = |t: i64| {
+            let mentees: Vec<u32> = (0..pi.len())
+                .filter(|&i| rise(i) < -t || cut[i] >= per_mentee)
+                .map(|i| i as u32)
+                .collect();
+            let mentors: Vec<u32> = (0..p.len())
+                .filter(|&j| mentor_rise[j] < t)
+                .map(|j| j as u32)
+                .collect();
+            Self { mentees, mentors }
+        };
+        let (n, m) = (pi.len().max(1) as f64, p.len().max(1) as f64);
+        let cost = |s: &Self| s.mentees.len() as f64 / n + s.mentors.len() as f64 / m;
+        let at_zero = with(0);
+        if median == 0 {
+            return at_zero;
+        }
+        let at_median = with(median);
+        if cost(&at_median) < cost(&at_zero) {
+            at_median
+        } else {
+            at_zero
+        }
+    }
+
+    fn scope(&self) -> candidates::Scope<'_> {
+        candidates::Scope::Moved {
+            mentees: &self.mentees,
+            mentors: &self.mentors,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -178,7 +178,7 @@ pub fn bench_match(options: &BenchMatchOptions) -> anyhow::Result<()> {
         );
         println!("solve:              {} ms", s.solve_ms);
         println!(
-            "pricing:            {} passes (the last over every mentee), {} arcs added, {} ms; optimal: {}",
+            "pricing:            {} passes (every pair, then the pairs whose duals moved), {} arcs added, {} ms; optimal: {}",
             s.pricing_passes, s.pricing_arcs, s.pricing_ms, s.optimal
         );
         println!("explanations:       {} ms", s.explain_ms);

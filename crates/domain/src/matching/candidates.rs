@@ -5,9 +5,10 @@
 //! few per mentee *and* the best few per mentor (mentee-side lists alone lose a lot when many
 //! mentees want the same popular mentors). After solving that sparse graph, the pricing check
 //! looks for feasible pairs whose weight exceeds what the solver's duals allow: such a pair
-//! could improve the objective, so it is added and the graph solved again. When a check of
-//! every mentee finds none, the assignment is optimal over all feasible pairs — the round's
-//! certificate.
+//! could improve the objective, so it is added and the graph solved again. The first check
+//! looks at every feasible pair, later ones at the pairs whose slack the solve can have raised
+//! (see [`Scope`]). When a check finds none, no feasible pair has positive slack and the
+//! assignment is optimal over all of them — the round's certificate.
 //!
 //! Neither scan looks at every pair: both search the [`MentorIndex`], which skips groups of
 //! mentors whose best possible score cannot reach the list (or beat the duals), and visits
@@ -316,29 +317,66 @@ pub fn scan(
 /// takes more passes (on the 50,000 × 25,000 bench: 11 passes with 4, 7 with 16).
 pub const PRICED_PER_MENTEE: usize = 16;
 
-/// Returns, for each of `mentees` (all if `None`), the feasible pairs outside the graph that
-/// could improve the objective most under the solver's duals — up to `per_mentee` of them,
-/// sorted by mentee then mentor. A search of the mentor index skips every node whose best
-/// possible score minus its lowest mentor dual cannot beat the mentee's dual, so this finds
-/// exactly the pairs a scan of all pairs would. An empty answer for all mentees certifies that
-/// the assignment is optimal over all feasible pairs.
+/// Which pairs a pricing scan looks at.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every feasible pair.
+    All,
+    /// Every pair of `mentees`, and the pairs of all other mentees with `mentors`.
+    Moved {
+        mentees: &'a [u32],
+        mentors: &'a [u32],
+    },
+}
+
+/// Returns, for each mentee, the feasible pairs in `scope` outside the graph that could improve
+/// the objective most under the solver's duals — up to `per_mentee` of them, sorted by mentee
+/// then mentor. A search of the mentor index skips every block whose best possible score minus
+/// its lowest mentor dual cannot beat the mentee's dual, so this finds exactly the pairs a scan
+/// of all pairs in scope would. An empty answer for every pair that can have positive slack
+/// certifies that the assignment is optimal over all feasible pairs.
 pub fn price(
     encoded: &Encoded,
     index: &MentorIndex,
     solver: &Solver,
-    mentees: Option<&[u32]>,
+    scope: Scope<'_>,
+    per_mentee: usize,
+) -> Vec<Arc> {
+    let p = solver.duals().1;
+    match scope {
+        Scope::All => {
+            let all: Vec<u32> = (0..encoded.mentees.len() as u32).collect();
+            price_mentees(encoded, index, solver, &all, per_mentee)
+        }
+        Scope::Moved { mentees, mentors } => {
+            let mut found = price_mentees(encoded, index, solver, mentees, per_mentee);
+            if !mentors.is_empty() {
+                let mut whole = vec![false; encoded.mentees.len()];
+                for &i in mentees {
+                    whole[i as usize] = true;
+                }
+                let others: Vec<u32> = (0..encoded.mentees.len() as u32)
+                    .filter(|&i| !whole[i as usize])
+                    .collect();
+                let among = MentorIndex::for_prices_among(encoded, index.block(), p, mentors);
+                found.extend(price_mentees(encoded, &among, solver, &others, per_mentee));
+            }
+            found.sort_unstable_by_key(|a| (a.mentee, a.mentor));
+            found
+        }
+    }
+}
+
+/// Prices every pair of `mentees` with the mentors of `index`.
+fn price_mentees(
+    encoded: &Encoded,
+    index: &MentorIndex,
+    solver: &Solver,
+    mentees: &[u32],
     per_mentee: usize,
 ) -> Vec<Arc> {
     let (pi, p) = solver.duals();
     let prices = index.prices(p);
-    let all: Vec<u32>;
-    let mentees = match mentees {
-        Some(list) => list,
-        None => {
-            all = (0..encoded.mentees.len() as u32).collect();
-            &all
-        }
-    };
     let results = parallel(mentees.len(), |range| {
         let mut found = Vec::new();
         for &i in &mentees[range] {

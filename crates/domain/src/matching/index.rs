@@ -278,20 +278,32 @@ impl MentorIndex {
 
     /// Indexes the mentors of a round in blocks of at most `block` (at least 1).
     pub fn with_block(encoded: &Encoded, block: usize) -> Self {
-        Self::build(encoded, block, None)
+        let all: Vec<u32> = (0..encoded.mentor_count() as u32).collect();
+        Self::build(encoded, block, None, &all)
     }
 
     /// Indexes the mentors of a round for searches with these per-mentor `prices`: within a
     /// level and region, mentors are ordered by price, so that a block's lowest price is close
     /// to all of its mentors' and blocks of expensive mentors are skipped whole.
     pub fn for_prices(encoded: &Encoded, block: usize, prices: &[i64]) -> Self {
-        Self::build(encoded, block, Some(prices))
+        let all: Vec<u32> = (0..encoded.mentor_count() as u32).collect();
+        Self::build(encoded, block, Some(prices), &all)
     }
 
-    fn build(encoded: &Encoded, block: usize, prices: Option<&[i64]>) -> Self {
+    /// Like [`MentorIndex::for_prices`], but indexes only `mentors`.
+    pub fn for_prices_among(
+        encoded: &Encoded,
+        block: usize,
+        prices: &[i64],
+        mentors: &[u32],
+    ) -> Self {
+        Self::build(encoded, block, Some(prices), mentors)
+    }
+
+    fn build(encoded: &Encoded, block: usize, prices: Option<&[i64]>, mentors: &[u32]) -> Self {
         let block = block.clamp(1, BLOCK);
         let m = &encoded.mentors;
-        let mut order: Vec<u32> = (0..encoded.mentor_count() as u32)
+        let mut order: Vec<u32> = (mentors.iter().copied())
             .filter(|&j| m.capacity[j as usize] > 0)
             .collect();
         order.sort_by_key(|&j| {

@@ -54,14 +54,23 @@ const UNASSIGNED: u32 = u32::MAX;
 const NO_PLACE_DUAL: i64 = i64::MAX / 4;
 
 /// [`Solver::add_arcs`] repairs the solution by shortest paths for up to this many improving
-/// arcs, or one per `REPAIR_SHARE` mentees if more. A path costs about a fortieth of an auction
-/// on a 50,000-mentee graph, and it moves only the duals it must, so the next pricing scan
-/// finds fewer improving pairs: a 50,000 × 25,000 round needed 8 scans instead of 10.
+/// arcs, or one per `REPAIR_SHARE` mentees if more. A path usually costs a small fraction of an
+/// auction on a 50,000-mentee graph, and it moves only the duals it must.
 const REPAIR_MIN: usize = 32;
 const REPAIR_SHARE: usize = 128;
 
-/// A warm auction starts with ε at this many units of weight.
-const WARM_UNITS: i64 = 16;
+/// Paths in a graph with many ties can each explore most of it: once the searches of one repair
+/// have finalised this many times the number of nodes, the rest of the arcs go to a warm auction
+/// instead (on a 50,000 × 25,000 round, 307 paths took 1.1 s, an auction 0.4 s).
+const REPAIR_WORK: usize = 2;
+
+/// A warm auction starts with ε at this many units of weight per improving arc and mentee
+/// (at least one unit, at most the cold start's ε): a few new arcs unsettle little and are
+/// settled fastest near the final ε, while hundreds of thousands start a price war that the
+/// cold schedule runs fastest. Measured on a 50,000 × 25,000 round: 3,700 new arcs took 0.42 s
+/// from 1 unit against 0.65–0.8 s from 16, and 658,000 took 0.69 s from the cold ε against
+/// 0.9 s from 16 units and 1.6 s from 4.
+const WARM_UNITS_PER_SHARE: i64 = 16;
 
 /// Solver state that can be extended after solving (warm start).
 #[derive(Debug, Clone)]
@@ -78,8 +87,6 @@ pub struct Solver {
     mentor_dual: Vec<i64>,
     /// Whether the assignment and the duals are optimal for the current graph.
     solved: bool,
-    /// Mentees whose dual the last change may have moved.
-    changed: Vec<u32>,
     /// Overrides the number of improving arcs repaired by shortest paths (tests).
     repair_limit: Option<usize>,
     search: Search,
@@ -103,7 +110,6 @@ impl Solver {
             mentee_dual: vec![0; instance.mentees],
             mentor_dual: Self::empty_duals(&instance.capacities),
             solved: false,
-            changed: Vec::new(),
             repair_limit: None,
             search,
         }
@@ -123,7 +129,7 @@ impl Solver {
     /// Solves the instance; afterwards the assignment is optimal and the duals exact.
     pub fn solve(&mut self) {
         if !self.solved {
-            self.full_solve(false);
+            self.full_solve(None);
         }
     }
 
@@ -137,8 +143,6 @@ impl Solver {
         self.search.resize(self.capacities.len() + 1 + self.n());
         if self.solved {
             self.route(i);
-            self.changed.clear();
-            self.note_finalised();
             debug_assert_eq!(self.certify(), Ok(()));
         } else {
             self.solve();
@@ -165,48 +169,53 @@ impl Solver {
             .repair_limit
             .unwrap_or(REPAIR_MIN.max(self.n() / REPAIR_SHARE));
         if !self.solved || improving > limit {
-            for a in arcs {
-                self.arcs[a.mentee as usize].push((a.mentor, a.weight));
-            }
-            self.full_solve(self.solved);
+            self.add_and_auction(arcs, improving);
             return;
         }
-        self.changed.clear();
-        for a in arcs {
+        let budget = REPAIR_WORK * (self.n() + self.capacities.len());
+        let mut work = 0;
+        for (k, a) in arcs.iter().enumerate() {
+            if work > budget && self.repair_limit.is_none() {
+                let rest = &arcs[k..];
+                let improving = rest
+                    .iter()
+                    .filter(|a| self.slack(a.mentee, a.mentor, a.weight) > 0)
+                    .count();
+                self.add_and_auction(rest, improving);
+                return;
+            }
             // One arc at a time: a search needs every arc of the graph to have a non-negative
             // reduced cost.
             self.arcs[a.mentee as usize].push((a.mentor, a.weight));
             if self.slack(a.mentee, a.mentor, a.weight) > 0 {
                 self.reroute(a.mentee as usize);
-                self.note_finalised();
+                work += self.search.finalised.len();
             }
         }
-        self.changed.sort_unstable();
-        self.changed.dedup();
         if let Err(e) = self.certify() {
             debug_assert!(false, "repaired solution is not certified optimal: {e}");
-            self.full_solve(false);
+            self.full_solve(None);
         }
     }
 
-    /// Records the mentees the last shortest-path search finalised: the only ones whose pairs
-    /// can have gained slack (every other mentee's dual plus any mentor's dual stayed put or rose).
-    fn note_finalised(&mut self) {
-        let first = self.capacities.len() as u32 + 1;
-        let finalised = self.search.finalised.iter().filter(|&&v| v >= first);
-        self.changed.extend(finalised.map(|&v| v - first));
+    /// Adds arcs, `improving` of which have positive slack, and runs the auction, from the
+    /// current solution if there is one.
+    fn add_and_auction(&mut self, arcs: &[Arc], improving: usize) {
+        for a in arcs {
+            self.arcs[a.mentee as usize].push((a.mentor, a.weight));
+        }
+        let units = (improving as i64)
+            .saturating_mul(WARM_UNITS_PER_SHARE)
+            .checked_div(self.n() as i64)
+            .unwrap_or(0)
+            .max(1);
+        self.full_solve(self.solved.then_some(units));
     }
 
     /// Sets how many improving arcs [`Solver::add_arcs`] repairs by shortest paths at most.
     #[cfg(test)]
     pub(crate) fn set_repair_limit(&mut self, limit: usize) {
         self.repair_limit = Some(limit);
-    }
-
-    /// Returns the mentees whose pairs may have gained slack in the last solve,
-    /// [`Solver::add_arcs`] or [`Solver::add_mentee`] (every mentee after a full solve).
-    pub fn last_search_mentees(&self) -> Vec<u32> {
-        self.changed.clone()
     }
 
     /// Returns the graph as an instance (arcs sorted by mentee, then mentor).
@@ -262,17 +271,16 @@ impl Solver {
         (&self.mentee_dual, &self.mentor_dual)
     }
 
-    /// Solves the whole graph with the auction, starting from the current optimal solution of
-    /// a smaller graph if `warm`.
-    fn full_solve(&mut self, warm: bool) {
-        self.changed = (0..self.n() as u32).collect();
+    /// Solves the whole graph with the auction; with `warm_units`, starting from the current
+    /// optimal solution of a smaller graph with ε at that many units of weight.
+    fn full_solve(&mut self, warm_units: Option<i64>) {
         let Some(graph) = Graph::new(&self.arcs, &self.capacities) else {
             self.solve_by_paths();
             return;
         };
         let mut eps = Auction::cold_eps(&graph);
-        let start = warm.then(|| {
-            eps = eps.min(WARM_UNITS * graph.scale);
+        let start = warm_units.map(|units| {
+            eps = eps.min(units.saturating_mul(graph.scale));
             Warm {
                 mentor_of: &self.mentor_of,
                 mentor_dual: &self.mentor_dual,
@@ -332,7 +340,6 @@ impl Solver {
             self.route(i);
         }
         self.solved = true;
-        self.changed = (0..self.n() as u32).collect();
     }
 
     /// Checks that the assignment respects every capacity and that the duals prove it optimal:
