@@ -60,9 +60,10 @@ const REPAIR_MIN: usize = 32;
 const REPAIR_SHARE: usize = 128;
 
 /// Paths in a graph with many ties can each explore most of it: once the searches of one repair
-/// have finalised this many times the number of nodes, the rest of the arcs go to a warm auction
-/// instead (on a 50,000 × 25,000 round, 307 paths took 1.1 s, an auction 0.4 s).
-const REPAIR_WORK: usize = 2;
+/// have finalised as many nodes as the graph has, the rest of the arcs go to a warm
+/// auction instead (on a 50,000 × 25,000 round, 307 paths took 1.1 s, an auction 0.3–0.4 s;
+/// one path through the sink finalises nearly every node, most others a few dozen).
+const REPAIR_WORK: usize = 1;
 
 /// A warm auction starts with ε at this many units of weight per improving arc and mentee
 /// (at least one unit, at most the cold start's ε): a few new arcs unsettle little and are
