@@ -139,8 +139,7 @@ pub struct Round {
     encoded: Encoded,
     index: MentorIndex,
     solver: Solver,
-    /// Most pairs a pricing scan adds per mentee.
-    priced: usize,
+    pricing: Pricing,
     /// The outcome.
     pub plan: RoundPlan,
 }
@@ -154,16 +153,21 @@ impl Round {
         mentors: &[MentorProfile],
         options: &RoundOptions,
     ) -> Self {
-        Self::run_priced(mentees, mentors, options, candidates::PRICED_PER_MENTEE)
+        let pricing = Pricing {
+            per_mentee: candidates::PRICED_PER_MENTEE,
+            rescan_all: true,
+        };
+        Self::run_priced(mentees, mentors, options, pricing)
     }
 
-    /// [`Round::run`] with pricing scans that add up to `priced` pairs per mentee.
+    /// [`Round::run`] with these pricing settings.
     fn run_priced(
         mentees: &[MenteeCandidate],
         mentors: &[MentorProfile],
         options: &RoundOptions,
-        priced: usize,
+        pricing: Pricing,
     ) -> Self {
+        let priced = pricing.per_mentee;
         let mut stats = RoundStats::default();
         let started = Instant::now();
         let mut encoded = Encoded::new(mentees, mentors, &options.weights);
@@ -196,18 +200,21 @@ impl Round {
         let mut moved: Option<Moved> = None;
         let mut index = index;
         loop {
-            let pricing = Instant::now();
+            let scanning = Instant::now();
             let (m, n) = (mentors.len().max(1), mentees.len().max(1));
             // A scan of most mentees pays for an index ordered by the current duals (a few
             // milliseconds), and the warm start keeps the last one.
-            let share = |moved: &Moved| moved.mentees.len() * 2 > n || moved.mentors.len() * 2 > m;
-            if moved.as_ref().is_none_or(share) {
+            let most = |moved: &Moved| moved.mentees.len() * 2 > n || moved.mentors.len() * 2 > m;
+            if moved
+                .as_ref()
+                .is_none_or(|moved| pricing.rescan_all && most(moved))
+            {
                 moved = None;
                 index = MentorIndex::for_prices(&encoded, index.block(), solver.duals().1);
             }
             let scope = moved.as_ref().map_or(candidates::Scope::All, Moved::scope);
             let improving = candidates::price(&encoded, &index, &solver, scope, priced);
-            stats.pricing_ms += elapsed_ms(pricing);
+            stats.pricing_ms += elapsed_ms(scanning);
             stats.pricing_passes += 1;
             if improving.is_empty() {
                 stats.optimal = true;
@@ -265,7 +272,7 @@ impl Round {
             encoded,
             index,
             solver,
-            priced,
+            pricing,
             plan,
         }
     }
@@ -300,24 +307,35 @@ impl Round {
         self.encoded.mentees.push(e);
         let before = Duals::of(&self.solver);
         let index = self.solver.add_mentee(&arcs);
-        let mut moved = Moved::since(&before, &self.solver, &[], self.priced);
+        let priced = self.pricing.per_mentee;
+        let mut moved = Moved::since(&before, &self.solver, &[], priced);
         loop {
             let improving = candidates::price(
                 &self.encoded,
                 &self.index,
                 &self.solver,
                 moved.scope(),
-                self.priced,
+                priced,
             );
             if improving.is_empty() {
                 break;
             }
             let before = Duals::of(&self.solver);
             self.solver.add_arcs(&improving);
-            moved = Moved::since(&before, &self.solver, &improving, self.priced);
+            moved = Moved::since(&before, &self.solver, &improving, priced);
         }
         index
     }
+}
+
+/// How a round prices.
+#[derive(Debug, Clone, Copy)]
+struct Pricing {
+    /// Most pairs a scan adds per mentee.
+    per_mentee: usize,
+    /// Whether a scan looks at every pair again when the duals of most mentees or mentors
+    /// moved (always, except in tests of the scans over moved duals).
+    rescan_all: bool,
 }
 
 /// A copy of the solver's duals, to see how a solve moved them.

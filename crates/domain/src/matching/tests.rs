@@ -647,15 +647,18 @@ proptest! {
         mentors in proptest::collection::vec(mentor_profile(), 0..30),
         per_mentee in 0usize..4,
         priced in 1usize..4,
+        rescan_all in any::<bool>(),
     ) {
         // Few candidates and few priced pairs per scan make many scans, most of them over
-        // the pairs whose duals moved, and mentees whose priced list was cut.
+        // the pairs whose duals moved (all of them without `rescan_all`), and mentees whose
+        // priced list was cut.
         let options = RoundOptions {
             limits: CandidateLimits { per_mentee, per_place: 1 },
             ..RoundOptions::default()
         };
         let (head, last) = mentees.split_at(mentees.len() - 1);
-        let mut round = Round::run_priced(head, &mentors, &options, priced);
+        let pricing = Pricing { per_mentee: priced, rescan_all };
+        let mut round = Round::run_priced(head, &mentors, &options, pricing);
         prop_assert!(round.plan.stats.optimal);
         prop_assert!(exhaustive_price(&round.encoded, &round.solver, usize::MAX).is_empty());
         round.add_mentee(&last[0]);
