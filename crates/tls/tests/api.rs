@@ -11,16 +11,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::Counting;
+use common::{Counting, call};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
-use tandem_proto::node_service_client::NodeServiceClient;
+use tandem_proto::NodeInfo;
 use tandem_proto::node_service_server::NodeServiceServer;
-use tandem_proto::{GetNodeInfoRequest, NodeInfo};
 use tandem_tls::mint::{self, Validity};
 use tandem_tls::{Alpn, ApiClientTls, ApiTls, CertFiles, TlsError};
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Response, Status};
+use tonic::transport::Endpoint;
+use tonic::{Code, Status};
 
 /// A CA, an API certificate for `localhost` and `127.0.0.1`, and a gRPC server on loopback.
 struct Setup {
@@ -85,13 +84,6 @@ impl Drop for Setup {
             let _ = stop.send(());
         }
     }
-}
-
-async fn call(channel: Channel) -> Result<NodeInfo, Status> {
-    NodeServiceClient::new(channel)
-        .get_node_info(GetNodeInfoRequest::default())
-        .await
-        .map(Response::into_inner)
 }
 
 fn assert_transport_error(result: Result<NodeInfo, Status>, case: &str) {

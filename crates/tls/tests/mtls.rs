@@ -10,16 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::Counting;
+use common::{Counting, call};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
-use tandem_proto::node_service_client::NodeServiceClient;
+use tandem_proto::NodeInfo;
 use tandem_proto::node_service_server::NodeServiceServer;
-use tandem_proto::{GetNodeInfoRequest, NodeInfo};
 use tandem_tls::mint::{self, Kind, Validity};
 use tandem_tls::{ClientTls, ServerTls, TlsFiles};
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Response, Status};
+use tonic::transport::Endpoint;
+use tonic::{Code, Status};
 
 const NODE: &str = "ind-assoc.node.tandem";
 const BROKER: &str = "broker.tandem";
@@ -95,13 +94,6 @@ impl Drop for Setup {
             let _ = stop.send(());
         }
     }
-}
-
-async fn call(channel: Channel) -> Result<NodeInfo, Status> {
-    NodeServiceClient::new(channel)
-        .get_node_info(GetNodeInfoRequest::default())
-        .await
-        .map(Response::into_inner)
 }
 
 /// Asserts that the call failed in the transport and that no handler ran.

@@ -4,9 +4,19 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use tandem_proto::node_service_client::NodeServiceClient;
 use tandem_proto::node_service_server::NodeService;
 use tandem_proto::*;
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
+
+/// Calls `GetNodeInfo` over `channel`.
+pub async fn call(channel: Channel) -> Result<NodeInfo, Status> {
+    NodeServiceClient::new(channel)
+        .get_node_info(GetNodeInfoRequest::default())
+        .await
+        .map(Response::into_inner)
+}
 
 /// A `NodeService` that counts the calls that reached it.
 #[derive(Clone, Default)]
