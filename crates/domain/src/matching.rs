@@ -167,7 +167,6 @@ impl Round {
         options: &RoundOptions,
         pricing: Pricing,
     ) -> Self {
-        let priced = pricing.per_mentee;
         let mut stats = RoundStats::default();
         let started = Instant::now();
         let mut encoded = Encoded::new(mentees, mentors, &options.weights);
@@ -179,54 +178,27 @@ impl Round {
             encoded.set_pair_bonus(max_pair.saturating_mul(mentees.len() as i64 + 1));
         }
         let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
-        let index = MentorIndex::new(&encoded);
-        let scan = candidates::scan(&encoded, &index, &capacities, options.limits);
-        stats.feasible_pairs = scan.feasible_pairs;
+        let base = MentorIndex::new(&encoded);
+        let scan = candidates::scan(&encoded, &base, &capacities, options.limits);
         stats.candidate_arcs = scan.arcs.len() as u64;
         stats.candidates_ms = elapsed_ms(started);
 
-        let solving = Instant::now();
         let instance = Instance {
             mentees: mentees.len(),
             capacities,
             arcs: scan.arcs,
         };
-        let mut solver = Solver::new(&instance);
-        solver.solve();
-        stats.solve_ms = elapsed_ms(solving);
-        // The first scan looks at every pair; each later one at the pairs whose slack the last
-        // solve can have raised (see `Moved`), which keeps the certificate: once a scan finds
-        // nothing, no feasible pair outside the graph has positive slack.
-        let mut moved: Option<Moved> = None;
-        let mut index = index;
-        loop {
-            let scanning = Instant::now();
-            let (m, n) = (mentors.len().max(1), mentees.len().max(1));
-            // A scan of most mentees pays for an index ordered by the current duals (a few
-            // milliseconds), and the warm start keeps the last one.
-            let most = |moved: &Moved| moved.mentees.len() * 2 > n || moved.mentors.len() * 2 > m;
-            if moved
-                .as_ref()
-                .is_none_or(|moved| pricing.rescan_all && most(moved))
-            {
-                moved = None;
-                index = MentorIndex::for_prices(&encoded, index.block(), solver.duals().1);
-            }
-            let scope = moved.as_ref().map_or(candidates::Scope::All, Moved::scope);
-            let improving = candidates::price(&encoded, &index, &solver, scope, priced);
-            stats.pricing_ms += elapsed_ms(scanning);
-            stats.pricing_passes += 1;
-            if improving.is_empty() {
-                stats.optimal = true;
-                break;
-            }
-            stats.pricing_arcs += improving.len() as u64;
-            let solving = Instant::now();
-            let before = Duals::of(&solver);
-            solver.add_arcs(&improving);
-            stats.solve_ms += elapsed_ms(solving);
-            moved = Some(Moved::since(&before, &solver, &improving, priced));
-        }
+        let (solver, index) = std::thread::scope(|threads| {
+            // Counting every feasible pair is a statistic only: the core that the
+            // single-threaded solves leave idle counts it meanwhile.
+            let counting =
+                threads.spawn(|| candidates::count_feasible(&encoded, &base, &scan.furthest));
+            let solved = Self::solve_and_price(&encoded, &base, &instance, pricing, &mut stats);
+            stats.feasible_pairs = counting
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            solved
+        });
 
         let explaining = Instant::now();
         let assignment = solver.assignment();
@@ -274,6 +246,55 @@ impl Round {
             solver,
             pricing,
             plan,
+        }
+    }
+
+    /// Solves the candidate graph, then prices and solves again until no feasible pair can
+    /// improve the objective. Returns the solver and the mentor index of the last scan.
+    fn solve_and_price(
+        encoded: &Encoded,
+        base: &MentorIndex,
+        instance: &Instance,
+        pricing: Pricing,
+        stats: &mut RoundStats,
+    ) -> (Solver, MentorIndex) {
+        let priced = pricing.per_mentee;
+        let solving = Instant::now();
+        let mut solver = Solver::new(instance);
+        solver.solve();
+        stats.solve_ms = elapsed_ms(solving);
+        // The first scan looks at every pair; each later one at the pairs whose slack the last
+        // solve can have raised (see `Moved`), which keeps the certificate: once a scan finds
+        // nothing, no feasible pair outside the graph has positive slack. A scan of every pair
+        // pays for an index ordered by the current duals (a few milliseconds), and the warm
+        // start keeps the last one.
+        let mut moved: Option<Moved> = None;
+        let mut index = MentorIndex::for_prices(encoded, base.block(), solver.duals().1);
+        let (n, m) = (instance.mentees.max(1), instance.capacities.len().max(1));
+        loop {
+            let scanning = Instant::now();
+            let most = |moved: &Moved| moved.mentees.len() * 2 > n || moved.mentors.len() * 2 > m;
+            if moved
+                .as_ref()
+                .is_some_and(|moved| pricing.rescan_all && most(moved))
+            {
+                moved = None;
+                index = MentorIndex::for_prices(encoded, base.block(), solver.duals().1);
+            }
+            let scope = moved.as_ref().map_or(candidates::Scope::All, Moved::scope);
+            let improving = candidates::price(encoded, &index, &solver, scope, priced);
+            stats.pricing_ms += elapsed_ms(scanning);
+            stats.pricing_passes += 1;
+            if improving.is_empty() {
+                stats.optimal = true;
+                return (solver, index);
+            }
+            stats.pricing_arcs += improving.len() as u64;
+            let solving = Instant::now();
+            let before = Duals::of(&solver);
+            solver.add_arcs(&improving);
+            stats.solve_ms += elapsed_ms(solving);
+            moved = Some(Moved::since(&before, &solver, &improving, priced));
         }
     }
 

@@ -123,8 +123,6 @@ pub struct Scan {
     pub arcs: Vec<Arc>,
     /// For each mentee, the furthest stage any mentor reached (see [`Stage`]).
     pub furthest: Vec<Stage>,
-    /// Feasible pairs seen.
-    pub feasible_pairs: u64,
 }
 
 fn chunks(n: usize) -> Vec<std::ops::Range<usize>> {
@@ -202,7 +200,7 @@ pub fn scan(
         .iter()
         .map(|&c| limits.per_place * c as usize)
         .collect();
-    let rows: Vec<(Top, Stage, u64)> = parallel(encoded.mentees.len(), |range| {
+    let rows: Vec<(Top, Stage)> = parallel(encoded.mentees.len(), |range| {
         range
             .map(|i| {
                 let mut top = Top::default();
@@ -225,12 +223,12 @@ pub fn scan(
                         };
                     },
                 );
-                let (furthest, feasible) = if any {
-                    (FEASIBLE, index.count_feasible(encoded, &encoded.mentees[i]))
+                let furthest = if any {
+                    FEASIBLE
                 } else {
-                    (furthest_stage(encoded, i), 0)
+                    furthest_stage(encoded, i)
                 };
-                (top, furthest, feasible)
+                (top, furthest)
             })
             .collect::<Vec<_>>()
     })
@@ -322,8 +320,7 @@ pub fn scan(
     }
 
     let mut scan = Scan::default();
-    for (i, (top, furthest, feasible)) in rows.into_iter().enumerate() {
-        scan.feasible_pairs += feasible;
+    for (i, (top, furthest)) in rows.into_iter().enumerate() {
         for ((score, _), j) in top.entries {
             scan.arcs.push(Arc {
                 mentee: i as u32,
@@ -345,6 +342,16 @@ pub fn scan(
     scan.arcs.sort_unstable_by_key(|a| (a.mentee, a.mentor));
     scan.arcs.dedup_by_key(|a| (a.mentee, a.mentor));
     scan
+}
+
+/// Counts the feasible pairs of the mentees that have any (those whose `furthest` stage is
+/// [`FEASIBLE`]), on the calling thread: it is a statistic only, which a round counts on the
+/// core its single-threaded solves leave idle.
+pub fn count_feasible(encoded: &Encoded, index: &MentorIndex, furthest: &[Stage]) -> u64 {
+    (encoded.mentees.iter().zip(furthest))
+        .filter(|(_, stage)| **stage == FEASIBLE)
+        .map(|(e, _)| index.count_feasible(encoded, e))
+        .sum()
 }
 
 /// Most improving pairs pricing adds per mentee and pass. Adding every improving pair at once

@@ -489,21 +489,23 @@ fn pair_hash(mentee: usize, mentor: usize) -> u64 {
     h
 }
 
-/// The candidate scan over every pair: the best of each mentee and of each mentor.
+/// The candidate scan over every pair: the best of each mentee and of each mentor, and the
+/// number of feasible pairs.
 fn exhaustive_scan(
     encoded: &Encoded,
     capacities: &[u32],
     limits: CandidateLimits,
-) -> candidates::Scan {
+) -> (candidates::Scan, u64) {
     let pairs = all_pairs(encoded);
     let mut scan = candidates::Scan::default();
+    let mut feasible_pairs = 0;
     let mut arcs = Vec::new();
     for i in 0..encoded.mentees.len() {
         let row: Vec<_> = pairs.iter().filter(|p| p.0 == i).collect();
         let feasible: Vec<((i64, u64), usize)> = (row.iter())
             .filter_map(|&&(i, j, r)| r.ok().map(|w| ((w, pair_hash(i, j)), j)))
             .collect();
-        scan.feasible_pairs += feasible.len() as u64;
+        feasible_pairs += feasible.len() as u64;
         let furthest = (row.iter())
             .map(|p| p.2.map_or_else(|s| s, |_| encoded::FEASIBLE))
             .max()
@@ -533,7 +535,7 @@ fn exhaustive_scan(
     arcs.sort_unstable_by_key(|a| (a.mentee, a.mentor));
     arcs.dedup_by_key(|a| (a.mentee, a.mentor));
     scan.arcs = arcs;
-    scan
+    (scan, feasible_pairs)
 }
 
 /// Pricing over every pair: per mentee, the `per_mentee` pairs outside the graph with the most
@@ -598,8 +600,9 @@ proptest! {
         let limits = CandidateLimits { per_mentee, per_place };
         let index = MentorIndex::with_block(&encoded, block);
         let scan = candidates::scan(&encoded, &index, &capacities, limits);
-        let reference = exhaustive_scan(&encoded, &capacities, limits);
-        prop_assert_eq!(scan.feasible_pairs, reference.feasible_pairs);
+        let (reference, feasible_pairs) = exhaustive_scan(&encoded, &capacities, limits);
+        let counted = candidates::count_feasible(&encoded, &index, &scan.furthest);
+        prop_assert_eq!(counted, feasible_pairs);
         prop_assert_eq!(scan.furthest, reference.furthest);
         prop_assert_eq!(scan.arcs, reference.arcs);
     }
