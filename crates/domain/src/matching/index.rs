@@ -388,6 +388,12 @@ impl MentorIndex {
         }
     }
 
+    /// Returns the first block whose mentors stand above `level`: blocks are sorted by level,
+    /// and a mentor must stand above the mentee (see [`MentorIndex::block_base`]).
+    fn first_block_above(&self, level: i32) -> usize {
+        self.blocks.partition_point(|b| b.level <= level)
+    }
+
     /// Returns the level and region points of the mentee with the block's mentors, or `None`
     /// when the level or the region rule out every pair.
     fn block_base(&self, encoded: &Encoded, e: &Mentee, b: &Block) -> Option<i64> {
@@ -458,7 +464,8 @@ impl MentorIndex {
     ) {
         let q = Query::new(encoded, mentee, self.columns.as_ref());
         let mut open: Vec<(i64, i64, u32)> = Vec::new();
-        for (id, b) in self.blocks.iter().enumerate() {
+        let first = self.first_block_above(mentee.level);
+        for (id, b) in self.blocks.iter().enumerate().skip(first) {
             let Some(base) = self.block_base(encoded, mentee, b) else {
                 continue;
             };
@@ -520,7 +527,7 @@ impl MentorIndex {
         };
         let f = Feasibility::new(c, mentee);
         let mut count = 0;
-        for b in &self.blocks {
+        for b in &self.blocks[self.first_block_above(mentee.level)..] {
             let s = &b.summary;
             if self.block_base(encoded, mentee, b).is_none()
                 || !share(&s.languages, &mentee.languages)
