@@ -280,13 +280,10 @@ pub fn scan(
     // the mentor's list holds so far: a lower bound on its final entry score, so the lists
     // come out exactly the same, while later stages visit far fewer pairs.
     let mut mentor_top = vec![Top::default(); m];
-    let staged: Vec<Vec<usize>> = (0..STAGES.len())
-        .map(|stage| {
-            (0..encoded.mentees.len())
-                .filter(|&i| rows[i].1 == FEASIBLE && stage_of(i) == stage)
-                .collect()
-        })
-        .collect();
+    let mut staged: Vec<Vec<usize>> = vec![Vec::new(); STAGES.len()];
+    for i in (0..rows.len()).filter(|&i| rows[i].1 == FEASIBLE) {
+        staged[stage_of(i)].push(i);
+    }
     for mentees in staged {
         for (j, top) in mentor_top.iter().enumerate() {
             if let Some(score) = top.entry_score(per_mentor[j]) {

@@ -163,10 +163,7 @@ impl Solver {
     /// one at a time, each with one shortest augmenting path that moves only the duals it must;
     /// many run the auction again, starting from the current solution.
     pub fn add_arcs(&mut self, arcs: &[Arc]) {
-        let improving = arcs
-            .iter()
-            .filter(|a| self.slack(a.mentee, a.mentor, a.weight) > 0)
-            .count();
+        let improving = self.improving(arcs);
         let limit = self
             .repair_limit
             .unwrap_or(REPAIR_MIN.max(self.n() / REPAIR_SHARE));
@@ -179,11 +176,7 @@ impl Solver {
         for (k, a) in arcs.iter().enumerate() {
             if work > budget && self.repair_limit.is_none() {
                 let rest = &arcs[k..];
-                let improving = rest
-                    .iter()
-                    .filter(|a| self.slack(a.mentee, a.mentor, a.weight) > 0)
-                    .count();
-                self.add_and_auction(rest, improving);
+                self.add_and_auction(rest, self.improving(rest));
                 return;
             }
             // One arc at a time: a search needs every arc of the graph to have a non-negative
@@ -198,6 +191,13 @@ impl Solver {
             debug_assert!(false, "repaired solution is not certified optimal: {e}");
             self.full_solve(None);
         }
+    }
+
+    /// Returns how many of `arcs` have positive slack.
+    fn improving(&self, arcs: &[Arc]) -> usize {
+        (arcs.iter())
+            .filter(|a| self.slack(a.mentee, a.mentor, a.weight) > 0)
+            .count()
     }
 
     /// Adds arcs, `improving` of which have positive slack, and runs the auction, from the
