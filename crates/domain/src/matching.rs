@@ -16,7 +16,7 @@ pub mod encoded;
 pub mod index;
 mod solver;
 
-pub use candidates::CandidateLimits;
+pub use candidates::{CandidateLimits, PriceLimits, Priced};
 pub use encoded::Encoded;
 pub use index::MentorIndex;
 pub use solver::{Arc, Assignment, Instance, Solver, solve};
@@ -92,7 +92,7 @@ pub struct RoundStats {
     pub feasible_pairs: u64,
     /// Arcs the first candidate scan kept.
     pub candidate_arcs: u64,
-    /// Arcs the pricing check added.
+    /// Arcs the pricing check added: improving pairs and near ones (see [`PriceLimits`]).
     pub pricing_arcs: u64,
     /// Pricing scans run. The first looks at every feasible pair; a later one at every pair
     /// whose slack the solve before it can have raised (all pairs again when that is most of
@@ -154,7 +154,7 @@ impl Round {
         options: &RoundOptions,
     ) -> Self {
         let pricing = Pricing {
-            per_mentee: candidates::PRICED_PER_MENTEE,
+            limits: PriceLimits::for_scores(options.weights.best_pair()),
             rescan_all: true,
         };
         Self::run_priced(mentees, mentors, options, pricing)
@@ -172,9 +172,7 @@ impl Round {
         let mut encoded = Encoded::new(mentees, mentors, &options.weights);
         if options.priority == Priority::MostMenteesFirst {
             // A bonus per matched pair larger than any total score makes cardinality come first.
-            let w = &options.weights;
-            let max_pair =
-                w.goal_coverage + w.level_gap + w.industry + w.region + w.breadth * 8 + 1;
+            let max_pair = options.weights.best_pair().saturating_add(1);
             encoded.set_pair_bonus(max_pair.saturating_mul(mentees.len() as i64 + 1));
         }
         let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
@@ -258,7 +256,7 @@ impl Round {
         pricing: Pricing,
         stats: &mut RoundStats,
     ) -> (Solver, MentorIndex) {
-        let priced = pricing.per_mentee;
+        let limits = pricing.limits;
         let solving = Instant::now();
         let mut solver = Solver::new(instance);
         solver.solve();
@@ -282,19 +280,17 @@ impl Round {
                 index = MentorIndex::for_prices(encoded, base.block(), solver.duals().1);
             }
             let scope = moved.as_ref().map_or(candidates::Scope::All, Moved::scope);
-            let improving = candidates::price(encoded, &index, &solver, scope, priced);
+            let priced = candidates::price(encoded, &index, &solver, scope, limits);
             stats.pricing_ms += elapsed_ms(scanning);
             stats.pricing_passes += 1;
-            if improving.is_empty() {
+            if priced.improving.is_empty() {
                 stats.optimal = true;
                 return (solver, index);
             }
-            stats.pricing_arcs += improving.len() as u64;
+            stats.pricing_arcs += (priced.improving.len() + priced.near.len()) as u64;
             let solving = Instant::now();
-            let before = Duals::of(&solver);
-            solver.add_arcs(&improving);
+            moved = Some(Moved::add(&mut solver, &priced, limits));
             stats.solve_ms += elapsed_ms(solving);
-            moved = Some(Moved::since(&before, &solver, &improving, priced));
         }
     }
 
@@ -328,22 +324,20 @@ impl Round {
         self.encoded.mentees.push(e);
         let before = Duals::of(&self.solver);
         let index = self.solver.add_mentee(&arcs);
-        let priced = self.pricing.per_mentee;
-        let mut moved = Moved::since(&before, &self.solver, &[], priced);
+        let limits = self.pricing.limits;
+        let mut moved = Moved::since(&before, &self.solver, &[], limits.improving);
         loop {
-            let improving = candidates::price(
+            let priced = candidates::price(
                 &self.encoded,
                 &self.index,
                 &self.solver,
                 moved.scope(),
-                priced,
+                limits,
             );
-            if improving.is_empty() {
+            if priced.improving.is_empty() {
                 break;
             }
-            let before = Duals::of(&self.solver);
-            self.solver.add_arcs(&improving);
-            moved = Moved::since(&before, &self.solver, &improving, priced);
+            moved = Moved::add(&mut self.solver, &priced, limits);
         }
         index
     }
@@ -352,8 +346,8 @@ impl Round {
 /// How a round prices.
 #[derive(Debug, Clone, Copy)]
 struct Pricing {
-    /// Most pairs a scan adds per mentee.
-    per_mentee: usize,
+    /// How many pairs a scan adds per mentee.
+    limits: PriceLimits,
     /// Whether a scan looks at every pair again when the duals of most mentees or mentors
     /// moved (always, except in tests of the scans over moved duals).
     rescan_all: bool,
@@ -378,9 +372,10 @@ impl Duals {
 /// The pairs a pricing scan must look at after a solve moved the duals.
 ///
 /// Every pair outside the graph had a slack `w − π_i − p_j` of at most 0 at the last scan,
-/// except pairs of a mentee whose list was cut at the per-mentee limit. A solve changes the
-/// slack by `−(Δπ_i + Δp_j)`, so for any threshold `t` a pair with `Δπ_i ≥ −t` and `Δp_j ≥ t`
-/// cannot have gained any. The scan therefore looks at every pair of the mentees whose dual
+/// except pairs of a mentee whose list of improving pairs was cut at the per-mentee limit.
+/// (Near pairs the scan found are in the graph.) A solve changes the slack by
+/// `−(Δπ_i + Δp_j)`, so for any threshold `t` a pair with `Δπ_i ≥ −t` and `Δp_j ≥ t` cannot
+/// have gained any. The scan therefore looks at every pair of the mentees whose dual
 /// fell by more than `t` (and of those whose list was cut), and at the pairs of every other
 /// mentee with the mentors whose dual rose by less than `t`. `t` is 0 or the median move of
 /// the mentor duals — a path through the sink shifts all duals alike — whichever leaves less
@@ -392,7 +387,16 @@ struct Moved {
 }
 
 impl Moved {
-    fn since(before: &Duals, solver: &Solver, added: &[Arc], per_mentee: usize) -> Self {
+    /// Adds what a pricing scan found to the graph, solves again and returns what moved.
+    fn add(solver: &mut Solver, priced: &Priced, limits: PriceLimits) -> Self {
+        let before = Duals::of(solver);
+        solver.add_arcs(&[&priced.improving[..], &priced.near[..]].concat());
+        Self::since(&before, solver, &priced.improving, limits.improving)
+    }
+
+    /// Compares the duals with `before`; `improving` are the improving pairs added since,
+    /// which tell the mentees whose list was cut at `per_mentee`.
+    fn since(before: &Duals, solver: &Solver, improving: &[Arc], per_mentee: usize) -> Self {
         let (pi, p) = solver.duals();
         // Mentees added since have no dual to compare: all their pairs are looked at.
         let rise = |i: usize| before.mentees.get(i).map_or(i64::MIN, |&b| pi[i] - b);
@@ -407,7 +411,7 @@ impl Moved {
             *sorted.select_nth_unstable(mid).1
         };
         let mut cut = vec![0usize; pi.len()];
-        for a in added {
+        for a in improving {
             cut[a.mentee as usize] += 1;
         }
         let with = |t: i64| {

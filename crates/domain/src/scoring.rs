@@ -27,6 +27,22 @@ pub struct ScoreWeights {
     pub breadth: i64,
 }
 
+impl ScoreWeights {
+    /// Returns an upper bound on the points one pair can score: every positive weight in full,
+    /// and eight units of breadth.
+    pub fn best_pair(&self) -> i64 {
+        [
+            self.goal_coverage,
+            self.level_gap,
+            self.industry,
+            self.region,
+            self.breadth.saturating_mul(8),
+        ]
+        .iter()
+        .fold(0i64, |sum, &w| sum.saturating_add(w.max(0)))
+    }
+}
+
 impl Default for ScoreWeights {
     fn default() -> Self {
         Self {

@@ -538,30 +538,51 @@ fn exhaustive_scan(
     (scan, feasible_pairs)
 }
 
-/// Pricing over every pair: per mentee, the `per_mentee` pairs outside the graph with the most
-/// slack (ties by weight, then mentor).
-fn exhaustive_price(encoded: &Encoded, solver: &Solver, per_mentee: usize) -> Vec<Arc> {
-    let mut out = Vec::new();
+/// Pricing over every pair: per mentee, the `limits.improving` pairs outside the graph with the
+/// most slack (ties by weight, then mentor), and, for a mentee with fewer improving pairs, the
+/// `limits.near` pairs with the most slack above `−limits.margin` and at most 0.
+fn exhaustive_price(encoded: &Encoded, solver: &Solver, limits: PriceLimits) -> Priced {
+    let mut out = Priced::default();
     for i in 0..encoded.mentees.len() {
         let row: Vec<((i64, i64), u32)> = (0..encoded.mentor_count())
             .filter_map(|j| {
                 let w = encoded.evaluate(&encoded.mentees[i], j).ok()?;
                 let slack = solver.slack(i as u32, j as u32, w);
-                (slack > 0 && !solver.has_arc(i as u32, j as u32)).then_some(((slack, w), j as u32))
+                (!solver.has_arc(i as u32, j as u32)).then_some(((slack, w), j as u32))
             })
             .collect();
-        let mut row: Vec<Arc> = top_k(row, per_mentee)
-            .into_iter()
-            .map(|((_, w), j)| Arc {
-                mentee: i as u32,
-                mentor: j,
-                weight: w,
-            })
-            .collect();
-        row.sort_unstable_by_key(|a| a.mentor);
-        out.extend(row);
+        let arcs = |row: Vec<((i64, i64), u32)>, k: usize| {
+            let mut arcs: Vec<Arc> = (top_k(row, k).into_iter())
+                .map(|((_, w), j)| Arc {
+                    mentee: i as u32,
+                    mentor: j,
+                    weight: w,
+                })
+                .collect();
+            arcs.sort_unstable_by_key(|a| a.mentor);
+            arcs
+        };
+        let (improving, rest): (Vec<_>, Vec<_>) = row.into_iter().partition(|p| p.0.0 > 0);
+        if improving.len() < limits.improving {
+            let near = rest
+                .into_iter()
+                .filter(|p| p.0.0 > -limits.margin)
+                .collect();
+            out.near.extend(arcs(near, limits.near));
+        }
+        out.improving.extend(arcs(improving, limits.improving));
     }
     out
+}
+
+/// Every improving pair of an exhaustive pricing.
+fn all_improving(encoded: &Encoded, solver: &Solver) -> Vec<Arc> {
+    let limits = PriceLimits {
+        improving: usize::MAX,
+        near: 0,
+        margin: 0,
+    };
+    exhaustive_price(encoded, solver, limits).improving
 }
 
 /// The default weights, or weights too large for the index's 32-bit block filter, which then
@@ -627,9 +648,12 @@ proptest! {
         let mut solver = Solver::new(&Instance { mentees: mentees.len(), capacities, arcs });
         solver.solve();
         let index = MentorIndex::with_block(&encoded, block);
-        for per_mentee in [1, candidates::PRICED_PER_MENTEE, usize::MAX] {
-            let pruned = candidates::price(&encoded, &index, &solver, Scope::All, per_mentee);
-            prop_assert_eq!(pruned, exhaustive_price(&encoded, &solver, per_mentee));
+        for improving in [1, candidates::PRICED_PER_MENTEE, usize::MAX] {
+            for (near, margin) in [(0, 0), (1, 30), (4, 300), (usize::MAX, 100)] {
+                let limits = PriceLimits { improving, near, margin };
+                let pruned = candidates::price(&encoded, &index, &solver, Scope::All, limits);
+                prop_assert_eq!(pruned, exhaustive_price(&encoded, &solver, limits));
+            }
         }
         // Every pair of a third of the mentees, and the pairs of the others with a fifth of
         // the mentors.
@@ -637,10 +661,12 @@ proptest! {
         let few: Vec<u32> = (0..mentors.len() as u32).filter(|j| j % 5 == 1).collect();
         for mentors in [&[][..], &few[..]] {
             let scope = Scope::Moved { mentees: &some, mentors };
-            let pruned = candidates::price(&encoded, &index, &solver, scope, usize::MAX);
-            let full = exhaustive_price(&encoded, &solver, usize::MAX);
+            let limits = PriceLimits { improving: usize::MAX, near: 0, margin: 0 };
+            let pruned = candidates::price(&encoded, &index, &solver, scope, limits);
+            let full = all_improving(&encoded, &solver);
             let in_scope = |a: &Arc| a.mentee.is_multiple_of(3) || mentors.contains(&a.mentor);
-            prop_assert_eq!(pruned, full.into_iter().filter(in_scope).collect::<Vec<_>>());
+            prop_assert!(pruned.near.is_empty());
+            prop_assert_eq!(pruned.improving, full.into_iter().filter(in_scope).collect::<Vec<_>>());
         }
     }
 
@@ -650,6 +676,8 @@ proptest! {
         mentors in proptest::collection::vec(mentor_profile(), 0..30),
         per_mentee in 0usize..4,
         priced in 1usize..4,
+        near in 0usize..3,
+        margin in 0i64..200,
         rescan_all in any::<bool>(),
     ) {
         // Few candidates and few priced pairs per scan make many scans, most of them over
@@ -660,12 +688,13 @@ proptest! {
             ..RoundOptions::default()
         };
         let (head, last) = mentees.split_at(mentees.len() - 1);
-        let pricing = Pricing { per_mentee: priced, rescan_all };
+        let limits = PriceLimits { improving: priced, near, margin };
+        let pricing = Pricing { limits, rescan_all };
         let mut round = Round::run_priced(head, &mentors, &options, pricing);
         prop_assert!(round.plan.stats.optimal);
-        prop_assert!(exhaustive_price(&round.encoded, &round.solver, usize::MAX).is_empty());
+        prop_assert!(all_improving(&round.encoded, &round.solver).is_empty());
         round.add_mentee(&last[0]);
-        prop_assert!(exhaustive_price(&round.encoded, &round.solver, usize::MAX).is_empty());
+        prop_assert!(all_improving(&round.encoded, &round.solver).is_empty());
         let cold = Round::run(&mentees, &mentors, &options);
         prop_assert_eq!(round.objective(), cold.objective());
         prop_assert_eq!(cold.objective(), cold.plan.objective);
