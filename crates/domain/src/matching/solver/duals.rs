@@ -51,40 +51,12 @@ pub(super) fn exact(g: &Graph, a: &Auction) -> Option<(Vec<i64>, Vec<i64>)> {
         }
     }
     let alone: Vec<usize> = (0..n).filter(|&i| a.slot_of[i] == ALONE).collect();
-    let mentor_of = |i: usize| match a.slot_of[i] {
-        ALONE | FREE => u32::MAX,
-        s => a.slot_mentor[s as usize],
-    };
-    let weight = |i: usize| (a.profit[i] + a.price[a.slot_of[i] as usize]) / k;
-
-    // Calls `visit(head, cost)` for every residual arc out of `u`, with original costs.
-    let arcs_out = |u: usize, visit: &mut dyn FnMut(usize, i64)| {
-        if u < n {
-            let own = mentor_of(u);
-            for e in g.out_arcs(u) {
-                let j = g.out_mentor[e];
-                if j != own {
-                    visit(n + j as usize, -g.out_value[e] / k);
-                }
-            }
-            if own != u32::MAX {
-                visit(sink, 0);
-            }
-        } else if u < sink {
-            let j = u - n;
-            for s in g.slots(j) {
-                let o = a.owner[s];
-                if o != FREE {
-                    visit(o as usize, weight(o as usize));
-                }
-            }
-            if (load[j] as usize) < g.slots(j).len() {
-                visit(sink, 0);
-            }
-        } else {
-            alone.iter().for_each(|&i| visit(i, 0));
-            loaded.iter().for_each(|&j| visit(j, 0));
-        }
+    let residual = Residual {
+        g,
+        a,
+        load,
+        loaded,
+        alone,
     };
 
     // Label-correcting search on reduced costs `cost + base(u) − base(v)`, where `base` is the
@@ -109,7 +81,7 @@ pub(super) fn exact(g: &Graph, a: &Auction) -> Option<(Vec<i64>, Vec<i64>)> {
         *top = (*top).max(b);
     };
     for u in 0..nodes {
-        arcs_out(u, &mut |v, cost| {
+        residual.arcs_out(u, |v, cost| {
             let rc = cost + base[u] - base[v];
             if rc < gap[v] {
                 gap[v] = rc;
@@ -135,7 +107,7 @@ pub(super) fn exact(g: &Graph, a: &Auction) -> Option<(Vec<i64>, Vec<i64>)> {
             continue;
         }
         let hu = hops[u] + 1;
-        arcs_out(u, &mut |v, cost| {
+        residual.arcs_out(u, |v, cost| {
             budget = budget.saturating_sub(1);
             let dv = d + cost + base[u] - base[v];
             if dv < gap[v] {
@@ -156,10 +128,71 @@ pub(super) fn exact(g: &Graph, a: &Auction) -> Option<(Vec<i64>, Vec<i64>)> {
         .map(|j| (exact(sink) - exact(n + j)).max(0))
         .collect();
     let mentee: Vec<i64> = (0..n)
-        .map(|i| match mentor_of(i) {
+        .map(|i| match residual.mentor_of(i) {
             u32::MAX => 0,
-            j => weight(i) - mentor[j as usize],
+            j => residual.weight(i) - mentor[j as usize],
         })
         .collect();
     Some((mentee, mentor))
+}
+
+/// The residual network of the auction's assignment, with original (unscaled) costs.
+struct Residual<'a> {
+    g: &'a Graph,
+    a: &'a Auction,
+    /// Held slots of each mentor.
+    load: Vec<u32>,
+    /// Mentor nodes holding a mentee, and mentees that stay unmatched: the sink's arcs.
+    loaded: Vec<usize>,
+    alone: Vec<usize>,
+}
+
+impl Residual<'_> {
+    /// Returns the mentor of a mentee, or `u32::MAX`.
+    fn mentor_of(&self, i: usize) -> u32 {
+        match self.a.slot_of[i] {
+            ALONE | FREE => u32::MAX,
+            s => self.a.slot_mentor[s as usize],
+        }
+    }
+
+    /// Returns the weight of a matched mentee's pair.
+    fn weight(&self, i: usize) -> i64 {
+        let a = self.a;
+        (a.profit[i] + a.price[a.slot_of[i] as usize]) / self.g.scale
+    }
+
+    /// Calls `visit(head, cost)` for every residual arc out of node `u`.
+    #[inline]
+    fn arcs_out(&self, u: usize, mut visit: impl FnMut(usize, i64)) {
+        let (g, a) = (self.g, self.a);
+        let (n, k) = (g.mentees, g.scale);
+        let sink = n + g.mentors;
+        if u < n {
+            let own = self.mentor_of(u);
+            for e in g.out_arcs(u) {
+                let j = g.out_mentor[e];
+                if j != own {
+                    visit(n + j as usize, -g.out_value[e] / k);
+                }
+            }
+            if own != u32::MAX {
+                visit(sink, 0);
+            }
+        } else if u < sink {
+            let j = u - n;
+            for s in g.slots(j) {
+                let o = a.owner[s];
+                if o != FREE {
+                    visit(o as usize, self.weight(o as usize));
+                }
+            }
+            if (self.load[j] as usize) < g.slots(j).len() {
+                visit(sink, 0);
+            }
+        } else {
+            self.alone.iter().for_each(|&i| visit(i, 0));
+            self.loaded.iter().for_each(|&j| visit(j, 0));
+        }
+    }
 }
