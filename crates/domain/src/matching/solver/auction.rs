@@ -25,6 +25,8 @@
 
 use std::collections::VecDeque;
 
+use super::Arc;
+
 /// A mentee that holds nothing yet (it will bid).
 pub(super) const FREE: u32 = u32::MAX;
 /// A mentee that stays unmatched (its zero-weight option, whose price is always 0).
@@ -38,7 +40,7 @@ const NO_SLOT: i64 = i64::MAX / 4;
 const ALPHA: i64 = 4;
 
 /// The graph in compressed form, with scaled costs, built for one solve.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Graph {
     pub(super) mentees: usize,
     pub(super) mentors: usize,
@@ -136,6 +138,85 @@ impl Graph {
         })
     }
 
+    /// Returns this graph with `arcs` added: the same graph [`Graph::new`] builds from all of
+    /// them, but from two merges (by mentee and by mentor) and a sort of the new arcs, rather
+    /// than a sort of every row and a scatter of every arc. Returns `None` when scaled costs
+    /// could overflow.
+    pub(super) fn with_arcs(&self, arcs: &[Arc], capacities: &[u32]) -> Option<Self> {
+        let (n, m, scale) = (self.mentees, self.mentors, self.scale);
+        // As in `new`, arcs to mentors without places count towards the largest weight.
+        let largest = arcs.iter().map(|a| a.weight.unsigned_abs()).max();
+        let top = match largest {
+            Some(w) => self.top.max(i64::try_from(w).ok()?.checked_mul(scale)?),
+            None => self.top,
+        };
+        if top > i64::MAX / 16 {
+            return None;
+        }
+        let mut new: Vec<Arc> = (arcs.iter())
+            .filter(|a| capacities[a.mentor as usize] > 0)
+            .copied()
+            .collect();
+        // Within a pair, the best arc first: merging keeps the first of equals.
+        new.sort_unstable_by(|a, b| {
+            (a.mentee, a.mentor)
+                .cmp(&(b.mentee, b.mentor))
+                .then(b.weight.cmp(&a.weight))
+        });
+        new.dedup_by_key(|a| (a.mentee, a.mentor));
+        let total = self.out_mentor.len() + new.len();
+        let mut g = Self {
+            mentees: n,
+            mentors: m,
+            scale,
+            top,
+            out_start: Vec::with_capacity(n + 1),
+            out_mentor: Vec::with_capacity(total),
+            out_value: Vec::with_capacity(total),
+            in_start: Vec::with_capacity(m + 1),
+            in_mentee: Vec::with_capacity(total),
+            in_value: Vec::with_capacity(total),
+            slot_start: self.slot_start.clone(),
+        };
+        let mut k = 0;
+        g.out_start.push(0);
+        for i in 0..n {
+            let end = k + new[k..].partition_point(|a| a.mentee as usize == i);
+            let old = self
+                .out_arcs(i)
+                .map(|a| (self.out_mentor[a], self.out_value[a]));
+            let added = new[k..end].iter().map(|a| (a.mentor, a.weight * scale));
+            for (j, v) in merge_best(old, added) {
+                g.out_mentor.push(j);
+                g.out_value.push(v);
+            }
+            g.out_start.push(u32::try_from(g.out_mentor.len()).ok()?);
+            k = end;
+        }
+        new.sort_unstable_by_key(|a| (a.mentor, a.mentee));
+        let mut k = 0;
+        g.in_start.push(0);
+        for j in 0..m {
+            let end = k + new[k..].partition_point(|a| a.mentor as usize == j);
+            let old = self
+                .in_arcs(j)
+                .map(|a| (self.in_mentee[a], self.in_value[a]));
+            let added = new[k..end].iter().map(|a| (a.mentee, a.weight * scale));
+            for (i, v) in merge_best(old, added) {
+                g.in_mentee.push(i);
+                g.in_value.push(v);
+            }
+            g.in_start.push(u32::try_from(g.in_mentee.len()).ok()?);
+            k = end;
+        }
+        Some(g)
+    }
+
+    /// Returns the number of arcs.
+    pub(super) fn arcs(&self) -> usize {
+        self.out_mentor.len()
+    }
+
     pub(super) fn out_arcs(&self, i: usize) -> std::ops::Range<usize> {
         self.out_start[i] as usize..self.out_start[i + 1] as usize
     }
@@ -147,6 +228,26 @@ impl Graph {
     pub(super) fn slots(&self, j: usize) -> std::ops::Range<usize> {
         self.slot_start[j] as usize..self.slot_start[j + 1] as usize
     }
+}
+
+/// Merges two lists of `(node, value)` sorted by node, with one entry per node each, into one
+/// sorted list that keeps the larger value of a node in both.
+fn merge_best(
+    a: impl Iterator<Item = (u32, i64)>,
+    b: impl Iterator<Item = (u32, i64)>,
+) -> impl Iterator<Item = (u32, i64)> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek().copied(), b.peek().copied()) {
+        (Some(x), Some(y)) if x.0 == y.0 => {
+            a.next();
+            b.next();
+            Some((x.0, x.1.max(y.1)))
+        }
+        (Some(x), Some(y)) if x.0 < y.0 => a.next(),
+        (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+        (Some(_), None) => a.next(),
+        (None, None) => None,
+    })
 }
 
 /// An optimal solution to start from: each mentee's mentor (`u32::MAX` for none) and the
@@ -428,5 +529,45 @@ impl Auction {
             self.profit[i as usize] = value - price;
         }
         self.refresh(g, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Rows of `(mentor, weight)` per mentee, as the solver keeps them.
+    fn rows(mentees: usize, arcs: &[Arc]) -> Vec<Vec<(u32, i64)>> {
+        let mut rows = vec![Vec::new(); mentees];
+        for a in arcs {
+            rows[a.mentee as usize].push((a.mentor, a.weight));
+        }
+        rows
+    }
+
+    proptest! {
+        #[test]
+        fn adding_arcs_builds_the_graph_of_all_arcs(
+            capacities in proptest::collection::vec(0u32..3, 1..8),
+            pairs in proptest::collection::vec((0u32..12, 0u32..8, -3i64..50), 0..60),
+            split in 0usize..60,
+        ) {
+            let mentees = 12;
+            let arcs: Vec<Arc> = (pairs.iter())
+                .map(|&(i, j, w)| Arc {
+                    mentee: i,
+                    mentor: j % capacities.len() as u32,
+                    weight: w,
+                })
+                .collect();
+            let (old, new) = arcs.split_at(split.min(arcs.len()));
+            let kept = Graph::new(&rows(mentees, old), &capacities);
+            let grown = kept.and_then(|kept| kept.with_arcs(new, &capacities));
+            let built = Graph::new(&rows(mentees, &arcs), &capacities);
+            prop_assert!(built.is_some());
+            prop_assert_eq!(grown, built);
+        }
     }
 }
