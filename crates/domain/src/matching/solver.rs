@@ -95,9 +95,9 @@ pub struct Solver {
     mentor_dual: Vec<i64>,
     /// Whether the assignment and the duals are optimal for the current graph.
     solved: bool,
-    /// The graph compressed for the auction, kept between solves, and the arcs added to `arcs`
-    /// since it was built (none of the mentees added since: their rows make a new build).
+    /// The graph compressed for the auction, kept between solves.
     graph: Option<Graph>,
+    /// Arcs added to `arcs` since `graph` was built, while it has every mentee.
     pending: Vec<Arc>,
     /// Overrides the number of improving arcs repaired by shortest paths (tests).
     repair_limit: Option<usize>,

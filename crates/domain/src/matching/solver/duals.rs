@@ -142,7 +142,7 @@ struct Residual<'a> {
     a: &'a Auction,
     /// Held slots of each mentor.
     load: Vec<u32>,
-    /// Mentor nodes holding a mentee, and mentees that stay unmatched: the sink's arcs.
+    /// The sink's arcs: to mentor nodes holding a mentee, and to mentees that stay unmatched.
     loaded: Vec<usize>,
     alone: Vec<usize>,
 }
