@@ -39,7 +39,8 @@ const NO_SLOT: i64 = i64::MAX / 4;
 /// Measured on 50,000 × 25,000 rounds, 4 does fewer bids in all than 3, 5, 6, 8 or 16.
 const ALPHA: i64 = 4;
 
-/// The graph in compressed form, with scaled costs, built for one solve.
+/// The graph in compressed form, with scaled costs, built for a solve and grown for the next
+/// ones (see [`Graph::with_arcs`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Graph {
     pub(super) mentees: usize,
