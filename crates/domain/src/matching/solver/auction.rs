@@ -140,7 +140,7 @@ impl Graph {
     }
 
     /// Returns this graph with `arcs` added: the same graph [`Graph::new`] builds from all of
-    /// them, but from two merges (by mentee and by mentor) and a sort of the new arcs, rather
+    /// them, but from two merges (by mentee and by mentor) and sorts of the new arcs, rather
     /// than a sort of every row and a scatter of every arc. Returns `None` when scaled costs
     /// could overflow.
     pub(super) fn with_arcs(&self, arcs: &[Arc], capacities: &[u32]) -> Option<Self> {
@@ -158,59 +158,42 @@ impl Graph {
             .filter(|a| capacities[a.mentor as usize] > 0)
             .copied()
             .collect();
-        // Within a pair, the best arc first: merging keeps the first of equals.
+        // Within a pair, the best arc first; deduplication keeps it.
         new.sort_unstable_by(|a, b| {
             (a.mentee, a.mentor)
                 .cmp(&(b.mentee, b.mentor))
                 .then(b.weight.cmp(&a.weight))
         });
         new.dedup_by_key(|a| (a.mentee, a.mentor));
-        let total = self.out_mentor.len() + new.len();
-        let mut g = Self {
+        let by_mentee: Vec<(u32, u32, i64)> = (new.iter())
+            .map(|a| (a.mentee, a.mentor, a.weight * scale))
+            .collect();
+        let (out_start, out_mentor, out_value) = merge_rows(
+            n,
+            (&self.out_start, &self.out_mentor, &self.out_value),
+            &by_mentee,
+        )?;
+        let mut by_mentor: Vec<(u32, u32, i64)> =
+            by_mentee.iter().map(|&(i, j, v)| (j, i, v)).collect();
+        by_mentor.sort_unstable_by_key(|&(j, i, _)| (j, i));
+        let (in_start, in_mentee, in_value) = merge_rows(
+            m,
+            (&self.in_start, &self.in_mentee, &self.in_value),
+            &by_mentor,
+        )?;
+        Some(Self {
             mentees: n,
             mentors: m,
             scale,
             top,
-            out_start: Vec::with_capacity(n + 1),
-            out_mentor: Vec::with_capacity(total),
-            out_value: Vec::with_capacity(total),
-            in_start: Vec::with_capacity(m + 1),
-            in_mentee: Vec::with_capacity(total),
-            in_value: Vec::with_capacity(total),
+            out_start,
+            out_mentor,
+            out_value,
+            in_start,
+            in_mentee,
+            in_value,
             slot_start: self.slot_start.clone(),
-        };
-        let mut k = 0;
-        g.out_start.push(0);
-        for i in 0..n {
-            let end = k + new[k..].partition_point(|a| a.mentee as usize == i);
-            let old = self
-                .out_arcs(i)
-                .map(|a| (self.out_mentor[a], self.out_value[a]));
-            let added = new[k..end].iter().map(|a| (a.mentor, a.weight * scale));
-            for (j, v) in merge_best(old, added) {
-                g.out_mentor.push(j);
-                g.out_value.push(v);
-            }
-            g.out_start.push(u32::try_from(g.out_mentor.len()).ok()?);
-            k = end;
-        }
-        new.sort_unstable_by_key(|a| (a.mentor, a.mentee));
-        let mut k = 0;
-        g.in_start.push(0);
-        for j in 0..m {
-            let end = k + new[k..].partition_point(|a| a.mentor as usize == j);
-            let old = self
-                .in_arcs(j)
-                .map(|a| (self.in_mentee[a], self.in_value[a]));
-            let added = new[k..end].iter().map(|a| (a.mentee, a.weight * scale));
-            for (i, v) in merge_best(old, added) {
-                g.in_mentee.push(i);
-                g.in_value.push(v);
-            }
-            g.in_start.push(u32::try_from(g.in_mentee.len()).ok()?);
-            k = end;
-        }
-        Some(g)
+        })
     }
 
     /// Returns the number of arcs.
@@ -229,6 +212,40 @@ impl Graph {
     pub(super) fn slots(&self, j: usize) -> std::ops::Range<usize> {
         self.slot_start[j] as usize..self.slot_start[j + 1] as usize
     }
+}
+
+/// Compressed rows: where each row starts, and the node and value of each entry.
+type Rows = (Vec<u32>, Vec<u32>, Vec<i64>);
+
+/// Merges `added` entries `(row, node, value)`, sorted by row then node with one per pair,
+/// into `rows` compressed rows whose entries are sorted by node, keeping the larger value of a
+/// pair in both. Returns `None` when an offset overflows.
+fn merge_rows(
+    rows: usize,
+    old: (&[u32], &[u32], &[i64]),
+    added: &[(u32, u32, i64)],
+) -> Option<Rows> {
+    let (start, node, value) = old;
+    let total = node.len() + added.len();
+    let mut out: Rows = (
+        Vec::with_capacity(rows + 1),
+        Vec::with_capacity(total),
+        Vec::with_capacity(total),
+    );
+    out.0.push(0);
+    let mut k = 0;
+    for r in 0..rows {
+        let end = k + added[k..].partition_point(|e| e.0 as usize == r);
+        let kept = (start[r] as usize..start[r + 1] as usize).map(|e| (node[e], value[e]));
+        let new = added[k..end].iter().map(|&(_, x, v)| (x, v));
+        for (x, v) in merge_best(kept, new) {
+            out.1.push(x);
+            out.2.push(v);
+        }
+        out.0.push(u32::try_from(out.1.len()).ok()?);
+        k = end;
+    }
+    Some(out)
 }
 
 /// Merges two lists of `(node, value)` sorted by node, with one entry per node each, into one
