@@ -140,6 +140,9 @@ pub struct Round {
     index: MentorIndex,
     solver: Solver,
     pricing: Pricing,
+    /// For each mentee, the most slack any of its feasible pairs outside the graph can have
+    /// under the solver's duals (see [`Moved`]).
+    bounds: Vec<i64>,
     /// The outcome.
     pub plan: RoundPlan,
 }
@@ -186,7 +189,7 @@ impl Round {
             capacities,
             arcs: scan.arcs,
         };
-        let (solver, index) = std::thread::scope(|threads| {
+        let (solver, index, bounds) = std::thread::scope(|threads| {
             // Counting every feasible pair is a statistic only: the core that the
             // single-threaded solves leave idle counts it meanwhile.
             let counting =
@@ -243,19 +246,21 @@ impl Round {
             index,
             solver,
             pricing,
+            bounds,
             plan,
         }
     }
 
     /// Solves the candidate graph, then prices and solves again until no feasible pair can
-    /// improve the objective. Returns the solver and the mentor index of the last scan.
+    /// improve the objective. Returns the solver, the mentor index of the last scan and the
+    /// mentees' bounds on slack.
     fn solve_and_price(
         encoded: &Encoded,
         base: &MentorIndex,
         instance: &Instance,
         pricing: Pricing,
         stats: &mut RoundStats,
-    ) -> (Solver, MentorIndex) {
+    ) -> (Solver, MentorIndex, Vec<i64>) {
         let limits = pricing.limits;
         let solving = Instant::now();
         let mut solver = Solver::new(instance);
@@ -268,28 +273,32 @@ impl Round {
         // start keeps the last one.
         let mut moved: Option<Moved> = None;
         let mut index = MentorIndex::for_prices(encoded, base.block(), solver.duals().1);
-        let (n, m) = (instance.mentees.max(1), instance.capacities.len().max(1));
         loop {
             let scanning = Instant::now();
-            let most = |moved: &Moved| moved.mentees.len() * 2 > n || moved.mentors.len() * 2 > m;
             if moved
                 .as_ref()
-                .is_some_and(|moved| pricing.rescan_all && most(moved))
+                .is_some_and(|moved| pricing.rescan_all && moved.share() > 0.5)
             {
                 moved = None;
                 index = MentorIndex::for_prices(encoded, base.block(), solver.duals().1);
             }
             let scope = moved.as_ref().map_or(candidates::Scope::All, Moved::scope);
-            let priced = candidates::price(encoded, &index, &solver, scope, limits);
+            let mut priced = candidates::price(encoded, &index, &solver, scope, limits);
+            let reach = std::mem::take(&mut priced.reach);
+            let bounds = match moved.take() {
+                Some(moved) => moved.bounds(reach),
+                None => reach,
+            };
             stats.pricing_ms += elapsed_ms(scanning);
             stats.pricing_passes += 1;
             if priced.improving.is_empty() {
+                debug_assert!(bounds.iter().all(|&u| u <= 0), "a pair may still improve");
                 stats.optimal = true;
-                return (solver, index);
+                return (solver, index, bounds);
             }
             stats.pricing_arcs += (priced.improving.len() + priced.near.len()) as u64;
             let solving = Instant::now();
-            moved = Some(Moved::add(&mut solver, &priced, limits));
+            moved = Some(Moved::add(&mut solver, &priced, &bounds));
             stats.solve_ms += elapsed_ms(solving);
         }
     }
@@ -324,20 +333,24 @@ impl Round {
         self.encoded.mentees.push(e);
         let before = Duals::of(&self.solver);
         let index = self.solver.add_mentee(&arcs);
-        let limits = self.pricing.limits;
-        let mut moved = Moved::since(&before, &self.solver, &[], limits.improving);
+        let mut moved = Moved::since(&before, &self.solver, &self.bounds);
         loop {
-            let priced = candidates::price(
+            let mut priced = candidates::price(
                 &self.encoded,
                 &self.index,
                 &self.solver,
                 moved.scope(),
-                limits,
+                self.pricing.limits,
             );
+            self.bounds = moved.bounds(std::mem::take(&mut priced.reach));
             if priced.improving.is_empty() {
+                debug_assert!(
+                    self.bounds.iter().all(|&u| u <= 0),
+                    "a pair may still improve"
+                );
                 break;
             }
-            moved = Moved::add(&mut self.solver, &priced, limits);
+            moved = Moved::add(&mut self.solver, &priced, &self.bounds);
         }
         index
     }
@@ -371,78 +384,140 @@ impl Duals {
 
 /// The pairs a pricing scan must look at after a solve moved the duals.
 ///
-/// Every pair outside the graph had a slack `w − π_i − p_j` of at most 0 at the last scan,
-/// except pairs of a mentee whose list of improving pairs was cut at the per-mentee limit.
-/// (Near pairs the scan found are in the graph.) A solve changes the slack by
-/// `−(Δπ_i + Δp_j)`, so for any threshold `t` a pair with `Δπ_i ≥ −t` and `Δp_j ≥ t` cannot
-/// have gained any. The scan therefore looks at every pair of the mentees whose dual
-/// fell by more than `t` (and of those whose list was cut), and at the pairs of every other
-/// mentee with the mentors whose dual rose by less than `t`. `t` is 0 or the median move of
-/// the mentor duals — a path through the sink shifts all duals alike — whichever leaves less
-/// to scan.
+/// A round keeps, for each mentee `i`, a bound `u_i` on the slack `w − π_i − p_j` of its
+/// feasible pairs outside the graph: what the last scan of its pairs left (see
+/// [`candidates::Priced::reach`]: at most 0, and `−margin` while its near list has room, unless
+/// its list of improving pairs was cut at the limit). A solve changes a pair's slack by
+/// `−(Δπ_i + Δp_j)`, so now the pair has at most `r_i − Δp_j`, where `r_i = u_i − Δπ_i`, and
+/// only a pair with `Δp_j < r_i` can have positive slack. For a threshold `t`, the scan looks
+/// at every pair of the mentees with `r_i > t`. Every other mentee is searched against the
+/// mentors with `Δp_j < θ_i`, where `θ_i` is `t`, or for `r_i ≤ −2` the power of two between
+/// `r_i` and `r_i / 2` when lower; it is not searched at all when no mentor's dual fell that
+/// far. Searching some more mentors than it must leaves its other pairs at `r_i` minus the
+/// least `Δp_j` left out, often well below 0, so that the next scan can leave out most mentors
+/// again. `t` is 0 or the median move of the mentor duals (a path through the sink shifts all
+/// duals alike), whichever leaves less to scan. After the scan, each bound is the larger of
+/// what the scan left and what it did not look at; when the scan finds no improving pair,
+/// every bound is at most 0, which is the certificate.
 #[derive(Debug, Clone)]
 struct Moved {
+    /// Mentees whose every pair is looked at.
     mentees: Vec<u32>,
-    mentors: Vec<u32>,
+    /// Mentees looked at with some mentors only, grouped by those mentors.
+    groups: Vec<candidates::Group>,
+    /// For each mentee, the most slack its pairs that the scan does not look at can have.
+    unscanned: Vec<i64>,
+    /// How many mentors the round has.
+    mentors: usize,
+}
+
+/// A mentee's bound on slack before any scan of its pairs.
+const UNKNOWN: i64 = i64::MAX;
+
+/// Returns the θ of a mentee whose pairs can have at most `r − Δp_j` of slack, `r ≤ t` (see
+/// [`Moved`]): `t`, or for `r ≤ −2` the power of two between `r` and `r / 2` when lower.
+fn threshold(r: i64, t: i64) -> i64 {
+    if r > -2 {
+        return t;
+    }
+    let log2 = 63 - r.unsigned_abs().leading_zeros();
+    (-(1i64 << log2)).min(t)
 }
 
 impl Moved {
-    /// Adds what a pricing scan found to the graph, solves again and returns what moved.
-    fn add(solver: &mut Solver, priced: &Priced, limits: PriceLimits) -> Self {
+    /// Adds what a pricing scan found to the graph, solves again and returns what moved;
+    /// `bounds` are the mentees' bounds on slack after the scan.
+    fn add(solver: &mut Solver, priced: &Priced, bounds: &[i64]) -> Self {
         let before = Duals::of(solver);
         solver.add_arcs(&[&priced.improving[..], &priced.near[..]].concat());
-        Self::since(&before, solver, &priced.improving, limits.improving)
+        Self::since(&before, solver, bounds)
     }
 
-    /// Compares the duals with `before`; `improving` are the improving pairs added since,
-    /// which tell the mentees whose list was cut at `per_mentee`.
-    fn since(before: &Duals, solver: &Solver, improving: &[Arc], per_mentee: usize) -> Self {
+    /// Compares the duals with `before`, when the mentees had these bounds on slack (mentees
+    /// added since have neither: all their pairs are looked at).
+    fn since(before: &Duals, solver: &Solver, bounds: &[i64]) -> Self {
         let (pi, p) = solver.duals();
-        // Mentees added since have no dual to compare: all their pairs are looked at.
-        let rise = |i: usize| before.mentees.get(i).map_or(i64::MIN, |&b| pi[i] - b);
-        let mentor_rise: Vec<i64> = (p.iter().zip(&before.mentors))
+        let reach: Vec<i64> = (0..pi.len())
+            .map(|i| match (before.mentees.get(i), bounds.get(i)) {
+                (Some(&b), Some(&u)) => u.saturating_sub(pi[i] - b),
+                _ => UNKNOWN,
+            })
+            .collect();
+        let rise: Vec<i64> = (p.iter().zip(&before.mentors))
             .map(|(&now, &b)| now - b)
             .collect();
-        let mut sorted = mentor_rise.clone();
-        let median = if sorted.is_empty() {
-            0
-        } else {
-            let mid = sorted.len() / 2;
-            *sorted.select_nth_unstable(mid).1
-        };
-        let mut cut = vec![0usize; pi.len()];
-        for a in improving {
-            cut[a.mentee as usize] += 1;
-        }
+        let mut order: Vec<u32> = (0..p.len() as u32).collect();
+        order.sort_unstable_by_key(|&j| (rise[j as usize], j));
+        let median = order.get(order.len() / 2).map_or(0, |&j| rise[j as usize]);
         let with = |t: i64| {
-            let mentees: Vec<u32> = (0..pi.len())
-                .filter(|&i| rise(i) < -t || cut[i] >= per_mentee)
-                .map(|i| i as u32)
-                .collect();
-            let mentors: Vec<u32> = (0..p.len())
-                .filter(|&j| mentor_rise[j] < t)
-                .map(|j| j as u32)
-                .collect();
-            Self { mentees, mentors }
+            let mut moved = Self {
+                mentees: Vec::new(),
+                groups: Vec::new(),
+                unscanned: vec![i64::MIN; pi.len()],
+                mentors: p.len(),
+            };
+            let mut by_threshold: std::collections::BTreeMap<i64, Vec<u32>> =
+                std::collections::BTreeMap::new();
+            for (i, &r) in reach.iter().enumerate() {
+                if r > t {
+                    moved.mentees.push(i as u32);
+                } else {
+                    by_threshold
+                        .entry(threshold(r, t))
+                        .or_default()
+                        .push(i as u32);
+                }
+            }
+            for (theta, mentees) in by_threshold {
+                // The mentors whose dual fell below θ come first in `order`; the first one
+                // after them has the least move the scan leaves out.
+                let k = order.partition_point(|&j| rise[j as usize] < theta);
+                let least = order.get(k).map(|&j| rise[j as usize]);
+                for &i in &mentees {
+                    moved.unscanned[i as usize] =
+                        least.map_or(i64::MIN, |d| reach[i as usize].saturating_sub(d));
+                }
+                if k > 0 {
+                    moved.groups.push(candidates::Group {
+                        mentees,
+                        mentors: order[..k].to_vec(),
+                    });
+                }
+            }
+            moved
         };
-        let (n, m) = (pi.len().max(1) as f64, p.len().max(1) as f64);
-        let cost = |s: &Self| s.mentees.len() as f64 / n + s.mentors.len() as f64 / m;
         let at_zero = with(0);
         if median == 0 {
             return at_zero;
         }
         let at_median = with(median);
-        if cost(&at_median) < cost(&at_zero) {
+        if at_median.share() < at_zero.share() {
             at_median
         } else {
             at_zero
         }
     }
 
+    /// Returns about what share of a scan of every pair this scan looks at.
+    fn share(&self) -> f64 {
+        let (n, m) = (self.unscanned.len().max(1), self.mentors.max(1));
+        let in_groups: f64 = (self.groups.iter())
+            .map(|g| g.mentees.len() as f64 * g.mentors.len() as f64)
+            .sum();
+        self.mentees.len() as f64 / n as f64 + in_groups / (n as f64 * m as f64)
+    }
+
+    /// Returns each mentee's bound on slack after the scan found `reach`.
+    fn bounds(&self, reach: Vec<i64>) -> Vec<i64> {
+        (reach.into_iter().zip(&self.unscanned))
+            .map(|(r, &u)| r.max(u))
+            .collect()
+    }
+
     fn scope(&self) -> candidates::Scope<'_> {
         candidates::Scope::Moved {
             mentees: &self.mentees,
-            mentors: &self.mentors,
+            groups: &self.groups,
         }
     }
 }

@@ -394,6 +394,10 @@ pub struct Priced {
     pub improving: Vec<Arc>,
     /// Pairs just short of improving (see [`PriceLimits::near`]).
     pub near: Vec<Arc>,
+    /// For each mentee, the most slack any pair the scan looked at but did not return can
+    /// have (pairs in the graph aside); [`UNSCANNED`] for a mentee the scan did not look at.
+    /// At most 0 unless the mentee's list of improving pairs was cut at the limit.
+    pub reach: Vec<i64>,
 }
 
 impl Priced {
@@ -403,21 +407,33 @@ impl Priced {
     }
 }
 
+/// [`Priced::reach`] of a mentee a scan did not look at.
+pub const UNSCANNED: i64 = i64::MIN;
+
+/// Mentees whose pairs a pricing scan looks at with some mentors only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Group {
+    pub mentees: Vec<u32>,
+    pub mentors: Vec<u32>,
+}
+
 /// Which pairs a pricing scan looks at.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
     /// Every feasible pair.
     All,
-    /// Every pair of `mentees`, and the pairs of all other mentees with `mentors`.
+    /// Every pair of `mentees`, and the pairs of each group's mentees with its mentors (no
+    /// mentee in two places).
     Moved {
         mentees: &'a [u32],
-        mentors: &'a [u32],
+        groups: &'a [Group],
     },
 }
 
 /// Returns, for each mentee, the feasible pairs in `scope` outside the graph that could improve
-/// the objective most under the solver's duals, and the near pairs (see [`PriceLimits`]). A
-/// search of the mentor index skips every block whose best possible score minus its lowest
+/// the objective most under the solver's duals, the near pairs (see [`PriceLimits`]), and how
+/// much slack the pairs it looked at and left can have ([`Priced::reach`]). A search of the
+/// mentor index skips every block whose best possible score minus its lowest
 /// mentor dual cannot reach the mentee's floor, so this finds exactly the pairs a scan of all
 /// pairs in scope would. No improving pair among every pair that can have positive slack
 /// certifies that the assignment is optimal over all feasible pairs.
@@ -428,28 +444,27 @@ pub fn price(
     scope: Scope<'_>,
     limits: PriceLimits,
 ) -> Priced {
-    let p = solver.duals().1;
-    let mut found = match scope {
-        Scope::All => {
-            let all: Vec<u32> = (0..encoded.mentees.len() as u32).collect();
-            price_mentees(encoded, index, solver, &all, limits)
-        }
-        Scope::Moved { mentees, mentors } => {
-            let mut found = price_mentees(encoded, index, solver, mentees, limits);
-            if !mentors.is_empty() {
-                let mut whole = vec![false; encoded.mentees.len()];
-                for &i in mentees {
-                    whole[i as usize] = true;
-                }
-                let others: Vec<u32> = (0..encoded.mentees.len() as u32)
-                    .filter(|&i| !whole[i as usize])
-                    .collect();
-                let among = MentorIndex::for_prices_among(encoded, index.block(), p, mentors);
-                found.append(price_mentees(encoded, &among, solver, &others, limits));
-            }
-            found
-        }
+    let n = encoded.mentees.len();
+    let mut found = Priced {
+        reach: vec![UNSCANNED; n],
+        ..Priced::default()
     };
+    match scope {
+        Scope::All => {
+            let all: Vec<u32> = (0..n as u32).collect();
+            price_mentees(encoded, index, solver, &all, limits, &mut found);
+        }
+        Scope::Moved { mentees, groups } => {
+            price_mentees(encoded, index, solver, mentees, limits, &mut found);
+            let p = solver.duals().1;
+            for group in (groups.iter()).filter(|g| !g.mentees.is_empty() && !g.mentors.is_empty())
+            {
+                let among =
+                    MentorIndex::for_prices_among(encoded, index.block(), p, &group.mentors);
+                price_mentees(encoded, &among, solver, &group.mentees, limits, &mut found);
+            }
+        }
+    }
     found
         .improving
         .sort_unstable_by_key(|a| (a.mentee, a.mentor));
@@ -457,14 +472,15 @@ pub fn price(
     found
 }
 
-/// Prices every pair of `mentees` with the mentors of `index`.
+/// Prices every pair of `mentees` with the mentors of `index` and adds what it finds to `found`.
 fn price_mentees(
     encoded: &Encoded,
     index: &MentorIndex,
     solver: &Solver,
     mentees: &[u32],
     limits: PriceLimits,
-) -> Priced {
+    found: &mut Priced,
+) {
     let (pi, p) = solver.duals();
     let prices = index.prices(p);
     let PriceLimits {
@@ -487,6 +503,7 @@ fn price_mentees(
     };
     let results = parallel(mentees.len(), |range| {
         let mut found = Priced::default();
+        let mut reach = Vec::with_capacity(range.len());
         for &i in &mentees[range] {
             let (mut best, mut close) = (Top::default(), Top::default());
             let own = pi[i as usize];
@@ -514,14 +531,26 @@ fn price_mentees(
                     None => near_floor(&close),
                 };
             });
+            // A pair not visited has at most `floor − own` of slack, one turned away from a
+            // full list at most the list's worst.
+            let most_slack = match (best.entry_score(most), close.entry_score(near)) {
+                _ if most == 0 => i64::MAX,
+                (Some(worst), _) => worst,
+                (None, Some(worst)) if near > 0 => worst,
+                _ => floor - own,
+            };
+            reach.push((i, most_slack));
             if best.entry_score(most).is_none() {
                 found.near.extend(arcs(i, close));
             }
             found.improving.extend(arcs(i, best));
         }
-        found
+        (found, reach)
     });
-    let mut all = Priced::default();
-    results.into_iter().for_each(|found| all.append(found));
-    all
+    for (more, reach) in results {
+        found.append(more);
+        for (i, most_slack) in reach {
+            found.reach[i as usize] = most_slack;
+        }
+    }
 }

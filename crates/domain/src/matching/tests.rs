@@ -6,7 +6,7 @@ use tandem_proto::{CareerLevel, ExperienceBand, Format, Industry, Topic};
 
 use super::*;
 use crate::model::Goal;
-use candidates::Scope;
+use candidates::{Group, Scope};
 
 /// Exhaustive reference: tries every mentee's every option (unmatched or one of its arcs).
 fn brute_force(instance: &Instance) -> i64 {
@@ -575,6 +575,27 @@ fn exhaustive_price(encoded: &Encoded, solver: &Solver, limits: PriceLimits) -> 
     out
 }
 
+/// For each mentee with pairs outside the graph that a pricing scan did not return, the most
+/// slack of those pairs.
+fn left_out(encoded: &Encoded, solver: &Solver, priced: &Priced) -> Vec<(usize, i64)> {
+    let returned: HashSet<(u32, u32)> = (priced.improving.iter().chain(&priced.near))
+        .map(|a| (a.mentee, a.mentor))
+        .collect();
+    (0..encoded.mentees.len())
+        .filter_map(|i| {
+            (0..encoded.mentor_count())
+                .filter(|&j| !solver.has_arc(i as u32, j as u32))
+                .filter(|&j| !returned.contains(&(i as u32, j as u32)))
+                .filter_map(|j| {
+                    let w = encoded.evaluate(&encoded.mentees[i], j).ok()?;
+                    Some(solver.slack(i as u32, j as u32, w))
+                })
+                .max()
+                .map(|most| (i, most))
+        })
+        .collect()
+}
+
 /// Every improving pair of an exhaustive pricing.
 fn all_improving(encoded: &Encoded, solver: &Solver) -> Vec<Arc> {
     let limits = PriceLimits {
@@ -652,21 +673,48 @@ proptest! {
             for (near, margin) in [(0, 0), (1, 30), (4, 300), (usize::MAX, 100)] {
                 let limits = PriceLimits { improving, near, margin };
                 let pruned = candidates::price(&encoded, &index, &solver, Scope::All, limits);
-                prop_assert_eq!(pruned, exhaustive_price(&encoded, &solver, limits));
+                let reference = exhaustive_price(&encoded, &solver, limits);
+                prop_assert_eq!(&pruned.improving, &reference.improving);
+                prop_assert_eq!(&pruned.near, &reference.near);
+                prop_assert_eq!(pruned.reach.len(), mentees.len());
+                // No pair left out has more slack than the reach, which is at most 0 (−margin
+                // when the near list has room) unless the improving list is full.
+                for (i, most) in left_out(&encoded, &solver, &pruned) {
+                    let reach = pruned.reach[i];
+                    prop_assert!(most <= reach, "mentee {}: {} > {}", i, most, reach);
+                    let cut = pruned.improving.iter().filter(|a| a.mentee == i as u32).count();
+                    if cut < improving {
+                        prop_assert!(reach <= 0);
+                        let close = pruned.near.iter().filter(|a| a.mentee == i as u32).count();
+                        if close < near {
+                            prop_assert!(reach <= -margin);
+                        }
+                    }
+                }
             }
         }
-        // Every pair of a third of the mentees, and the pairs of the others with a fifth of
-        // the mentors.
+        // Every pair of a third of the mentees, and the pairs of half the others with a fifth
+        // of the mentors.
         let some: Vec<u32> = (0..mentees.len() as u32).filter(|i| i % 3 == 0).collect();
+        let others: Vec<u32> = (0..mentees.len() as u32).filter(|i| i % 3 == 1).collect();
         let few: Vec<u32> = (0..mentors.len() as u32).filter(|j| j % 5 == 1).collect();
         for mentors in [&[][..], &few[..]] {
-            let scope = Scope::Moved { mentees: &some, mentors };
+            let groups = [Group { mentees: others.clone(), mentors: mentors.to_vec() }];
+            let scope = Scope::Moved { mentees: &some, groups: &groups };
             let limits = PriceLimits { improving: usize::MAX, near: 0, margin: 0 };
             let pruned = candidates::price(&encoded, &index, &solver, scope, limits);
             let full = all_improving(&encoded, &solver);
-            let in_scope = |a: &Arc| a.mentee.is_multiple_of(3) || mentors.contains(&a.mentor);
+            let in_scope = |a: &Arc| match a.mentee % 3 {
+                0 => true,
+                1 => mentors.contains(&a.mentor),
+                _ => false,
+            };
             prop_assert!(pruned.near.is_empty());
             prop_assert_eq!(pruned.improving, full.into_iter().filter(in_scope).collect::<Vec<_>>());
+            for (i, &reach) in pruned.reach.iter().enumerate() {
+                let scanned = i % 3 == 0 || (i % 3 == 1 && !mentors.is_empty());
+                prop_assert_eq!(reach == candidates::UNSCANNED, !scanned);
+            }
         }
     }
 
