@@ -125,16 +125,14 @@ impl Columns {
         let mut language_bit = vec![0u32; 64 * 3];
         let mut next = 0;
         for &j in order {
-            for (word, &bits) in m.languages[j as usize].iter().enumerate() {
-                for b in (0..64).filter(|b| bits >> b & 1 == 1) {
-                    let slot = &mut language_bit[word * 64 + b];
-                    if *slot == 0 {
-                        if next == 32 {
-                            return None;
-                        }
-                        *slot = 1 << next;
-                        next += 1;
+            for position in positions(&m.languages[j as usize]) {
+                let slot = &mut language_bit[position];
+                if *slot == 0 {
+                    if next == 32 {
+                        return None;
                     }
+                    *slot = 1 << next;
+                    next += 1;
                 }
             }
         }
@@ -187,14 +185,22 @@ impl Columns {
 
     /// Returns a language set in the round's numbering; languages no mentor speaks drop out.
     fn language_bits(&self, languages: &Languages) -> u32 {
-        let mut out = 0;
-        for (word, &bits) in languages.iter().enumerate() {
-            for b in (0..64).filter(|b| bits >> b & 1 == 1) {
-                out |= self.language_bit[word * 64 + b];
-            }
-        }
-        out
+        positions(languages).fold(0, |out, position| out | self.language_bit[position])
     }
+}
+
+/// Returns the positions (`64 × word + bit`) of the languages in a set.
+fn positions(languages: &Languages) -> impl Iterator<Item = usize> + '_ {
+    languages.iter().enumerate().flat_map(|(word, &bits)| {
+        let mut rest = bits;
+        std::iter::from_fn(move || {
+            (rest != 0).then(|| {
+                let bit = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                word * 64 + bit
+            })
+        })
+    })
 }
 
 /// Clamps a price or floor to the filter's range. Scores in the filter stay far inside it, so a
