@@ -433,10 +433,10 @@ pub enum Scope<'a> {
 /// Returns, for each mentee, the feasible pairs in `scope` outside the graph that could improve
 /// the objective most under the solver's duals, the near pairs (see [`PriceLimits`]), and how
 /// much slack the pairs it looked at and left can have ([`Priced::reach`]). A search of the
-/// mentor index skips every block whose best possible score minus its lowest
-/// mentor dual cannot reach the mentee's floor, so this finds exactly the pairs a scan of all
-/// pairs in scope would. No improving pair among every pair that can have positive slack
-/// certifies that the assignment is optimal over all feasible pairs.
+/// mentor index skips every block whose best possible score minus its lowest mentor dual
+/// cannot reach the mentee's floor, so this finds exactly the pairs a scan of all pairs in
+/// scope would. No improving pair among every pair that can have positive slack certifies
+/// that the assignment is optimal over all feasible pairs.
 pub fn price(
     encoded: &Encoded,
     index: &MentorIndex,
@@ -532,7 +532,8 @@ fn price_mentees(
                 };
             });
             // A pair not visited has at most `floor − own` of slack, one turned away from a
-            // full list at most the list's worst.
+            // full list at most the list's worst (without room for improving pairs, nothing
+            // is known).
             let most_slack = match (best.entry_score(most), close.entry_score(near)) {
                 _ if most == 0 => i64::MAX,
                 (Some(worst), _) => worst,
