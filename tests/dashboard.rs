@@ -501,8 +501,15 @@ async fn check_page(
         requests.len(),
         "every connection to the recorder was read"
     );
-    let (own, outside): (Vec<&String>, Vec<&String>) =
-        requests.iter().partition(|line| chromiums_own(line));
+    // A connection that closed or stayed silent carried no request: Chromium opens speculative
+    // connections (through the proxy too) and drops them unused when it exits.
+    let silent = requests.iter().filter(|line| line.is_empty()).count();
+    if silent > 0 {
+        println!("{silent} connection(s) to the recorder carried no request");
+    }
+    let (own, outside): (Vec<&String>, Vec<&String>) = (requests.iter())
+        .filter(|line| !line.is_empty())
+        .partition(|line| chromiums_own(line));
     if !own.is_empty() {
         println!(
             "chromium's own start-up connections (not the page's), refused by the recorder: {own:?}"
