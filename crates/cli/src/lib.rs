@@ -161,7 +161,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Role::Node => config::load_node(&config)?.database_url,
                 Role::Broker => config::load_broker(&config)?.database_url,
             };
-            let db = tandem_storage::connect(&url).await?;
+            let db = tandem_storage::connect_for_migrations(&url).await?;
             let applied = match role {
                 Role::Node => migrate::<tandem_storage::NodeMigrator>(&db).await?,
                 Role::Broker => migrate::<tandem_storage::BrokerMigrator>(&db).await?,

@@ -37,6 +37,26 @@ pub fn sqlite_url(path: &std::path::Path) -> String {
 /// Opens a database by URL (`sqlite://path?mode=rwc` or `postgres://…`). For SQLite the parent
 /// directory is created and write-ahead logging is switched on.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, StorageError> {
+    open(url, Pool::Shared).await
+}
+
+/// Opens a database like [`connect`], but on a single connection: the one to change its schema
+/// with. SQLite looks up the column of `ALTER TABLE … DROP COLUMN` in the schema its connection
+/// has cached and does not re-read it when the column is missing, so a pooled connection that
+/// has not yet seen an earlier migration refuses a later one with "no such column". A single
+/// connection always sees its own changes.
+pub async fn connect_for_migrations(url: &str) -> Result<DatabaseConnection, StorageError> {
+    open(url, Pool::Single).await
+}
+
+/// How many connections [`open`] may keep.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    Shared,
+    Single,
+}
+
+async fn open(url: &str, pool: Pool) -> Result<DatabaseConnection, StorageError> {
     let is_sqlite = url.starts_with("sqlite:");
     if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         return Err(StorageError::InvalidUrl {
@@ -62,7 +82,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StorageError> {
         // crash-safe (a power cut can lose only the last commits, never corrupt the file) and
         // avoids an fsync per transaction.
         options
-            .max_connections(4)
+            .max_connections(if pool == Pool::Single { 1 } else { 4 })
             .min_connections(1)
             .map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)
@@ -71,7 +91,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StorageError> {
                     .foreign_keys(true)
             });
     } else {
-        options.max_connections(10);
+        options.max_connections(if pool == Pool::Single { 1 } else { 10 });
     }
     let db = Database::connect(options).await?;
     Ok(db)

@@ -2,7 +2,9 @@
 //! set, on a real PostgreSQL server.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use tandem_storage::{BrokerMigrator, MigratorTrait, NodeMigrator, connect, sqlite_url};
+use tandem_storage::{
+    BrokerMigrator, MigratorTrait, NodeMigrator, connect, connect_for_migrations, sqlite_url,
+};
 
 async fn table_count(db: &DatabaseConnection) -> usize {
     let sql = match db.get_database_backend() {
@@ -22,7 +24,7 @@ async fn table_count(db: &DatabaseConnection) -> usize {
 }
 
 async fn round_trip(url: &str) {
-    let db = connect(url).await.expect("connect");
+    let db = connect_for_migrations(url).await.expect("connect");
     NodeMigrator::up(&db, None).await.expect("node up");
     assert_eq!(table_count(&db).await, 8);
     NodeMigrator::down(&db, None).await.expect("node down");
