@@ -189,12 +189,18 @@ impl Round {
             capacities,
             arcs: scan.arcs,
         };
+        let idle = Idle::default();
         let (solver, index, bounds) = std::thread::scope(|threads| {
             // Counting every feasible pair is a statistic only: the core that the
-            // single-threaded solves leave idle counts it meanwhile.
-            let counting =
-                threads.spawn(|| candidates::count_feasible(&encoded, &base, &scan.furthest));
-            let solved = Self::solve_and_price(&encoded, &base, &instance, pricing, &mut stats);
+            // single-threaded solves leave idle counts it meanwhile, and waits while the
+            // pricing scans use every core.
+            let counting = threads.spawn(|| {
+                candidates::count_feasible(&encoded, &base, &scan.furthest, || idle.wait())
+            });
+            let solved = {
+                let _reopen = idle.reopen_on_drop();
+                Self::solve_and_price(&encoded, &base, &instance, pricing, &idle, &mut stats)
+            };
             stats.feasible_pairs = counting
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -207,11 +213,19 @@ impl Round {
             candidate_pairs: solver.arc_count(),
             ..RoundPlan::default()
         };
+        // Explanations are independent of each other: both cores write them.
+        let scores = candidates::parallel(assignment.pairs.len(), |range| {
+            (assignment.pairs[range].iter())
+                .map(|&(i, j)| {
+                    let (i, j) = (i as usize, j as usize);
+                    scoring::score(&mentees[i].needs, &mentors[j], &options.weights)
+                })
+                .collect::<Vec<_>>()
+        });
         let mut matched = vec![false; mentees.len()];
-        for &(i, j) in &assignment.pairs {
+        for (&(i, j), score) in assignment.pairs.iter().zip(scores.into_iter().flatten()) {
             let (i, j) = (i as usize, j as usize);
             matched[i] = true;
-            let score = scoring::score(&mentees[i].needs, &mentors[j], &options.weights);
             plan.objective += score.total;
             plan.proposals.push(PlannedProposal {
                 mentee: i,
@@ -253,12 +267,13 @@ impl Round {
 
     /// Solves the candidate graph, then prices and solves again until no feasible pair can
     /// improve the objective. Returns the solver, the mentor index of the last scan and the
-    /// mentees' bounds on slack.
+    /// mentees' bounds on slack. Background work waits at `idle` while a scan runs.
     fn solve_and_price(
         encoded: &Encoded,
         base: &MentorIndex,
         instance: &Instance,
         pricing: Pricing,
+        idle: &Idle,
         stats: &mut RoundStats,
     ) -> (Solver, MentorIndex, Vec<i64>) {
         let limits = pricing.limits;
@@ -283,7 +298,9 @@ impl Round {
                 index = MentorIndex::for_prices(encoded, base.block(), solver.duals().1);
             }
             let scope = moved.as_ref().map_or(candidates::Scope::All, Moved::scope);
+            idle.set(false);
             let mut priced = candidates::price(encoded, &index, &solver, scope, limits);
+            idle.set(true);
             let reach = std::mem::take(&mut priced.reach);
             let bounds = match moved.take() {
                 Some(moved) => moved.bounds(reach),
@@ -353,6 +370,54 @@ impl Round {
             moved = Moved::add(&mut self.solver, &priced, &self.bounds);
         }
         index
+    }
+}
+
+/// Whether the round leaves a core idle: background work waits while it does not.
+#[derive(Debug)]
+struct Idle {
+    open: std::sync::Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+impl Default for Idle {
+    fn default() -> Self {
+        Self {
+            open: std::sync::Mutex::new(true),
+            changed: std::sync::Condvar::new(),
+        }
+    }
+}
+
+impl Idle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set(&self, open: bool) {
+        *self.lock() = open;
+        self.changed.notify_all();
+    }
+
+    /// Returns once a core is idle.
+    fn wait(&self) {
+        let _open = (self.changed)
+            .wait_while(self.lock(), |open| !*open)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+
+    /// Opens the gate for good when dropped, also when the round panics, so that the work
+    /// waiting at it ends and the thread scope can join it.
+    fn reopen_on_drop(&self) -> impl Drop + '_ {
+        struct Reopen<'a>(&'a Idle);
+        impl Drop for Reopen<'_> {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        Reopen(self)
     }
 }
 

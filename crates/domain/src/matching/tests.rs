@@ -643,7 +643,7 @@ proptest! {
         let index = MentorIndex::with_block(&encoded, block);
         let scan = candidates::scan(&encoded, &index, &capacities, limits);
         let (reference, feasible_pairs) = exhaustive_scan(&encoded, &capacities, limits);
-        let counted = candidates::count_feasible(&encoded, &index, &scan.furthest);
+        let counted = candidates::count_feasible(&encoded, &index, &scan.furthest, || ());
         prop_assert_eq!(counted, feasible_pairs);
         prop_assert_eq!(scan.furthest, reference.furthest);
         prop_assert_eq!(scan.arcs, reference.arcs);
@@ -746,5 +746,32 @@ proptest! {
         let cold = Round::run(&mentees, &mentors, &options);
         prop_assert_eq!(round.objective(), cold.objective());
         prop_assert_eq!(cold.objective(), cold.plan.objective);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2))]
+
+    /// Rounds large enough that the explanations are written on both cores and the feasible
+    /// pairs are counted in many pieces, in the background of the solves.
+    #[test]
+    fn a_large_round_explains_every_pair_and_counts_every_feasible_pair(
+        mentees in proptest::collection::vec(mentee_candidate(), 300..400),
+        mentors in proptest::collection::vec(mentor_profile(), 300..400),
+    ) {
+        let weights = ScoreWeights::default();
+        let plan = plan_round(&mentees, &mentors, &weights);
+        let mut objective = 0;
+        for p in &plan.proposals {
+            let score = scoring::score(&mentees[p.mentee].needs, &mentors[p.mentor], &weights);
+            prop_assert_eq!(&p.score, &score);
+            objective += score.total;
+        }
+        prop_assert_eq!(objective, plan.objective);
+        let encoded = Encoded::new(&mentees, &mentors, &weights);
+        let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
+        let (_, feasible_pairs) =
+            exhaustive_scan(&encoded, &capacities, CandidateLimits::default());
+        prop_assert_eq!(plan.stats.feasible_pairs, feasible_pairs);
     }
 }
