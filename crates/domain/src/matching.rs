@@ -298,9 +298,9 @@ impl Round {
                 index = MentorIndex::for_prices(encoded, base.block(), solver.duals().1);
             }
             let scope = moved.as_ref().map_or(candidates::Scope::All, Moved::scope);
-            idle.set(false);
+            idle.set_busy(true);
             let mut priced = candidates::price(encoded, &index, &solver, scope, limits);
-            idle.set(true);
+            idle.set_busy(false);
             let reach = std::mem::take(&mut priced.reach);
             let bounds = match moved.take() {
                 Some(moved) => moved.bounds(reach),
@@ -373,48 +373,39 @@ impl Round {
     }
 }
 
-/// Whether the round leaves a core idle: background work waits while it does not.
-#[derive(Debug)]
+/// Whether the round uses every core: background work waits while it does.
+#[derive(Debug, Default)]
 struct Idle {
-    open: std::sync::Mutex<bool>,
+    busy: std::sync::Mutex<bool>,
     changed: std::sync::Condvar,
-}
-
-impl Default for Idle {
-    fn default() -> Self {
-        Self {
-            open: std::sync::Mutex::new(true),
-            changed: std::sync::Condvar::new(),
-        }
-    }
 }
 
 impl Idle {
     fn lock(&self) -> std::sync::MutexGuard<'_, bool> {
-        self.open
+        self.busy
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn set(&self, open: bool) {
-        *self.lock() = open;
+    fn set_busy(&self, busy: bool) {
+        *self.lock() = busy;
         self.changed.notify_all();
     }
 
     /// Returns once a core is idle.
     fn wait(&self) {
-        let _open = (self.changed)
-            .wait_while(self.lock(), |open| !*open)
+        let _idle = (self.changed)
+            .wait_while(self.lock(), |busy| *busy)
             .unwrap_or_else(std::sync::PoisonError::into_inner);
     }
 
-    /// Opens the gate for good when dropped, also when the round panics, so that the work
-    /// waiting at it ends and the thread scope can join it.
+    /// Marks the round idle for good when dropped, also when the round panics, so that the
+    /// work waiting ends and the thread scope can join it.
     fn reopen_on_drop(&self) -> impl Drop + '_ {
         struct Reopen<'a>(&'a Idle);
         impl Drop for Reopen<'_> {
             fn drop(&mut self) {
-                self.0.set(true);
+                self.0.set_busy(false);
             }
         }
         Reopen(self)
