@@ -346,12 +346,13 @@ impl Solver {
         self.mentor_dual = mentor_dual;
         self.mentees_of.iter_mut().for_each(Vec::clear);
         for i in 0..self.n() {
-            self.mentor_of[i] = match auction.slot_of[i] {
+            let h = auction.held[i];
+            self.mentor_of[i] = match h.slot {
                 ALONE | FREE => UNASSIGNED,
                 s => {
                     let s = s as usize;
-                    let j = auction.slot_mentor[s];
-                    let w = (auction.profit[i] + auction.price[s]) / graph.scale;
+                    let j = h.mentor;
+                    let w = (h.profit + auction.price[s]) / graph.scale;
                     self.mentees_of[j as usize].push((i as u32, w));
                     j
                 }

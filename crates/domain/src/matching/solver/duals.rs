@@ -37,7 +37,7 @@ pub(super) fn exact(g: &Graph, a: &Auction) -> Option<(Vec<i64>, Vec<i64>)> {
     // Nodes: mentees 0..n, mentors n..n + m, the sink n + m. Potentials in Goldberg's sign:
     // a mentee's is its profit, a mentor's minus its cheapest slot's price, the sink's 0.
     let sink = n + m;
-    let mut base: Vec<i64> = a.profit.iter().map(|&x| round(x)).collect();
+    let mut base: Vec<i64> = a.held.iter().map(|h| round(h.profit)).collect();
     base.resize(n + m + 1, 0);
     let mut load = vec![0u32; m];
     let mut loaded = Vec::new();
@@ -50,7 +50,7 @@ pub(super) fn exact(g: &Graph, a: &Auction) -> Option<(Vec<i64>, Vec<i64>)> {
             loaded.push(n + j);
         }
     }
-    let alone: Vec<usize> = (0..n).filter(|&i| a.slot_of[i] == ALONE).collect();
+    let alone: Vec<usize> = (0..n).filter(|&i| a.held[i].slot == ALONE).collect();
     let residual = Residual {
         g,
         a,
@@ -150,16 +150,14 @@ struct Residual<'a> {
 impl Residual<'_> {
     /// Returns the mentor of a mentee, or `u32::MAX`.
     fn mentor_of(&self, i: usize) -> u32 {
-        match self.a.slot_of[i] {
-            ALONE | FREE => u32::MAX,
-            s => self.a.slot_mentor[s as usize],
-        }
+        self.a.held[i].mentor
     }
 
     /// Returns the weight of a matched mentee's pair.
     fn weight(&self, i: usize) -> i64 {
         let a = self.a;
-        (a.profit[i] + a.price[a.slot_of[i] as usize]) / self.g.scale
+        let h = a.held[i];
+        (h.profit + a.price[h.slot as usize]) / self.g.scale
     }
 
     /// Calls `visit(head, cost)` for every residual arc out of node `u`.
