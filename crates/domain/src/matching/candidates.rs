@@ -79,40 +79,43 @@ fn key(score: i64, mentee: usize, mentor: usize) -> (i64, u64) {
 }
 
 /// Keeps the `limit` best `(key, index)` entries. Entries are compared whole, index included,
-/// so the kept set does not depend on the order in which entries are offered.
+/// so the kept set does not depend on the order in which entries are offered. A list takes
+/// entries as they come until it is full, then sorts them best first, so that an entry that
+/// displaces the worst one costs a binary search and a short move (finding and recomputing the
+/// worst of an unsorted list took two passes over it).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Top {
     entries: Vec<((i64, u64), u32)>,
-    /// The worst kept entry once full.
-    min: ((i64, u64), u32),
 }
 
 impl Top {
     #[inline]
     fn offer(&mut self, key: (i64, u64), index: u32, limit: usize) {
         let entry = (key, index);
-        if limit == 0 || (self.entries.len() == limit && entry <= self.min) {
-            return;
-        }
         if self.entries.len() < limit {
             self.entries.push(entry);
-        } else if let Some(slot) = self.entries.iter_mut().find(|e| **e == self.min) {
-            *slot = entry;
+            if self.entries.len() == limit {
+                self.entries.sort_unstable_by(|a, b| b.cmp(a));
+            }
+            return;
         }
-        if self.entries.len() == limit {
-            self.min = self
-                .entries
-                .iter()
-                .copied()
-                .min()
-                .unwrap_or(((i64::MIN, 0), 0));
+        match self.entries.last() {
+            Some(&worst) if entry > worst => {
+                self.entries.pop();
+                let at = self.entries.partition_point(|&e| e > entry);
+                self.entries.insert(at, entry);
+            }
+            _ => {}
         }
     }
 
     /// Returns the worst kept score once `limit` entries are kept: only a score at least as
-    /// high can still enter.
+    /// high can still enter. A list without room counts as full at score 0.
     fn entry_score(&self, limit: usize) -> Option<i64> {
-        (self.entries.len() == limit).then_some(self.min.0.0)
+        if limit == 0 {
+            return Some(0);
+        }
+        (self.entries.len() == limit).then(|| self.entries[limit - 1].0.0)
     }
 }
 
@@ -576,6 +579,42 @@ fn price_mentees(
         found.append(more);
         for (i, most_slack) in reach {
             found.reach[i as usize] = most_slack;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// A list keeps the best `limit` entries whatever the order they come in, and its entry
+        /// score is the worst of them once full.
+        #[test]
+        fn a_list_keeps_the_best_entries_in_any_order(
+            entries in proptest::collection::vec(((-3i64..4, 0u64..3), 0u32..40), 0..40),
+            limit in 0usize..8,
+        ) {
+            // Each pair is offered once, in the order generated.
+            let mut seen = std::collections::HashSet::new();
+            let offered: Vec<_> = entries.into_iter().filter(|e| seen.insert(*e)).collect();
+            let mut best = offered.clone();
+            best.sort_unstable_by(|a, b| b.cmp(a));
+            best.truncate(limit);
+            let mut top = Top::default();
+            for &(key, index) in &offered {
+                top.offer(key, index, limit);
+            }
+            let mut kept = top.entries.clone();
+            kept.sort_unstable_by(|a, b| b.cmp(a));
+            prop_assert_eq!(&kept, &best);
+            let full = limit > 0 && best.len() == limit;
+            prop_assert_eq!(top.entry_score(limit), match limit {
+                0 => Some(0),
+                _ => full.then(|| best[limit - 1].0.0),
+            });
         }
     }
 }
