@@ -232,7 +232,7 @@ impl Graph {
 /// each array.
 #[inline]
 fn prefetch_rows(arcs: std::ops::Range<usize>, nodes: &[u32], values: &[i64]) {
-    for k in (arcs.clone()).step_by(16).take(PREFETCH_LINES) {
+    for k in arcs.clone().step_by(16).take(PREFETCH_LINES) {
         prefetch(nodes.get(k));
     }
     for k in arcs.step_by(8).take(PREFETCH_LINES) {
