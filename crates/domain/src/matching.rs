@@ -198,7 +198,7 @@ impl Round {
                 candidates::count_feasible(&encoded, &base, &scan.furthest, || idle.wait())
             });
             let solved = {
-                let _reopen = idle.reopen_on_drop();
+                let _release = idle.idle_on_drop();
                 Self::solve_and_price(&encoded, &base, &instance, pricing, &idle, &mut stats)
             };
             stats.feasible_pairs = counting
@@ -401,14 +401,14 @@ impl Idle {
 
     /// Marks the round idle for good when dropped, also when the round panics, so that the
     /// work waiting ends and the thread scope can join it.
-    fn reopen_on_drop(&self) -> impl Drop + '_ {
-        struct Reopen<'a>(&'a Idle);
-        impl Drop for Reopen<'_> {
+    fn idle_on_drop(&self) -> impl Drop + '_ {
+        struct Release<'a>(&'a Idle);
+        impl Drop for Release<'_> {
             fn drop(&mut self) {
                 self.0.set_busy(false);
             }
         }
-        Reopen(self)
+        Release(self)
     }
 }
 

@@ -346,13 +346,11 @@ impl Solver {
         self.mentor_dual = mentor_dual;
         self.mentees_of.iter_mut().for_each(Vec::clear);
         for i in 0..self.n() {
-            let h = auction.held[i];
-            self.mentor_of[i] = match h.slot {
+            self.mentor_of[i] = match auction.held[i].slot {
                 ALONE | FREE => UNASSIGNED,
-                s => {
-                    let s = s as usize;
-                    let j = h.mentor;
-                    let w = (h.profit + auction.price[s]) / graph.scale;
+                _ => {
+                    let j = auction.held[i].mentor;
+                    let w = auction.weight(&graph, i);
                     self.mentees_of[j as usize].push((i as u32, w));
                     j
                 }

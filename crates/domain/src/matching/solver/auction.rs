@@ -494,6 +494,12 @@ impl Auction {
         }
     }
 
+    /// Returns the (unscaled) weight of the pair of a mentee that holds a mentor's slot.
+    pub(super) fn weight(&self, g: &Graph, i: usize) -> i64 {
+        let h = self.held[i];
+        (h.profit + self.price[h.slot as usize]) / g.scale
+    }
+
     /// Gives mentee `i` slot `s` with this profit.
     fn hold(&mut self, i: usize, s: usize, profit: i64) {
         self.held[i] = Holding {

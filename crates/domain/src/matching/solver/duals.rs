@@ -17,7 +17,7 @@
 //! would never end: a budget on its work and a bound on how far it lowers a potential stop
 //! it, and the auction goes on.
 
-use super::auction::{ALONE, Auction, FREE, Graph};
+use super::auction::{ALONE, Auction, FREE, Graph, NO_MENTOR};
 
 /// The search gives up after relaxing this many arcs per arc and node of the network.
 const BUDGET: usize = 4;
@@ -129,7 +129,7 @@ pub(super) fn exact(g: &Graph, a: &Auction) -> Option<(Vec<i64>, Vec<i64>)> {
         .collect();
     let mentee: Vec<i64> = (0..n)
         .map(|i| match residual.mentor_of(i) {
-            u32::MAX => 0,
+            NO_MENTOR => 0,
             j => residual.weight(i) - mentor[j as usize],
         })
         .collect();
@@ -148,16 +148,14 @@ struct Residual<'a> {
 }
 
 impl Residual<'_> {
-    /// Returns the mentor of a mentee, or `u32::MAX`.
+    /// Returns the mentor of a mentee, or [`NO_MENTOR`].
     fn mentor_of(&self, i: usize) -> u32 {
         self.a.held[i].mentor
     }
 
     /// Returns the weight of a matched mentee's pair.
     fn weight(&self, i: usize) -> i64 {
-        let a = self.a;
-        let h = a.held[i];
-        (h.profit + a.price[h.slot as usize]) / self.g.scale
+        self.a.weight(self.g, i)
     }
 
     /// Calls `visit(head, cost)` for every residual arc out of node `u`.
@@ -174,7 +172,7 @@ impl Residual<'_> {
                     visit(n + j as usize, -g.out_value[e] / k);
                 }
             }
-            if own != u32::MAX {
+            if own != NO_MENTOR {
                 visit(sink, 0);
             }
         } else if u < sink {
