@@ -55,7 +55,7 @@ impl TestClock {
 
     /// Returns the clock's time in Unix milliseconds.
     pub fn get(&self) -> i64 {
-        tandem_storage::now_ms() + self.0.load(std::sync::atomic::Ordering::SeqCst)
+        tandem_broker::Clock::system().now_ms() + self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Moves the clock forward by `days`.
@@ -68,7 +68,7 @@ impl TestClock {
 
     fn as_clock(&self) -> tandem_broker::Clock {
         let clock = self.clone();
-        std::sync::Arc::new(move || clock.get())
+        tandem_broker::Clock::from_fn(move || clock.get())
     }
 }
 
@@ -101,10 +101,7 @@ pub async fn start_with_clock(
             },
         })
         .collect();
-    let clock = clock.map_or_else(
-        || std::sync::Arc::new(tandem_storage::now_ms) as tandem_broker::Clock,
-        TestClock::as_clock,
-    );
+    let clock = clock.map_or_else(tandem_broker::Clock::system, TestClock::as_clock);
     let federation = Federation::start_with_clock(
         &databases(dir.path()),
         FEDERATION_KEY,

@@ -238,9 +238,9 @@ impl BrokerConfig {
         for (i, node) in self.nodes.iter().enumerate() {
             tandem_domain::validate::node_id(&format!("nodes[{i}].id"), &node.id)
                 .map_err(|e| e.to_string())?;
-            crate::nodes::check_endpoint(&format!("nodes[{i}].endpoint"), &node.endpoint)
+            tandem_domain::validate::endpoint(&format!("nodes[{i}].endpoint"), &node.endpoint)
                 .map_err(|e| e.to_string())?;
-            crate::nodes::check_scheme(
+            tandem_domain::validate::endpoint_scheme(
                 &format!("nodes[{i}].endpoint"),
                 &node.endpoint,
                 self.tls.is_some(),

@@ -13,9 +13,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tandem_proto::{Mentee, MenteeStatus, ProposalStatus};
 use tandem_storage::broker::{mentee, outbox as outbox_row, proposal};
-use tandem_storage::now_ms;
 
-use crate::lifecycle::{self, Ending};
+use crate::proposal_state::{self, Ending};
 use crate::{Broker, BrokerError, audit, convert, outbox};
 
 /// `last_error` of a delivery cancelled because its mentee was erased.
@@ -30,7 +29,7 @@ impl Broker {
         company: &str,
         mentee_id: &str,
     ) -> Result<Mentee, BrokerError> {
-        let now = now_ms().max(1);
+        let now = self.now().max(1);
         let txn = self.write().await?;
         let m = self.own_mentee(&*txn, company, mentee_id).await?;
         if m.erased_at_ms != 0 {
@@ -45,7 +44,7 @@ impl Broker {
             .iter()
             .filter(|p| p.status == ProposalStatus::Open as i32)
         {
-            if lifecycle::end_proposal(&*txn, p, Ending::MenteeWithdrawn, now).await? {
+            if proposal_state::end_proposal(&*txn, p, Ending::MenteeWithdrawn, now).await? {
                 ended += 1;
             }
         }
@@ -120,6 +119,7 @@ impl Broker {
         );
         audit::record(
             &*txn,
+            now,
             &audit::company(company),
             "mentee.erased",
             "mentee",

@@ -1,34 +1,45 @@
-//! The broker's one error type and the one place it becomes a gRPC status.
+//! The broker's one error type. Each variant names what went wrong; [`ServiceError::code`]
+//! says which answer a peer gets for it, and `tandem-service` turns that into the gRPC status
+//! (here) or the HTTP status (the dashboard) in one place.
+
+use std::borrow::Cow;
 
 use tandem_domain::ValidationError;
+use tandem_service::auth::AuthError;
+use tandem_service::keys::KeyError;
+use tandem_service::{ErrorCode, ServiceError};
 
-/// Everything that can go wrong in the broker, by the answer a caller gets.
+/// Everything that can go wrong in the broker, by cause.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     /// Bad input, naming the field.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// The caller was refused: no key, a wrong key, a key of another scope, or over its rate.
+    #[error(transparent)]
+    Refused(#[from] AuthError),
     /// The object does not exist, or belongs to another company.
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// The object exists and the request conflicts with it.
+    /// The idempotency key was used before for a different mentee.
+    #[error("idempotency_key: already used for a different mentee")]
+    IdempotencyKeyReused,
+    /// The object is not in a state that allows the request (a proposal no longer open, a
+    /// tandem step out of order, a contact card before the double opt-in).
     #[error("{0}")]
-    AlreadyExists(String),
-    /// The object is not in a state that allows the request.
+    WrongState(String),
+    /// Someone else changed the object between our read and our write.
     #[error("{0}")]
-    FailedPrecondition(String),
-    /// The caller did not say who it is.
-    #[error("{0}")]
-    Unauthenticated(String),
-    /// The caller's key does not allow this service.
-    #[error("{0}")]
-    PermissionDenied(String),
-    /// The caller sent more requests than its rate allows.
-    #[error("{0}")]
-    ResourceExhausted(String),
+    ChangedConcurrently(&'static str),
     /// A node could not be reached or did not answer properly.
     #[error("node {node} unavailable: {detail}")]
-    Unavailable { node: String, detail: String },
+    NodeUnavailable { node: String, detail: String },
+    /// The broker's certificate or the nodes' CA could not be loaded.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// The matching round's planner did not finish (it panicked).
+    #[error("matching round planner failed: {0}")]
+    Planner(#[from] tokio::task::JoinError),
     /// Stored data the broker cannot read back; a bug or a hand-edited database.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -37,31 +48,43 @@ pub enum BrokerError {
     Db(#[from] sea_orm::DbErr),
 }
 
+impl ServiceError for BrokerError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid(_) => ErrorCode::InvalidArgument,
+            Self::Refused(refused) => refused.code(),
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::IdempotencyKeyReused => ErrorCode::AlreadyExists,
+            Self::WrongState(_) | Self::ChangedConcurrently(_) => ErrorCode::FailedPrecondition,
+            Self::NodeUnavailable { .. } => ErrorCode::Unavailable,
+            Self::Tls(_) | Self::Planner(_) | Self::Corrupt(_) | Self::Db(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn public_message(&self) -> Cow<'_, str> {
+        match self {
+            // Which node failed is the caller's business; how it failed is the operator's.
+            Self::NodeUnavailable { node, .. } => Cow::Owned(format!("node {node} is unavailable")),
+            Self::Refused(refused) => refused.public_message(),
+            other if other.code() == ErrorCode::Internal => Cow::Borrowed("internal error"),
+            other => Cow::Owned(other.to_string()),
+        }
+    }
+}
+
+impl From<KeyError> for BrokerError {
+    fn from(err: KeyError) -> Self {
+        match err {
+            KeyError::Invalid(e) => Self::Invalid(e),
+            KeyError::NotFound => Self::NotFound("key"),
+            KeyError::Db(e) => Self::Db(e),
+        }
+    }
+}
+
 impl From<BrokerError> for tonic::Status {
     fn from(err: BrokerError) -> Self {
-        match err {
-            BrokerError::Invalid(e) => {
-                tonic::Status::invalid_argument(format!("{}: {}", e.field, e.reason))
-            }
-            BrokerError::NotFound(what) => tonic::Status::not_found(format!("{what} not found")),
-            BrokerError::AlreadyExists(msg) => tonic::Status::already_exists(msg),
-            BrokerError::FailedPrecondition(msg) => tonic::Status::failed_precondition(msg),
-            BrokerError::Unauthenticated(msg) => tonic::Status::unauthenticated(msg),
-            BrokerError::PermissionDenied(msg) => tonic::Status::permission_denied(msg),
-            BrokerError::ResourceExhausted(msg) => tonic::Status::resource_exhausted(msg),
-            BrokerError::Unavailable { node, detail } => {
-                tracing::warn!(node = %node, error = %detail, "node unavailable");
-                tonic::Status::unavailable(format!("node {node} is unavailable"))
-            }
-            BrokerError::Corrupt(detail) => {
-                tracing::error!(error = %detail, "corrupt stored data");
-                tonic::Status::internal("internal error")
-            }
-            BrokerError::Db(e) => {
-                tracing::error!(error = %e, "database error");
-                tonic::Status::internal("internal error")
-            }
-        }
+        tandem_service::status(&err)
     }
 }
 
@@ -86,5 +109,16 @@ mod tests {
             BrokerError::Db(sea_orm::DbErr::Custom("table mentees is locked".into())).into();
         assert_eq!(status.code(), tonic::Code::Internal);
         assert!(!status.message().contains("mentees"));
+    }
+
+    #[test]
+    fn a_node_failure_names_the_node_but_not_the_failure() {
+        let status: tonic::Status = BrokerError::NodeUnavailable {
+            node: "chamber".into(),
+            detail: "connection refused at 10.0.0.7".into(),
+        }
+        .into();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert_eq!(status.message(), "node chamber is unavailable");
     }
 }

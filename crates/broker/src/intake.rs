@@ -11,9 +11,8 @@ use sha2::{Digest, Sha256};
 use tandem_domain::{ValidationError, validate};
 use tandem_proto::{Mentee, MenteeStatus, ProposalStatus, SubmitMenteeRequest};
 use tandem_storage::broker::{mentee, proposal};
-use tandem_storage::now_ms;
 
-use crate::lifecycle::{self, Ending};
+use crate::proposal_state::{self, Ending};
 use crate::{Broker, BrokerError, audit, convert};
 
 impl Broker {
@@ -44,7 +43,7 @@ impl Broker {
         if let Some(existing) = self.by_key(company, &key).await? {
             return replay(&existing, &hash);
         }
-        let now = now_ms();
+        let now = self.now();
         let row = mentee::ActiveModel {
             id: Set(uuid::Uuid::new_v4().to_string()),
             company_id: Set(company.to_owned()),
@@ -65,6 +64,7 @@ impl Broker {
             Ok(stored) => {
                 audit::record(
                     &*txn,
+                    now,
                     &audit::company(company),
                     "mentee.submitted",
                     "mentee",
@@ -91,14 +91,14 @@ impl Broker {
         Ok(mentee::Entity::find()
             .filter(mentee::Column::CompanyId.eq(company))
             .filter(mentee::Column::IdempotencyKey.eq(key))
-            .one(&self.db)
+            .one(self.db())
             .await?)
     }
 
     /// Returns one of the company's mentees.
     #[tracing::instrument(skip(self))]
     pub async fn get_mentee(&self, company: &str, mentee_id: &str) -> Result<Mentee, BrokerError> {
-        convert::mentee(&self.own_mentee(&self.db, company, mentee_id).await?)
+        convert::mentee(&self.own_mentee(self.db(), company, mentee_id).await?)
     }
 
     /// Lists the company's mentees, oldest first.
@@ -108,7 +108,7 @@ impl Broker {
             .filter(mentee::Column::CompanyId.eq(company))
             .order_by_asc(mentee::Column::SubmittedAtMs)
             .order_by_asc(mentee::Column::Id)
-            .all(&self.db)
+            .all(self.db())
             .await?
             .iter()
             .map(convert::mentee)
@@ -123,7 +123,7 @@ impl Broker {
         company: &str,
         mentee_id: &str,
     ) -> Result<Mentee, BrokerError> {
-        let now = now_ms();
+        let now = self.now();
         let txn = self.write().await?;
         let m = self.own_mentee(&*txn, company, mentee_id).await?;
         if m.status == MenteeStatus::Withdrawn as i32 {
@@ -146,7 +146,7 @@ impl Broker {
             .all(&*txn)
             .await?;
         for p in &open {
-            lifecycle::end_proposal(&*txn, p, Ending::MenteeWithdrawn, now).await?;
+            proposal_state::end_proposal(&*txn, p, Ending::MenteeWithdrawn, now).await?;
         }
         // A running tandem ends too: the mentor's place is freed.
         let tandems = crate::tandems::end_running(
@@ -161,6 +161,7 @@ impl Broker {
         let detail = format!("ended_proposals={}", open.len());
         audit::record(
             &*txn,
+            now,
             &audit::company(company),
             "mentee.withdrawn",
             "mentee",
@@ -191,8 +192,6 @@ fn replay(existing: &mentee::Model, hash: &str) -> Result<Mentee, BrokerError> {
     if existing.request_hash == hash {
         convert::mentee(existing)
     } else {
-        Err(BrokerError::AlreadyExists(
-            "idempotency_key: already used for a different mentee".to_owned(),
-        ))
+        Err(BrokerError::IdempotencyKeyReused)
     }
 }

@@ -3,7 +3,8 @@
 //! carries introductions to the mentors' nodes.
 //!
 //! [`Broker`] holds the logic as plain async methods that tests call directly; the gRPC
-//! handlers in [`grpc`] only authenticate, convert and map errors. [`serve`] runs the
+//! handlers in [`grpc`] only read the caller (which the service toolkit's gate admitted, see
+//! `tandem-service`), convert and map errors. [`serve`] runs the
 //! `MenteeService` and `OperatorService` on a bound listener together with the background jobs
 //! (periodic sync, outbox delivery, expiry) until a shutdown future completes. The database is
 //! migrated by the caller, never by the broker.
@@ -33,7 +34,7 @@ pub mod sync;
 pub mod tandems;
 
 mod convert;
-mod lifecycle;
+mod proposal_state;
 mod server;
 mod store;
 mod workers;
@@ -41,32 +42,33 @@ mod workers;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
+use tandem_service::rate_limit::RateLimiter;
+use tandem_service::{Gate, Scope, Writer};
 use tokio::sync::Mutex;
 
 pub use config::{BrokerConfig, NodeEntry};
 pub use error::BrokerError;
 pub use server::{Listeners, serve};
+pub use tandem_service::Clock;
 
-/// The broker's clock: Unix milliseconds. Tests replace it to move time forward.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// The scopes of the keys the broker issues.
+const ISSUED_SCOPES: &[Scope] = &[Scope::Company, Scope::Operator];
 
 /// The broker's service logic over one database.
 pub struct Broker {
-    db: DatabaseConnection,
+    /// The database, and the lock that serialises this process's write transactions. On
+    /// PostgreSQL the conditional updates in `proposal_state` keep concurrent replicas
+    /// correct, and the lock only spares them retries.
+    writer: Writer,
     config: BrokerConfig,
     clients: nodes::NodeClients,
-    /// Serialises the broker's write transactions within this process. SQLite allows one
-    /// writer, and a transaction that read before writing fails outright when another write
-    /// slipped in between; on PostgreSQL the conditional updates in [`lifecycle`] keep
-    /// concurrent replicas correct, and this lock only spares them retries.
-    write_lock: Mutex<()>,
+    /// Checks the API keys of companies and operators and their rate limits.
+    gate: Arc<Gate>,
     /// Only one matching round runs at a time.
     round_lock: Mutex<()>,
     /// Only one outbox pass runs at a time, so that a node sees its messages in order.
     outbox_lock: Mutex<()>,
-    /// Per-caller request rate limits.
-    limiter: tandem_domain::rate_limit::RateLimiter,
-    /// What time it is for the tandem lifecycle (meeting dates, overdue flags).
+    /// What time it is: every timestamp the broker writes, and the tandem lifecycle.
     clock: Clock,
 }
 
@@ -85,26 +87,23 @@ impl Broker {
         db: DatabaseConnection,
         config: BrokerConfig,
     ) -> Result<Arc<Broker>, BrokerError> {
-        Self::with_clock(db, config, Arc::new(tandem_storage::now_ms)).await
+        Self::with_clock(db, config, Clock::system()).await
     }
 
-    /// Like [`Broker::new`], with the clock the tandem lifecycle reads.
+    /// Like [`Broker::new`], with the clock the broker reads.
     pub async fn with_clock(
         db: DatabaseConnection,
         config: BrokerConfig,
         clock: Clock,
     ) -> Result<Arc<Broker>, BrokerError> {
         let clients = nodes::NodeClients::new(config.tls.clone())?;
-        let limiter = tandem_domain::rate_limit::RateLimiter::new(
-            config.rate_limit_per_second,
-            config.rate_limit_burst,
-        );
+        let limiter = RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst);
+        let gate = Arc::new(Gate::new(db.clone(), ISSUED_SCOPES, limiter));
         let broker = Arc::new(Broker {
-            limiter,
-            db,
+            writer: Writer::new(db),
             config,
             clients,
-            write_lock: Mutex::new(()),
+            gate,
             round_lock: Mutex::new(()),
             outbox_lock: Mutex::new(()),
             clock,
@@ -124,11 +123,16 @@ impl Broker {
 
     /// Returns the current time of the broker's clock, in Unix milliseconds.
     pub fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.now_ms()
     }
 
     /// Returns the broker's database connection.
     pub fn db(&self) -> &DatabaseConnection {
-        &self.db
+        self.writer.db()
+    }
+
+    /// Returns the gate that admits the broker's callers.
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.gate
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
-use tandem_domain::ValidationError;
+use tandem_domain::{ValidationError, validate};
 use tandem_proto::Node;
 use tandem_proto::node_service_client::NodeServiceClient;
 use tandem_storage::broker::node;
@@ -20,38 +20,6 @@ use crate::{Broker, BrokerError, convert};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the broker waits for a node to answer one call.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest display name of a node.
-const MAX_DISPLAY_NAME: usize = 200;
-
-/// Checks a node endpoint: an `http://` or `https://` URL tonic can dial.
-pub fn check_endpoint(field: &str, endpoint: &str) -> Result<(), ValidationError> {
-    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-        return Err(ValidationError::new(
-            field,
-            "must start with http:// or https://",
-        ));
-    }
-    if Endpoint::from_shared(endpoint.to_owned()).is_err() {
-        return Err(ValidationError::new(field, "is not a valid url"));
-    }
-    Ok(())
-}
-
-/// Checks that an endpoint's scheme fits the transport: `https://` when the broker calls
-/// nodes over mutual TLS, `http://` when it runs without TLS (development only).
-pub fn check_scheme(field: &str, endpoint: &str, tls: bool) -> Result<(), ValidationError> {
-    match (tls, endpoint.starts_with("https://")) {
-        (true, false) => Err(ValidationError::new(
-            field,
-            "must start with https:// (the broker calls nodes over mutual tls)",
-        )),
-        (false, true) => Err(ValidationError::new(
-            field,
-            "must start with http:// (the broker runs without tls)",
-        )),
-        _ => Ok(()),
-    }
-}
 
 /// Lazily connected channels to the nodes, one per endpoint and identity, shared by all calls.
 pub(crate) struct NodeClients {
@@ -66,7 +34,7 @@ impl NodeClients {
         let tls = tls
             .map(tandem_tls::ClientTls::new)
             .transpose()
-            .map_err(|e| BrokerError::FailedPrecondition(format!("tls: {e}")))?;
+            .map_err(|e| BrokerError::Tls(e.to_string()))?;
         Ok(NodeClients {
             tls,
             channels: std::sync::Mutex::new(HashMap::new()),
@@ -86,7 +54,7 @@ impl NodeClients {
         endpoint: &str,
         identity: &str,
     ) -> Result<NodeClient, BrokerError> {
-        let unavailable = |detail: String| BrokerError::Unavailable {
+        let unavailable = |detail: String| BrokerError::NodeUnavailable {
             node: node_id.to_owned(),
             detail,
         };
@@ -159,25 +127,15 @@ impl Broker {
         display_name: &str,
         identity: &str,
     ) -> Result<Node, BrokerError> {
-        tandem_domain::validate::node_id("node_id", id)?;
-        check_endpoint("endpoint", endpoint)?;
-        check_scheme("endpoint", endpoint, self.clients.uses_tls())?;
+        validate::node_id("node_id", id)?;
+        validate::endpoint("endpoint", endpoint)?;
+        validate::endpoint_scheme("endpoint", endpoint, self.clients.uses_tls())?;
         if !identity.is_empty() {
             tandem_tls::check_identity("identity", identity).map_err(|e| {
                 ValidationError::new("identity", e.trim_start_matches("identity: "))
             })?;
         }
-        let display_name = display_name.trim();
-        if display_name.chars().count() > MAX_DISPLAY_NAME {
-            return Err(ValidationError::new(
-                "display_name",
-                format!("longer than {MAX_DISPLAY_NAME} characters"),
-            )
-            .into());
-        }
-        if display_name.chars().any(char::is_control) {
-            return Err(ValidationError::new("display_name", "contains control characters").into());
-        }
+        let display_name = validate::display_name("display_name", display_name)?;
         let row = node::ActiveModel {
             id: Set(id.to_owned()),
             endpoint: Set(endpoint.to_owned()),
@@ -187,7 +145,7 @@ impl Broker {
             tandem_event_cursor: Set(0),
             last_sync_at_ms: Set(0),
             last_error: Set(String::new()),
-            registered_at_ms: Set(tandem_storage::now_ms()),
+            registered_at_ms: Set(self.now()),
             identity: Set(identity.to_owned()),
         };
         let txn = self.write().await?;
@@ -216,7 +174,7 @@ impl Broker {
     pub async fn list_nodes(&self) -> Result<Vec<Node>, BrokerError> {
         let rows = node::Entity::find()
             .order_by_asc(node::Column::Id)
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let totals = self.profile_totals().await?;
         Ok(rows
@@ -237,7 +195,7 @@ impl Broker {
 
 /// Turns a node's error answer into the broker's error.
 pub(crate) fn node_error(node_id: &str, status: &tonic::Status) -> BrokerError {
-    BrokerError::Unavailable {
+    BrokerError::NodeUnavailable {
         node: node_id.to_owned(),
         detail: format!("{:?}: {}", status.code(), status.message()),
     }

@@ -140,7 +140,7 @@ impl Broker {
             .filter(outbox::Column::DeliveredAtMs.eq(0))
             .order_by_asc(outbox::Column::Id)
             .limit(PASS_LIMIT)
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let mut by_node: BTreeMap<String, Vec<outbox::Model>> = BTreeMap::new();
         for msg in pending {
@@ -165,7 +165,7 @@ impl Broker {
         messages: Vec<outbox::Model>,
     ) -> Result<usize, BrokerError> {
         let Some(node) = node::Entity::find_by_id(node_id.clone())
-            .one(&self.db)
+            .one(self.db())
             .await?
         else {
             tracing::warn!(node = %node_id, "outbox messages for an unregistered node");

@@ -8,10 +8,9 @@ use tandem_proto::{
     CompanyDecision, ContactCard, Proposal, ProposalStatus, ReleaseContactCardRequest,
 };
 use tandem_storage::broker::proposal;
-use tandem_storage::now_ms;
 
-use crate::lifecycle::{self, Ending};
 use crate::nodes::node_error;
+use crate::proposal_state::{self, Ending};
 use crate::{Broker, BrokerError, audit, convert};
 
 /// Most proposals one expiry pass ends.
@@ -25,13 +24,13 @@ impl Broker {
         company: &str,
         mentee_id: &str,
     ) -> Result<Vec<Proposal>, BrokerError> {
-        let m = self.own_mentee(&self.db, company, mentee_id).await?;
+        let m = self.own_mentee(self.db(), company, mentee_id).await?;
         proposal::Entity::find()
             .filter(proposal::Column::MenteeId.eq(&m.id))
             .filter(proposal::Column::CompanyId.eq(company))
             .order_by_desc(proposal::Column::CreatedAtMs)
             .order_by_desc(proposal::Column::Id)
-            .all(&self.db)
+            .all(self.db())
             .await?
             .iter()
             .map(convert::proposal)
@@ -61,13 +60,13 @@ impl Broker {
         let p = self.own_proposal(&*txn, company, proposal_id).await?;
         let applied = match decision {
             CompanyDecision::Confirmed => {
-                lifecycle::company_confirmed(&*txn, &p.id, now, self.config.lifecycle_rules())
+                proposal_state::company_confirmed(&*txn, &p.id, now, self.config.lifecycle_rules())
                     .await?
             }
-            _ => lifecycle::end_proposal(&*txn, &p, Ending::CompanyDeclined, now).await?,
+            _ => proposal_state::end_proposal(&*txn, &p, Ending::CompanyDeclined, now).await?,
         };
         if !applied {
-            return Err(BrokerError::FailedPrecondition(
+            return Err(BrokerError::WrongState(
                 "proposal is no longer open".to_owned(),
             ));
         }
@@ -78,6 +77,7 @@ impl Broker {
         };
         audit::record(
             &*txn,
+            now,
             &audit::company(company),
             action,
             "proposal",
@@ -101,9 +101,9 @@ impl Broker {
         company: &str,
         proposal_id: &str,
     ) -> Result<ContactCard, BrokerError> {
-        let p = self.own_proposal(&self.db, company, proposal_id).await?;
+        let p = self.own_proposal(self.db(), company, proposal_id).await?;
         if p.status != ProposalStatus::Tandem as i32 {
-            return Err(BrokerError::FailedPrecondition(
+            return Err(BrokerError::WrongState(
                 "contact card is released only after both sides accepted".to_owned(),
             ));
         }
@@ -115,7 +115,7 @@ impl Broker {
         let mut card = match client.release_contact_card(request).await {
             Ok(response) => response.into_inner(),
             Err(s) if s.code() == tonic::Code::FailedPrecondition => {
-                return Err(BrokerError::FailedPrecondition(
+                return Err(BrokerError::WrongState(
                     "the mentor's node does not release the contact card".to_owned(),
                 ));
             }
@@ -129,7 +129,8 @@ impl Broker {
         }
         let detail = format!("node={}", p.node_id);
         audit::record(
-            &self.db,
+            self.db(),
+            self.now(),
             &audit::company(company),
             "contact_card.released",
             "proposal",
@@ -145,7 +146,7 @@ impl Broker {
     /// Returns how many expired.
     #[tracing::instrument(skip(self))]
     pub async fn expire_proposals(&self) -> Result<usize, BrokerError> {
-        let now = now_ms();
+        let now = self.now();
         let mut expired = 0;
         loop {
             let txn = self.write().await?;
@@ -158,9 +159,10 @@ impl Broker {
                 .await?;
             let batch = due.len();
             for p in &due {
-                if lifecycle::end_proposal(&*txn, p, Ending::Expired, now).await? {
+                if proposal_state::end_proposal(&*txn, p, Ending::Expired, now).await? {
                     audit::record(
                         &*txn,
+                        now,
                         audit::BROKER,
                         "proposal.expired",
                         "proposal",

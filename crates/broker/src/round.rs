@@ -15,7 +15,6 @@ use tandem_proto::{
     MentorDecision, ProposalStatus, UnmatchedReason,
 };
 use tandem_storage::broker::{matching_round, mentee, node, profile, proposal};
-use tandem_storage::now_ms;
 
 use crate::{Broker, BrokerError, audit, convert, outbox};
 
@@ -42,7 +41,7 @@ impl Broker {
     #[tracing::instrument(skip(self))]
     pub async fn run_matching_round(&self) -> Result<MatchingRound, BrokerError> {
         let _round = self.round_lock.lock().await;
-        let started = now_ms();
+        let started = self.now();
         let clock = std::time::Instant::now();
         let round_id = uuid::Uuid::new_v4().to_string();
 
@@ -54,8 +53,7 @@ impl Broker {
             let plan = plan_round_with(&mentees.candidates, &mentors.profiles, &options);
             (mentees, mentors, plan)
         })
-        .await
-        .map_err(|e| BrokerError::Corrupt(format!("matching round planner failed: {e}")))?;
+        .await?;
         let mut outcome = MatchingRound {
             round_id: round_id.clone(),
             mentees_considered: saturating_u32(mentees.rows.len()),
@@ -100,7 +98,7 @@ impl Broker {
             // A stable order (not ids or clocks) keeps rounds reproducible for the same input.
             .order_by_asc(mentee::Column::CompanyId)
             .order_by_asc(mentee::Column::IdempotencyKey)
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let waiting_ids = Query::select()
             .column(mentee::Column::Id)
@@ -116,7 +114,7 @@ impl Broker {
             ])
             .filter(proposal::Column::MenteeId.in_subquery(waiting_ids))
             .into_tuple()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let mut before: HashMap<String, HashSet<(String, String)>> = HashMap::new();
         for (mentee_id, node_id, pseudonym) in history {
@@ -157,7 +155,7 @@ impl Broker {
         let fresh: Vec<String> = node::Entity::find()
             .filter(node::Column::LastSyncAtMs.gt(0))
             .filter(node::Column::LastSyncAtMs.gte(now.saturating_sub(staleness_ms)))
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .map(|n| n.id)
@@ -166,7 +164,7 @@ impl Broker {
             .filter(profile::Column::NodeId.is_in(fresh))
             .order_by_asc(profile::Column::NodeId)
             .order_by_asc(profile::Column::Pseudonym)
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let held: Vec<(String, String)> = proposal::Entity::find()
             .select_only()
@@ -174,7 +172,7 @@ impl Broker {
             .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32))
             .filter(proposal::Column::MentorDecision.eq(MentorDecision::Pending as i32))
             .into_tuple()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let mut pending: HashMap<(String, String), u32> = HashMap::new();
         for key in held {
@@ -214,7 +212,7 @@ impl Broker {
         outcome: &mut MatchingRound,
         clock: &std::time::Instant,
     ) -> Result<(), BrokerError> {
-        let now = now_ms();
+        let now = self.now();
         let ttl_ms = i64::try_from(self.config.proposal_ttl_hours.saturating_mul(3_600_000))
             .unwrap_or(i64::MAX);
         let txn = self.write().await?;
@@ -356,6 +354,7 @@ impl Broker {
         );
         audit::record(
             &*txn,
+            now,
             audit::OPERATOR,
             "round.completed",
             "round",

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use tandem_proto::mentee_service_server::MenteeServiceServer;
 use tandem_proto::operator_service_server::OperatorServiceServer;
+use tandem_service::Scope;
+use tandem_service::auth::guard;
+use tandem_service::shutdown::{CancellationToken, run_until};
 use tandem_tls::{Alpn, ApiTls};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
 use crate::grpc::{MenteeGrpc, OperatorGrpc};
@@ -84,18 +86,14 @@ pub async fn serve(
         dashboard,
         tls,
     } = listeners.into();
-    let (stop, stopped) = watch::channel(false);
-    let mut jobs = workers::spawn(Arc::clone(&broker), stopped.clone());
+    let stop = CancellationToken::new();
+    let mut jobs = workers::spawn(Arc::clone(&broker), stop.clone());
     if let Some(listener) = dashboard {
-        let mut stopped = stopped;
         let broker = Arc::clone(&broker);
         let tls = tls.clone();
+        let stopped = stop.clone().cancelled_owned();
         jobs.spawn(async move {
-            let shutdown = async move {
-                // A closed channel also means stop.
-                let _ = stopped.wait_for(|stop| *stop).await;
-            };
-            if let Err(err) = dashboard::serve(broker, listener, tls, shutdown).await {
+            if let Err(err) = dashboard::serve(broker, listener, tls, stopped).await {
                 tracing::error!(%err, "dashboard server failed");
             }
         });
@@ -103,45 +101,46 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, tls = tls.is_some(), "broker listening");
     }
-    let signal = stop.clone();
-    let shutdown = async move {
-        shutdown.await;
-        tracing::info!("broker shutting down");
-        // The receivers may be gone already; nothing to stop then.
-        let _ = signal.send(true);
-    };
+    let gate = broker.gate();
     let router = tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
-        .add_service(
+        .add_service(guard(
+            gate,
+            Scope::Company,
             MenteeServiceServer::new(MenteeGrpc::new(Arc::clone(&broker)))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
-        )
-        .add_service(
-            OperatorServiceServer::new(OperatorGrpc::new(broker))
+        ))
+        .add_service(guard(
+            gate,
+            Scope::Operator,
+            OperatorServiceServer::new(OperatorGrpc::new(Arc::clone(&broker)))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
-        );
-    let served = match tls {
-        Some(tls) => {
-            let mut accepting = stop.subscribe();
-            let incoming = tls.incoming(listener, Alpn::Grpc, async move {
-                let _ = accepting.wait_for(|stop| *stop).await;
-            });
-            router
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
-        }
-        None => {
-            router
-                .serve_with_incoming_shutdown(
-                    // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (about 40 ms
-                    // each).
-                    TcpIncoming::from(listener).with_nodelay(Some(true)),
-                    shutdown,
-                )
-                .await
+        ));
+    let stopped = stop.clone().cancelled_owned();
+    let serving = async {
+        match tls {
+            Some(tls) => {
+                let incoming = tls.incoming(listener, Alpn::Grpc, stop.clone().cancelled_owned());
+                router.serve_with_incoming_shutdown(incoming, stopped).await
+            }
+            None => {
+                router
+                    .serve_with_incoming_shutdown(
+                        // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (about
+                        // 40 ms each).
+                        TcpIncoming::from(listener).with_nodelay(Some(true)),
+                        stopped,
+                    )
+                    .await
+            }
         }
     };
-    let _ = stop.send(true);
+    let signal = async {
+        shutdown.await;
+        tracing::info!("broker shutting down");
+    };
+    let served = run_until(signal, &stop, serving).await;
+    stop.cancel();
     while let Some(job) = jobs.join_next().await {
         if let Err(e) = job {
             tracing::error!(error = %e, "background job panicked");

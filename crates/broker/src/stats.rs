@@ -38,7 +38,7 @@ impl Broker {
             )
             .group_by(profile::Column::NodeId)
             .into_tuple()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         Ok(rows
             .into_iter()
@@ -55,14 +55,14 @@ impl Broker {
             .column_as(Expr::col(tandem::Column::Id).count(), "tandems")
             .group_by(tandem::Column::Status)
             .into_tuple()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let by_status: HashMap<i32, i64> = by_status.into_iter().collect();
         let of = |s: TandemStatus| by_status.get(&(s as i32)).copied().unwrap_or(0);
         let overdue = tandem::Entity::find()
             .filter(tandem::Column::Status.eq(TandemStatus::Active as i32))
             .filter(tandem::Column::NextDueAtMs.lt(self.now()))
-            .count(&self.db)
+            .count(self.db())
             .await?;
         let attainment: Option<(Option<i64>, i64)> = tandem::Entity::find()
             .select_only()
@@ -70,7 +70,7 @@ impl Broker {
             .column_as(Expr::col(tandem::Column::Id).count(), "n")
             .filter(tandem::Column::AttainmentPercent.gte(0))
             .into_tuple()
-            .one(&self.db)
+            .one(self.db())
             .await?;
         let attainment_percent = match attainment {
             Some((Some(sum), n)) if n > 0 => sum / n,
@@ -95,7 +95,7 @@ impl Broker {
             .column_as(Expr::col(mentee::Column::Id).count(), "mentees")
             .group_by(mentee::Column::Status)
             .into_tuple()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let by_status: HashMap<i32, i64> = by_status.into_iter().collect();
         let mentees =
@@ -104,15 +104,17 @@ impl Broker {
         let proposals_with = |status: ProposalStatus| {
             proposal::Entity::find().filter(proposal::Column::Status.eq(status as i32))
         };
-        let proposals_open = proposals_with(ProposalStatus::Open).count(&self.db).await?;
+        let proposals_open = proposals_with(ProposalStatus::Open)
+            .count(self.db())
+            .await?;
         let tandems = proposals_with(ProposalStatus::Tandem)
-            .count(&self.db)
+            .count(self.db())
             .await?;
         let cross_node_tandems = proposals_with(ProposalStatus::Tandem)
             .filter(proposal::Column::CrossNode.eq(true))
-            .count(&self.db)
+            .count(self.db())
             .await?;
-        let rounds = matching_round::Entity::find().count(&self.db).await?;
+        let rounds = matching_round::Entity::find().count(self.db()).await?;
 
         let tandems_by_node: Vec<(String, i64)> = proposals_with(ProposalStatus::Tandem)
             .select_only()
@@ -120,13 +122,13 @@ impl Broker {
             .column_as(Expr::col(proposal::Column::Id).count(), "tandems")
             .group_by(proposal::Column::NodeId)
             .into_tuple()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let tandems_by_node: HashMap<String, i64> = tandems_by_node.into_iter().collect();
         let totals = self.profile_totals().await?;
         let nodes = node::Entity::find()
             .order_by_asc(node::Column::Id)
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .map(|n| {
@@ -148,7 +150,7 @@ impl Broker {
             .filter(mentee::Column::WaitingReason.ne(""))
             .group_by(mentee::Column::WaitingReason)
             .into_tuple()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let reasons: BTreeMap<String, i64> = reasons.into_iter().collect();
 

@@ -1,48 +1,21 @@
 //! Database helpers shared by the broker's modules: the write transaction and small queries.
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use tandem_service::WriteTxn;
 use tandem_storage::broker::{mentee, node, proposal};
-use tokio::sync::MutexGuard;
 
 use crate::{Broker, BrokerError};
-
-/// A database transaction that holds the broker's write lock until it is committed or dropped
-/// (a dropped transaction rolls back).
-pub(crate) struct WriteTxn<'a> {
-    txn: DatabaseTransaction,
-    _guard: MutexGuard<'a, ()>,
-}
-
-impl WriteTxn<'_> {
-    /// Commits the transaction and releases the lock.
-    pub(crate) async fn commit(self) -> Result<(), BrokerError> {
-        self.txn.commit().await?;
-        Ok(())
-    }
-}
-
-impl std::ops::Deref for WriteTxn<'_> {
-    type Target = DatabaseTransaction;
-
-    fn deref(&self) -> &DatabaseTransaction {
-        &self.txn
-    }
-}
 
 impl Broker {
     /// Begins a write transaction under the broker's write lock.
     pub(crate) async fn write(&self) -> Result<WriteTxn<'_>, BrokerError> {
-        let guard = self.write_lock.lock().await;
-        let txn = self.db.begin().await?;
-        Ok(WriteTxn { txn, _guard: guard })
+        Ok(self.writer.begin().await?)
     }
 
     /// Returns a registered node, or `NotFound`.
     pub(crate) async fn node(&self, id: &str) -> Result<node::Model, BrokerError> {
         node::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
+            .one(self.db())
             .await?
             .ok_or(BrokerError::NotFound("node"))
     }

@@ -16,9 +16,8 @@ use tandem_proto::{
     NodeSyncResult, ProfileChange, ProposalStatus, Withdrawal, WithdrawalReason,
 };
 use tandem_storage::broker::{node, profile, proposal};
-use tandem_storage::now_ms;
 
-use crate::lifecycle::{self, Ending};
+use crate::proposal_state::{self, Ending};
 use crate::{Broker, BrokerError, convert, tandems};
 
 /// Changes or decisions asked for per page.
@@ -97,7 +96,7 @@ impl Broker {
             None => {
                 node::Entity::find()
                     .order_by_asc(node::Column::Id)
-                    .all(&self.db)
+                    .all(self.db())
                     .await?
             }
         };
@@ -145,7 +144,7 @@ impl Broker {
         let mut update = node::Entity::update_many().filter(node::Column::Id.eq(&n.id));
         update = match &error {
             None => update
-                .col_expr(node::Column::LastSyncAtMs, Expr::value(now_ms()))
+                .col_expr(node::Column::LastSyncAtMs, Expr::value(self.now()))
                 .col_expr(node::Column::LastError, Expr::value("")),
             Some(e) => update.col_expr(node::Column::LastError, Expr::value(e.clone())),
         };
@@ -207,7 +206,7 @@ impl Broker {
         changes: &[ProfileChange],
         result: &mut NodeSyncResult,
     ) -> Result<(), SyncFailure> {
-        let now = now_ms();
+        let now = self.now();
         let txn = self.write().await?;
         move_cursor(&*txn, node_id, node::Column::FeedVersion, since, next).await?;
         let (mut upserts, mut withdrawals) = (0u32, 0u32);
@@ -404,7 +403,7 @@ async fn withdraw_mentor(
         .all(conn)
         .await?;
     for p in &open {
-        lifecycle::end_proposal(conn, p, Ending::MentorWithdrawn, now).await?;
+        proposal_state::end_proposal(conn, p, Ending::MentorWithdrawn, now).await?;
     }
     Ok(())
 }
@@ -420,7 +419,7 @@ async fn apply_decision(
 ) -> Result<bool, BrokerError> {
     match decision {
         MentorDecision::Accepted => {
-            lifecycle::mentor_accepted(conn, introduction_id, node_id, now, rules).await
+            proposal_state::mentor_accepted(conn, introduction_id, node_id, now, rules).await
         }
         MentorDecision::Declined => {
             let open = proposal::Entity::find_by_id(introduction_id.to_owned())
@@ -428,7 +427,9 @@ async fn apply_decision(
                 .one(conn)
                 .await?;
             match open {
-                Some(p) => lifecycle::end_proposal(conn, &p, Ending::MentorDeclined, now).await,
+                Some(p) => {
+                    proposal_state::end_proposal(conn, &p, Ending::MentorDeclined, now).await
+                }
                 None => Ok(false),
             }
         }

@@ -28,7 +28,7 @@ impl From<LifecycleError> for BrokerError {
     fn from(e: LifecycleError) -> Self {
         match e {
             LifecycleError::Invalid(v) => BrokerError::Invalid(v),
-            LifecycleError::State(msg) => BrokerError::FailedPrecondition(msg),
+            LifecycleError::State(msg) => BrokerError::WrongState(msg),
         }
     }
 }
@@ -149,8 +149,8 @@ async fn apply(
         .exec(conn)
         .await?;
     if written.rows_affected == 0 {
-        return Err(BrokerError::FailedPrecondition(
-            "the tandem changed at the same time; read it again and retry".to_owned(),
+        return Err(BrokerError::ChangedConcurrently(
+            "the tandem changed at the same time; read it again and retry",
         ));
     }
     let mut messages = vec![outbox::tandem_message(&row.node_id, &t, now)];
@@ -183,7 +183,16 @@ async fn apply(
     }
     outbox::enqueue(conn, messages).await?;
     let detail = format!("version={} status={}", t.version, t.status().as_str_name());
-    audit::record(conn, &owner.actor(), action, "tandem", &row.id, &detail).await?;
+    audit::record(
+        conn,
+        now,
+        &owner.actor(),
+        action,
+        "tandem",
+        &row.id,
+        &detail,
+    )
+    .await?;
     tracing::info!(tandem = %row.id, action, side = ?owner.side(), "tandem changed");
     Ok(lifecycle::as_of(t, now))
 }
@@ -209,7 +218,7 @@ impl Broker {
         }
         let now = self.now();
         query
-            .all(&self.db)
+            .all(self.db())
             .await?
             .iter()
             .map(|row| decode(row).map(|t| lifecycle::as_of(t, now)))
@@ -219,7 +228,7 @@ impl Broker {
     /// Returns one of the company's tandems.
     #[tracing::instrument(skip(self))]
     pub async fn get_tandem(&self, company: &str, id: &str) -> Result<Tandem, BrokerError> {
-        let row = owned(&self.db, Owner::Company(company), id).await?;
+        let row = owned(self.db(), Owner::Company(company), id).await?;
         Ok(lifecycle::as_of(decode(&row)?, self.now()))
     }
 
@@ -370,16 +379,21 @@ pub(crate) async fn apply_node_event(
         }
         None => (
             "tandem.unknown_event",
-            Err(BrokerError::FailedPrecondition("empty event".to_owned())),
+            Err(tandem_domain::ValidationError::new("event", "is empty").into()),
         ),
     };
     match result {
         Ok(_) => Ok(true),
-        Err(e @ (BrokerError::Invalid(_) | BrokerError::FailedPrecondition(_))) => {
+        Err(
+            e @ (BrokerError::Invalid(_)
+            | BrokerError::WrongState(_)
+            | BrokerError::ChangedConcurrently(_)),
+        ) => {
             tracing::warn!(node = %node_id, tandem = %event.tandem_id, seq = event.seq, error = %e, "tandem event refused");
             let detail = format!("refused {action} seq={}: {e}", event.seq);
             audit::record(
                 conn,
+                now,
                 &owner.actor(),
                 "tandem.event_refused",
                 "tandem",

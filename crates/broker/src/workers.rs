@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
+
+use tandem_service::CancellationToken;
 
 use crate::Broker;
 
@@ -52,8 +53,8 @@ impl Job {
     }
 }
 
-/// Starts the background jobs; they end when `stop` changes or its sender is dropped.
-pub(crate) fn spawn(broker: Arc<Broker>, stop: watch::Receiver<bool>) -> JoinSet<()> {
+/// Starts the background jobs; they end when `stop` is cancelled.
+pub(crate) fn spawn(broker: Arc<Broker>, stop: CancellationToken) -> JoinSet<()> {
     let config = broker.config();
     let jobs = [
         (Job::Sync, config.sync_interval_secs),
@@ -78,18 +79,18 @@ pub(crate) fn spawn(broker: Arc<Broker>, stop: watch::Receiver<bool>) -> JoinSet
 
 /// Runs `job` now and then every `period` until stopped; a running iteration is abandoned at
 /// the stop signal (its transaction rolls back).
-async fn every(period: Duration, job: Job, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+async fn every(period: Duration, job: Job, broker: Arc<Broker>, stop: CancellationToken) {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = stop.changed() => break,
+            () = stop.cancelled() => break,
         }
         let span = tracing::info_span!("background_job", job = job.name());
         tokio::select! {
             () = job.run_once(&broker).instrument(span) => {}
-            _ = stop.changed() => break,
+            () = stop.cancelled() => break,
         }
     }
     tracing::debug!(job = job.name(), "background job stopped");

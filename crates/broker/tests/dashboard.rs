@@ -340,7 +340,7 @@ fn check_line(line: &str) -> Result<Option<(String, f64)>, String> {
         let mut words = comment.splitn(3, ' ');
         return match (words.next(), words.next(), words.next()) {
             (Some("HELP"), Some(name), Some(_)) if name.starts_with("tandem_") => Ok(None),
-            (Some("TYPE"), Some(name), Some("gauge" | "counter"))
+            (Some("TYPE"), Some(name), Some("gauge" | "counter" | "histogram"))
                 if name.starts_with("tandem_") =>
             {
                 Ok(None)
@@ -445,7 +445,13 @@ async fn metrics_are_valid_prometheus_text_with_exact_figures() {
     assert_eq!(sample("tandem_node_sync_error{node=\"offline\"}"), 1.0);
     assert_eq!(sample("tandem_node_stale{node=\"assoc\"}"), 0.0);
     assert_eq!(sample("tandem_matching_rounds"), 1.0);
-    assert!(sample("tandem_time_to_match_seconds{quantile=\"0.5\"}") >= 0.0);
+    // The time to match is a histogram over every tandem: one tandem, in some bucket.
+    assert_eq!(sample("tandem_time_to_match_seconds_count"), 1.0);
+    assert_eq!(
+        sample("tandem_time_to_match_seconds_bucket{le=\"+Inf\"}"),
+        1.0
+    );
+    assert!(sample("tandem_time_to_match_seconds_sum") >= 0.0);
     assert!(samples.contains_key("tandem_node_sync_lag_seconds{node=\"assoc\"}"));
     assert!(
         !samples.contains_key("tandem_node_sync_lag_seconds{node=\"offline\"}"),
@@ -454,8 +460,12 @@ async fn metrics_are_valid_prometheus_text_with_exact_figures() {
     // Every sample's family was announced before it.
     for line in answer.body.lines().filter(|l| !l.starts_with('#')) {
         let name = line.split(['{', ' ']).next().expect("name");
+        let histogram = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|base| answer.body.contains(&format!("# TYPE {base} histogram\n")));
         assert!(
-            answer.body.contains(&format!("# TYPE {name} gauge\n")),
+            histogram.is_some() || answer.body.contains(&format!("# TYPE {name} gauge\n")),
             "{name} has no TYPE line"
         );
     }

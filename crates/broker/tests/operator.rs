@@ -100,7 +100,7 @@ async fn profiles_of_a_stale_node_are_left_out() {
     node::Entity::update_many()
         .col_expr(
             node::Column::LastSyncAtMs,
-            Expr::value(tandem_storage::now_ms() - 120_000),
+            Expr::value(tandem_broker::Clock::system().now_ms() - 120_000),
         )
         .exec(&harness.db)
         .await

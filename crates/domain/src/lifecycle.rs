@@ -14,9 +14,9 @@ use tandem_proto::{
 };
 
 use crate::ValidationError;
-
-/// One day in milliseconds.
-pub const DAY_MS: i64 = 86_400_000;
+pub use crate::time::DAY_MS;
+/// Most goals of one tandem: those of the mentee.
+pub use crate::validate::MAX_GOALS;
 /// One month (a twelfth of the mean Gregorian year) in milliseconds.
 pub const MONTH_MS: i64 = 2_629_746_000;
 /// Meeting cadence bounds in days (every 2 to 6 weeks).
@@ -27,8 +27,6 @@ pub const PROGRAMME_MONTHS: std::ops::RangeInclusive<u32> = 3..=12;
 pub const LEVELS: std::ops::RangeInclusive<u32> = 1..=5;
 /// Meeting length bounds in minutes.
 pub const DURATION_MINUTES: std::ops::RangeInclusive<u32> = 15..=480;
-/// Most goals of one tandem.
-pub const MAX_GOALS: usize = 5;
 /// Most meetings one tandem keeps.
 pub const MAX_CHECK_INS: usize = 400;
 /// Longest goal description and feedback comment, in characters.

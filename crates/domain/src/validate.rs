@@ -177,6 +177,83 @@ pub fn node_id(field: &str, id: &str) -> Result<()> {
     }
 }
 
+/// Longest company id.
+pub const MAX_COMPANY_ID: usize = 128;
+/// Longest label of an API key.
+pub const MAX_LABEL: usize = 200;
+/// Longest display name of a node.
+pub const MAX_DISPLAY_NAME: usize = 200;
+
+/// Checks a company id: 1 to 128 printable ASCII characters without spaces.
+pub fn company_id(field: &str, company: &str) -> Result<()> {
+    let printable = company.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if company.is_empty() || company.len() > MAX_COMPANY_ID || !printable {
+        return Err(ValidationError::new(
+            field,
+            format!("must be 1 to {MAX_COMPANY_ID} printable ascii characters without spaces"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the label of an API key (a note for people): at most 200 characters, no control
+/// characters.
+pub fn label(field: &str, label: &str) -> Result<()> {
+    if label.chars().count() > MAX_LABEL || label.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            format!("at most {MAX_LABEL} characters, no control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a node's display name and returns it trimmed: at most 200 characters, no control
+/// characters.
+pub fn display_name<'a>(field: &str, name: &'a str) -> Result<&'a str> {
+    let name = name.trim();
+    if name.chars().count() > MAX_DISPLAY_NAME {
+        return Err(ValidationError::new(
+            field,
+            format!("longer than {MAX_DISPLAY_NAME} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ValidationError::new(field, "contains control characters"));
+    }
+    Ok(name)
+}
+
+/// Checks a node endpoint: an `http://` or `https://` URL a gRPC client can dial.
+pub fn endpoint(field: &str, endpoint: &str) -> Result<()> {
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(ValidationError::new(
+            field,
+            "must start with http:// or https://",
+        ));
+    }
+    if http::Uri::try_from(endpoint).is_err() {
+        return Err(ValidationError::new(field, "is not a valid url"));
+    }
+    Ok(())
+}
+
+/// Checks that an endpoint's scheme fits the transport: `https://` when the broker calls
+/// nodes over mutual TLS, `http://` when it runs without TLS (development only).
+pub fn endpoint_scheme(field: &str, endpoint: &str, tls: bool) -> Result<()> {
+    match (tls, endpoint.starts_with("https://")) {
+        (true, false) => Err(ValidationError::new(
+            field,
+            "must start with https:// (the broker calls nodes over mutual tls)",
+        )),
+        (false, true) => Err(ValidationError::new(
+            field,
+            "must start with http:// (the broker runs without tls)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Validates a mentee a company submits and returns what the broker keeps.
 pub fn mentee(m: &MenteeRequest) -> Result<MenteeNeeds> {
     let level: CareerLevel = enum_value("mentee.career_level", m.career_level, "career level")?;
@@ -367,6 +444,37 @@ pub fn profile(field: &str, p: &AnonymisedProfile) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn company_ids_are_checked() {
+        assert!(company_id("company", "acme-gmbh").is_ok());
+        for bad in ["", "a b", &"x".repeat(129)] {
+            assert!(company_id("company", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn endpoints_and_their_schemes_are_checked() {
+        assert!(endpoint("endpoint", "https://node.example:7001").is_ok());
+        for bad in ["node.example:7001", "ftp://node", "https://exa mple"] {
+            assert!(endpoint("endpoint", bad).is_err(), "{bad:?}");
+        }
+        assert!(endpoint_scheme("endpoint", "http://n", true).is_err());
+        assert!(endpoint_scheme("endpoint", "https://n", false).is_err());
+        assert!(endpoint_scheme("endpoint", "https://n", true).is_ok());
+    }
+
+    #[test]
+    fn labels_and_display_names_are_bounded_and_printable() {
+        assert!(label("label", "front desk").is_ok());
+        assert!(label("label", &"x".repeat(201)).is_err());
+        assert!(label("label", "a\tb").is_err());
+        assert_eq!(
+            display_name("display_name", "  Chamber ").ok(),
+            Some("Chamber")
+        );
+        assert!(display_name("display_name", "a\u{7}").is_err());
+    }
     use tandem_proto::Goal as ProtoGoal;
 
     fn good_mentee() -> MenteeRequest {

@@ -1,25 +1,27 @@
-//! The node's one error type and its one mapping onto gRPC status codes.
+//! The node's one error type. Each variant names what went wrong; [`ServiceError::code`] says
+//! which answer a peer gets for it, and `tandem-service` turns that into the gRPC status.
 
 use tandem_domain::ValidationError;
+use tandem_service::auth::AuthError;
+use tandem_service::keys::KeyError;
+use tandem_service::{ErrorCode, ServiceError};
 
-/// Everything a node operation can fail with.
+/// Everything a node operation can fail with, by cause.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// Bad input; names the field.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
-    /// The mentor or introduction does not exist (or no longer does).
+    /// The caller presented no valid staff key, or is over its rate. The message never says
+    /// which check failed.
+    #[error(transparent)]
+    Refused(#[from] AuthError),
+    /// The mentor, introduction, tandem or key does not exist (or no longer does).
     #[error("{0}")]
     NotFound(String),
     /// The request is well-formed but the object is in the wrong state for it.
     #[error("{0}")]
-    FailedPrecondition(String),
-    /// The caller presented no valid staff key. The message never says which check failed.
-    #[error("{0}")]
-    Unauthenticated(String),
-    /// The staff key sent more requests than its rate allows.
-    #[error("{0}")]
-    ResourceExhausted(String),
+    WrongState(String),
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
@@ -35,24 +37,31 @@ impl NodeError {
     }
 }
 
+impl ServiceError for NodeError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid(_) => ErrorCode::InvalidArgument,
+            Self::Refused(refused) => refused.code(),
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::WrongState(_) => ErrorCode::FailedPrecondition,
+            Self::Db(_) | Self::Corrupt(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<KeyError> for NodeError {
+    fn from(err: KeyError) -> Self {
+        match err {
+            KeyError::Invalid(e) => Self::Invalid(e),
+            KeyError::NotFound => Self::NotFound("key not found".to_owned()),
+            KeyError::Db(e) => Self::Db(e),
+        }
+    }
+}
+
 impl From<NodeError> for tonic::Status {
     fn from(err: NodeError) -> Self {
-        match err {
-            NodeError::Invalid(e) => tonic::Status::invalid_argument(e.to_string()),
-            NodeError::NotFound(message) => tonic::Status::not_found(message),
-            NodeError::FailedPrecondition(message) => tonic::Status::failed_precondition(message),
-            NodeError::ResourceExhausted(message) => tonic::Status::resource_exhausted(message),
-            NodeError::Unauthenticated(message) => tonic::Status::unauthenticated(message),
-            // Internals stay in the node's log; the peer learns only that something broke.
-            NodeError::Db(e) => {
-                tracing::error!(error = %e, "database error");
-                tonic::Status::internal("internal error")
-            }
-            NodeError::Corrupt(detail) => {
-                tracing::error!(detail = %detail, "corrupt record");
-                tonic::Status::internal("internal error")
-            }
-        }
+        tandem_service::status(&err)
     }
 }
 
@@ -68,7 +77,7 @@ mod tests {
         assert_eq!(status.message(), "mentor.capacity: must be 1 to 10");
         let status = tonic::Status::from(NodeError::NotFound("mentor not found".into()));
         assert_eq!(status.code(), Code::NotFound);
-        let status = tonic::Status::from(NodeError::FailedPrecondition("closed".into()));
+        let status = tonic::Status::from(NodeError::WrongState("closed".into()));
         assert_eq!(status.code(), Code::FailedPrecondition);
     }
 

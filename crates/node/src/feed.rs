@@ -43,7 +43,7 @@ impl NodeState {
     /// and what k-anonymity cost (profiles generalised and suppressed).
     pub async fn node_info(&self) -> Result<NodeInfo, NodeError> {
         let report = self.publication_report().await?;
-        let feed_version = counters::current(&self.db, counter::FEED_VERSION).await?;
+        let feed_version = counters::current(self.db(), counter::FEED_VERSION).await?;
         Ok(NodeInfo {
             node_id: self.node_id.clone(),
             display_name: self.display_name.clone(),
@@ -68,7 +68,7 @@ impl NodeState {
             .filter(publication::Column::Version.gt(cursor(since_version)))
             .order_by_asc(publication::Column::Version)
             .limit(u64::from(limit) + 1)
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -125,7 +125,7 @@ impl NodeState {
         let live: HashSet<String> = publication::Entity::find()
             .filter(publication::Column::Live.eq(true))
             .filter(publication::Column::MentorId.is_in(ids.iter().copied()))
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .map(|p| p.mentor_id)
@@ -134,7 +134,7 @@ impl NodeState {
             .filter(mentor::Column::Id.is_in(ids.iter().copied()))
             .filter(mentor::Column::Removed.eq(false))
             .filter(mentor::Column::PublishConsent.eq(true))
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .map(|m| m.id)

@@ -1,9 +1,10 @@
 //! Thin tonic adapters: each handler converts the request, calls one [`NodeState`] method and
 //! maps the error through the one `NodeError → Status` conversion.
 //!
-//! Every `NodeAdminService` handler starts with `let staff = self.state.staff(&request).await?;`
-//! (the caller's `node-admin` key, or `UNAUTHENTICATED`); state changes take that `staff` so the
-//! audit log names the key. `NodeService` is reached only through the broker's mutual TLS.
+//! `NodeAdminService` is served behind the node's gate, which admits only this node's
+//! `node-admin` keys; every handler starts with `let staff = staff(&request)?;` (the caller the
+//! gate admitted), and state changes take that `staff` so the audit log names the key.
+//! `NodeService` is reached only through the broker's mutual TLS.
 
 use std::sync::Arc;
 
@@ -26,12 +27,26 @@ use tandem_proto::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::{NodeError, NodeState};
+use tandem_service::Scope;
+
+use crate::{NodeError, NodeState, Staff};
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
 fn reply<T>(result: Result<T, NodeError>) -> RpcResult<T> {
     result.map(Response::new).map_err(Status::from)
+}
+
+/// Returns the staff member the gate admitted for this request.
+fn staff<T>(request: &Request<T>) -> Result<Staff, Status> {
+    let caller = tandem_service::caller(request)?;
+    if caller.scope() != Scope::NodeAdmin {
+        // The gate checks the scope; a mismatch means the service was served behind the
+        // wrong gate, which must not open it.
+        tracing::error!("a NodeAdminService request without a node-admin key");
+        return Err(Status::internal("internal error"));
+    }
+    Ok(caller)
 }
 
 fn mentor_field(mentor: Option<Mentor>) -> Result<Mentor, NodeError> {
@@ -179,7 +194,7 @@ impl AdminApi {
 impl NodeAdminService for AdminApi {
     #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
     async fn create_mentor(&self, request: Request<CreateMentorRequest>) -> RpcResult<Mentor> {
-        let staff = self.state.staff(&request).await?;
+        let staff = staff(&request)?;
         let result = match mentor_field(request.into_inner().mentor) {
             Ok(mentor) => self.state.create_mentor(&staff, mentor).await,
             Err(e) => Err(e),
@@ -195,7 +210,7 @@ impl NodeAdminService for AdminApi {
         )
     )]
     async fn update_mentor(&self, request: Request<UpdateMentorRequest>) -> RpcResult<Mentor> {
-        let staff = self.state.staff(&request).await?;
+        let staff = staff(&request)?;
         let result = match mentor_field(request.into_inner().mentor) {
             Ok(mentor) => self.state.update_mentor(&staff, mentor).await,
             Err(e) => Err(e),
@@ -211,7 +226,7 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<RemoveMentorRequest>,
     ) -> RpcResult<RemoveMentorResponse> {
-        let staff = self.state.staff(&request).await?;
+        let staff = staff(&request)?;
         let result = self
             .state
             .remove_mentor(&staff, &request.into_inner().mentor_id)
@@ -224,7 +239,7 @@ impl NodeAdminService for AdminApi {
         fields(node = %self.state.node_id, mentor_id = %request.get_ref().mentor_id)
     )]
     async fn get_mentor(&self, request: Request<GetMentorRequest>) -> RpcResult<Mentor> {
-        self.state.staff(&request).await?;
+        staff(&request)?;
         reply(self.state.get_mentor(&request.into_inner().mentor_id).await)
     }
 
@@ -233,7 +248,7 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<ListMentorsRequest>,
     ) -> RpcResult<ListMentorsResponse> {
-        self.state.staff(&request).await?;
+        staff(&request)?;
         let result = self.state.list_mentors().await;
         reply(result.map(|mentors| ListMentorsResponse { mentors }))
     }
@@ -246,7 +261,7 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<ListIntroductionsRequest>,
     ) -> RpcResult<ListIntroductionsResponse> {
-        self.state.staff(&request).await?;
+        staff(&request)?;
         let mentor_id = request.into_inner().mentor_id;
         let filter = (!mentor_id.is_empty()).then_some(mentor_id.as_str());
         let result = self.state.list_introductions(filter).await;
@@ -261,7 +276,7 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<RecordDecisionRequest>,
     ) -> RpcResult<Introduction> {
-        let staff = self.state.staff(&request).await?;
+        let staff = staff(&request)?;
         let request = request.into_inner();
         reply(
             self.state
@@ -275,7 +290,7 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<GetPublicationReportRequest>,
     ) -> RpcResult<PublicationReport> {
-        self.state.staff(&request).await?;
+        staff(&request)?;
         reply(self.state.publication_report().await)
     }
 
@@ -284,7 +299,7 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<ListTandemsRequest>,
     ) -> RpcResult<ListTandemsResponse> {
-        self.state.staff(&request).await?;
+        staff(&request)?;
         let result = self.state.list_tandems(&request.get_ref().filter_id).await;
         reply(result.map(|tandems| ListTandemsResponse { tandems }))
     }
@@ -294,7 +309,7 @@ impl NodeAdminService for AdminApi {
         fields(node = %self.state.node_id, tandem_id = %request.get_ref().tandem_id)
     )]
     async fn record_check_in(&self, request: Request<RecordCheckInRequest>) -> RpcResult<Tandem> {
-        let staff = self.state.staff(&request).await?;
+        let staff = staff(&request)?;
         let request = request.into_inner();
         reply(
             self.state
@@ -308,7 +323,7 @@ impl NodeAdminService for AdminApi {
         fields(node = %self.state.node_id, tandem_id = %request.get_ref().tandem_id)
     )]
     async fn end_tandem(&self, request: Request<EndTandemRequest>) -> RpcResult<Tandem> {
-        let staff = self.state.staff(&request).await?;
+        let staff = staff(&request)?;
         let request = request.into_inner();
         reply(
             self.state
@@ -322,7 +337,7 @@ impl NodeAdminService for AdminApi {
         fields(node = %self.state.node_id, tandem_id = %request.get_ref().tandem_id)
     )]
     async fn give_feedback(&self, request: Request<GiveFeedbackRequest>) -> RpcResult<Tandem> {
-        let staff = self.state.staff(&request).await?;
+        let staff = staff(&request)?;
         let request = request.into_inner();
         reply(
             self.state
@@ -336,7 +351,7 @@ impl NodeAdminService for AdminApi {
         &self,
         request: Request<ListNodeAuditEventsRequest>,
     ) -> RpcResult<ListNodeAuditEventsResponse> {
-        self.state.staff(&request).await?;
+        staff(&request)?;
         let request = request.into_inner();
         let result = self
             .state

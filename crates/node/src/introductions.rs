@@ -13,7 +13,6 @@ use tandem_proto::{
     Introduction, IntroductionDecision, MentorDecision,
 };
 use tandem_storage::node::{counter, introduction, mentor};
-use tandem_storage::now_ms;
 use tracing::info;
 
 use crate::feed::{cursor, page_size, wire};
@@ -89,9 +88,9 @@ impl NodeState {
             ));
         }
 
-        let (_guard, txn) = self.begin_write().await?;
+        let txn = self.write().await?;
         if introduction::Entity::find_by_id(request.introduction_id.clone())
-            .one(&txn)
+            .one(&*txn)
             .await?
             .is_some()
         {
@@ -109,12 +108,12 @@ impl NodeState {
             && introduction::Entity::find()
                 .filter(introduction::Column::MentorId.eq(&mentor_id))
                 .filter(introduction::Column::MenteeRef.eq(&request.mentee_ref))
-                .one(&txn)
+                .one(&*txn)
                 .await?
                 .is_some();
         let (decision, decision_seq, decided_at_ms) = if seen_before {
             let seq = counters::next(&txn, counter::DECISION_SEQ).await?;
-            (MentorDecision::Declined, seq, now_ms())
+            (MentorDecision::Declined, seq, self.now())
         } else {
             (MentorDecision::Pending, 0, 0)
         };
@@ -129,15 +128,16 @@ impl NodeState {
             closed: Set(false),
             close_reason: Set(String::new()),
             contact_released: Set(false),
-            received_at_ms: Set(now_ms()),
+            received_at_ms: Set(self.now()),
             decided_at_ms: Set(decided_at_ms),
             mentee_forgotten_at_ms: Set(0),
             mentee_ref: Set(request.mentee_ref.clone()),
         }
-        .insert(&txn)
+        .insert(&*txn)
         .await?;
         audit::record(
-            &txn,
+            &*txn,
+            self.now(),
             audit::BROKER,
             "introduction.delivered",
             "introduction",
@@ -195,7 +195,7 @@ impl NodeState {
         query
             .order_by_desc(introduction::Column::ReceivedAtMs)
             .order_by_desc(introduction::Column::Id)
-            .all(&self.db)
+            .all(self.db())
             .await?
             .iter()
             .map(introduction_to_proto)
@@ -220,28 +220,24 @@ impl NodeState {
             }
         };
 
-        let (_guard, txn) = self.begin_write().await?;
+        let txn = self.write().await?;
         let row = find(&txn, introduction_id).await?;
         if row.closed {
-            return Err(NodeError::FailedPrecondition(
-                "introduction is closed".to_owned(),
-            ));
+            return Err(NodeError::WrongState("introduction is closed".to_owned()));
         }
         if row.decision != MentorDecision::Pending as i32 {
-            return Err(NodeError::FailedPrecondition(
+            return Err(NodeError::WrongState(
                 "introduction was already decided".to_owned(),
             ));
         }
         if decision == MentorDecision::Accepted {
             let mentor = mentor::Entity::find_by_id(row.mentor_id.clone())
-                .one(&txn)
+                .one(&*txn)
                 .await?
                 .filter(|m| !m.removed)
-                .ok_or_else(|| NodeError::FailedPrecondition("mentor was removed".to_owned()))?;
-            if records::free_capacity_of(&txn, &mentor).await? == 0 {
-                return Err(NodeError::FailedPrecondition(
-                    "mentor has no free place".to_owned(),
-                ));
+                .ok_or_else(|| NodeError::WrongState("mentor was removed".to_owned()))?;
+            if records::free_capacity_of(&*txn, &mentor).await? == 0 {
+                return Err(NodeError::WrongState("mentor has no free place".to_owned()));
             }
         }
         let sequence = counters::next(&txn, counter::DECISION_SEQ).await?;
@@ -249,13 +245,14 @@ impl NodeState {
         let mut row = row.into_active_model();
         row.decision = Set(decision as i32);
         row.decision_seq = Set(sequence);
-        row.decided_at_ms = Set(now_ms());
-        let row = row.update(&txn).await?;
+        row.decided_at_ms = Set(self.now());
+        let row = row.update(&*txn).await?;
         if decision == MentorDecision::Accepted {
-            records::republish_mentor(&txn, &mentor_id).await?;
+            records::republish_mentor(&txn, &mentor_id, self.now()).await?;
         }
         audit::record(
-            &txn,
+            &*txn,
+            self.now(),
             staff.key_id(),
             "introduction.decided",
             "introduction",
@@ -286,7 +283,7 @@ impl NodeState {
             .filter(introduction::Column::DecisionSeq.gt(cursor(since)))
             .order_by_asc(introduction::Column::DecisionSeq)
             .limit(u64::from(limit) + 1)
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -324,7 +321,7 @@ impl NodeState {
             return Err(NodeError::invalid("reason", "contains control characters"));
         }
 
-        let (_guard, txn) = self.begin_write().await?;
+        let txn = self.write().await?;
         let row = find(&txn, introduction_id).await?;
         if row.closed {
             return Ok(());
@@ -334,12 +331,13 @@ impl NodeState {
         let mut row = row.into_active_model();
         row.closed = Set(true);
         row.close_reason = Set(reason.to_owned());
-        row.update(&txn).await?;
+        row.update(&*txn).await?;
         if frees_place {
-            records::republish_mentor(&txn, &mentor_id).await?;
+            records::republish_mentor(&txn, &mentor_id, self.now()).await?;
         }
         audit::record(
-            &txn,
+            &*txn,
+            self.now(),
             audit::BROKER,
             "introduction.closed",
             "introduction",
@@ -362,31 +360,30 @@ impl NodeState {
         &self,
         introduction_id: &str,
     ) -> Result<ContactCard, NodeError> {
-        let (_guard, txn) = self.begin_write().await?;
+        let txn = self.write().await?;
         let row = find(&txn, introduction_id).await?;
         if !is_accepted(&row) {
-            return Err(NodeError::FailedPrecondition(
+            return Err(NodeError::WrongState(
                 "the mentor has not accepted this introduction".to_owned(),
             ));
         }
         if row.closed {
-            return Err(NodeError::FailedPrecondition(
-                "introduction is closed".to_owned(),
-            ));
+            return Err(NodeError::WrongState("introduction is closed".to_owned()));
         }
         let mentor = mentor::Entity::find_by_id(row.mentor_id.clone())
-            .one(&txn)
+            .one(&*txn)
             .await?
             .filter(|m| !m.removed)
-            .ok_or_else(|| NodeError::FailedPrecondition("mentor was removed".to_owned()))?;
+            .ok_or_else(|| NodeError::WrongState("mentor was removed".to_owned()))?;
         if !row.contact_released {
             let mut row = row.into_active_model();
             row.contact_released = Set(true);
-            row.update(&txn).await?;
+            row.update(&*txn).await?;
         }
         // Every release is recorded, the first and any repeated one.
         audit::record(
-            &txn,
+            &*txn,
+            self.now(),
             audit::BROKER,
             "contact_card.released",
             "introduction",
@@ -411,7 +408,7 @@ impl NodeState {
     /// decision and state stay. Idempotent: forgetting again changes nothing.
     pub async fn forget_mentee(&self, introduction_id: &str) -> Result<(), NodeError> {
         check_introduction_id(introduction_id)?;
-        let (_guard, txn) = self.begin_write().await?;
+        let txn = self.write().await?;
         let row = find(&txn, introduction_id).await?;
         if row.mentee_forgotten_at_ms != 0 {
             return Ok(());
@@ -419,11 +416,12 @@ impl NodeState {
         let mut row = row.into_active_model();
         row.mentee_summary = Set(Vec::new());
         row.reasons = Set(Vec::new());
-        row.mentee_forgotten_at_ms = Set(now_ms().max(1));
+        row.mentee_forgotten_at_ms = Set(self.now().max(1));
         row.mentee_ref = Set(String::new());
-        row.update(&txn).await?;
+        row.update(&*txn).await?;
         audit::record(
-            &txn,
+            &*txn,
+            self.now(),
             audit::BROKER,
             "introduction.mentee_forgotten",
             "introduction",

@@ -4,8 +4,9 @@
 //! publishes only pseudonymised profiles. It serves two gRPC services: `NodeService` to the
 //! broker (the profile feed, introductions, decisions, contact cards after the double opt-in) and
 //! `NodeAdminService` to the association's own staff (mentor records and decisions), who present
-//! API keys of scope `node-admin` that the node issues and checks itself. Every change is
-//! recorded in the node's append-only audit log.
+//! API keys of scope `node-admin` that the node issues and checks itself (with the service
+//! toolkit's gate, `tandem-service`). Every change is recorded in the node's append-only audit
+//! log.
 //!
 //! The two services listen on two addresses ([`Listeners`]): `NodeService` over mutual TLS
 //! (the broker's client certificate is checked in the handshake) and `NodeAdminService` over
@@ -15,9 +16,9 @@
 //!
 //! [`NodeState`] holds the logic as plain async methods that tests call directly; [`serve_on`]
 //! (and [`serve`], both services in plain text on one port, for tests) puts thin tonic adapters
-//! in front of it. Every write goes through one lock and one database
-//! transaction, so the profile feed version and the decision sequence grow without gaps on
-//! SQLite and PostgreSQL alike. Migrations are not run here: the CLI migrates the database
+//! in front of it. Every write goes through one lock and one database transaction (the
+//! toolkit's `Writer`), so the profile feed version and the decision sequence grow without gaps
+//! on SQLite and PostgreSQL alike. Migrations are not run here: the CLI migrates the database
 //! before it builds a node.
 
 mod anonymity;
@@ -37,60 +38,69 @@ mod tandems;
 use std::future::Future;
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseConnection;
+use tandem_domain::time::DAY_MS;
 use tandem_proto::node_admin_service_server::NodeAdminServiceServer;
 use tandem_proto::node_service_server::NodeServiceServer;
-use tokio::sync::{Mutex, MutexGuard};
+use tandem_service::auth::{Guarded, guard};
+use tandem_service::rate_limit::RateLimiter;
+use tandem_service::shutdown::{CancellationToken, run_until};
+use tandem_service::{Gate, Scope, WriteTxn, Writer};
 
 pub use config::{NodeConfig, PublicationConfig};
 pub use error::NodeError;
-pub use staff::{AUTHORIZATION, Staff, StaffKey};
-
-/// Returns the current time in Unix milliseconds; tests inject one they can move forward.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// Milliseconds in a day, the unit of the pseudonym epoch.
-const DAY_MS: i64 = 86_400_000;
+pub use staff::{Staff, StaffKey};
+pub use tandem_service::{AUTHORIZATION, Clock};
 
 /// The state and logic of one node: its database, identity and keys.
 pub struct NodeState {
-    db: DatabaseConnection,
+    /// The database, and the lock that serialises every write of this node (it runs as a
+    /// single process), which keeps the counters gap-free and commits in counter order.
+    writer: Writer,
     node_id: String,
     display_name: String,
     pseudonym_secret: Vec<u8>,
     federation_key: Vec<u8>,
     publication: PublicationConfig,
+    /// What time it is: every timestamp the node writes, and the pseudonym epoch.
     clock: Clock,
-    /// Per-staff-key request rate limits of `NodeAdminService`.
-    limiter: tandem_domain::rate_limit::RateLimiter,
-    /// Serialises every write of this node (it runs as a single process), which keeps the
-    /// counters gap-free and commits in counter order.
-    write_lock: Mutex<()>,
+    /// Checks the staff's keys (bound to this node) and their rate limits.
+    gate: Arc<Gate>,
 }
 
 impl NodeState {
     /// Builds a node on an already migrated database.
     pub fn new(db: DatabaseConnection, config: &NodeConfig) -> Arc<NodeState> {
-        Self::with_clock(db, config, Arc::new(tandem_storage::now_ms))
+        Self::with_clock(db, config, Clock::system())
     }
 
-    /// Builds a node that reads the time from `clock` (Unix milliseconds), which decides the
-    /// pseudonym epoch.
+    /// Builds a node that reads the time from `clock`, which decides the pseudonym epoch.
     pub fn with_clock(db: DatabaseConnection, config: &NodeConfig, clock: Clock) -> Arc<NodeState> {
+        let limiter = RateLimiter::new(
+            config.staff_rate_limit_per_second,
+            config.staff_rate_limit_burst,
+        );
+        let gate = Gate::new(db.clone(), &[Scope::NodeAdmin], limiter).bound_to(&config.node_id);
         Arc::new(NodeState {
-            db,
+            writer: Writer::new(db),
             node_id: config.node_id.clone(),
             display_name: config.display_name.clone(),
             pseudonym_secret: config.pseudonym_secret.as_bytes().to_vec(),
             federation_key: config.federation_key.as_bytes().to_vec(),
             publication: config.publication.clone(),
             clock,
-            limiter: tandem_domain::rate_limit::RateLimiter::new(
-                config.staff_rate_limit_per_second,
-                config.staff_rate_limit_burst,
-            ),
-            write_lock: Mutex::new(()),
+            gate: Arc::new(gate),
         })
+    }
+
+    /// Returns the node's database connection.
+    fn db(&self) -> &DatabaseConnection {
+        self.writer.db()
+    }
+
+    /// Returns the current time of the node's clock, in Unix milliseconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Returns the node's id.
@@ -102,7 +112,7 @@ impl NodeState {
     /// the node never rotates (`publication.epoch_days = 0`).
     fn epoch(&self) -> Option<u64> {
         let days = i64::from(self.publication.epoch_days);
-        (days > 0).then(|| u64::try_from((self.clock)().max(0) / (days * DAY_MS)).unwrap_or(0))
+        (days > 0).then(|| u64::try_from(self.now().max(0) / (days * DAY_MS)).unwrap_or(0))
     }
 
     /// Returns the pseudonym of a mentor in an epoch (`None`: the node never rotates and keeps
@@ -130,19 +140,20 @@ impl NodeState {
 
     /// Takes the write lock and opens a transaction. Dropping the transaction without committing
     /// rolls it back.
-    async fn begin_write(&self) -> Result<(MutexGuard<'_, ()>, DatabaseTransaction), NodeError> {
-        let guard = self.write_lock.lock().await;
-        let txn = self.db.begin().await?;
-        Ok((guard, txn))
+    async fn write(&self) -> Result<WriteTxn<'_>, NodeError> {
+        Ok(self.writer.begin().await?)
     }
 }
 
 /// Largest `NodeAdminService` request the node decodes: a mentor record is a few hundred bytes.
 const MAX_ADMIN_REQUEST_BYTES: usize = 64 * 1024;
 
-fn admin_server(state: Arc<NodeState>) -> NodeAdminServiceServer<grpc::AdminApi> {
-    NodeAdminServiceServer::new(grpc::AdminApi::new(state))
-        .max_decoding_message_size(MAX_ADMIN_REQUEST_BYTES)
+/// Returns `NodeAdminService` behind the node's gate: only the node's staff keys get through.
+fn admin_server(state: Arc<NodeState>) -> Guarded<NodeAdminServiceServer<grpc::AdminApi>> {
+    let gate = Arc::clone(&state.gate);
+    let server = NodeAdminServiceServer::new(grpc::AdminApi::new(state))
+        .max_decoding_message_size(MAX_ADMIN_REQUEST_BYTES);
+    guard(&gate, Scope::NodeAdmin, server)
 }
 
 /// Serves NodeService and NodeAdminService in plain text on one `listener` until `shutdown`
@@ -209,25 +220,22 @@ pub async fn serve_on(
         tls = admin_tls.is_some(),
         "node serving NodeAdminService"
     );
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let stopped_when = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        // A dropped sender also means stop.
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
+    let stop = CancellationToken::new();
+    let stopped = || stop.clone().cancelled_owned();
     let node_router = tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
         .add_service(NodeServiceServer::new(grpc::NodeApi::new(state.clone())));
     let node_service = async {
         match node_tls {
             Some(tls) => {
-                let incoming = Arc::new(tls).incoming(node, stopped_when(stopped.clone()));
+                let incoming = Arc::new(tls).incoming(node, stopped());
                 node_router
-                    .serve_with_incoming_shutdown(incoming, stopped_when(stopped.clone()))
+                    .serve_with_incoming_shutdown(incoming, stopped())
                     .await
             }
             None => {
                 node_router
-                    .serve_with_incoming_shutdown(plain(node), stopped_when(stopped.clone()))
+                    .serve_with_incoming_shutdown(plain(node), stopped())
                     .await
             }
         }
@@ -238,24 +246,22 @@ pub async fn serve_on(
     let admin_service = async {
         match admin_tls {
             Some(tls) => {
-                let incoming =
-                    tls.incoming(admin, tandem_tls::Alpn::Grpc, stopped_when(stopped.clone()));
+                let incoming = tls.incoming(admin, tandem_tls::Alpn::Grpc, stopped());
                 admin_router
-                    .serve_with_incoming_shutdown(incoming, stopped_when(stopped.clone()))
+                    .serve_with_incoming_shutdown(incoming, stopped())
                     .await
             }
             None => {
                 admin_router
-                    .serve_with_incoming_shutdown(plain(admin), stopped_when(stopped.clone()))
+                    .serve_with_incoming_shutdown(plain(admin), stopped())
                     .await
             }
         }
     };
-    let signal = async move {
-        shutdown.await;
-        let _ = stop.send(true);
-    };
-    let ((), node_served, admin_served) = tokio::join!(signal, node_service, admin_service);
+    let (node_served, admin_served) = run_until(shutdown, &stop, async {
+        tokio::join!(node_service, admin_service)
+    })
+    .await;
     node_served.and(admin_served)
 }
 

@@ -10,7 +10,6 @@ use sea_orm::{
 use tandem_domain::{MentorRecord, validate};
 use tandem_proto::Mentor;
 use tandem_storage::node::{counter, introduction, mentor};
-use tandem_storage::now_ms;
 use tracing::info;
 
 use crate::records::{self, MentorLists};
@@ -59,7 +58,7 @@ impl NodeState {
                 .hyphenated()
                 .to_string()
         };
-        let now = now_ms();
+        let now = self.now();
         let mut row = mentor::ActiveModel {
             id: Set(id.clone()),
             removed: Set(false),
@@ -69,9 +68,9 @@ impl NodeState {
         };
         apply_record(&mut row, &record)?;
 
-        let (_guard, txn) = self.begin_write().await?;
+        let txn = self.write().await?;
         if mentor::Entity::find_by_id(id.clone())
-            .one(&txn)
+            .one(&*txn)
             .await?
             .is_some()
         {
@@ -79,8 +78,17 @@ impl NodeState {
         }
         let version = counters::next(&txn, counter::MENTOR_SEQ).await?;
         row.version = Set(version);
-        let row = row.insert(&txn).await?;
-        audit::record(&txn, staff.key_id(), "mentor.created", "mentor", &id, "").await?;
+        let row = row.insert(&*txn).await?;
+        audit::record(
+            &*txn,
+            self.now(),
+            staff.key_id(),
+            "mentor.created",
+            "mentor",
+            &id,
+            "",
+        )
+        .await?;
         txn.commit().await?;
 
         info!(mentor_id = %row.id, version, "mentor created");
@@ -95,9 +103,9 @@ impl NodeState {
         }
         let record = validate::mentor(&mentor)?;
 
-        let (_guard, txn) = self.begin_write().await?;
+        let txn = self.write().await?;
         let existing = mentor::Entity::find_by_id(mentor.id.clone())
-            .one(&txn)
+            .one(&*txn)
             .await?
             .filter(|row| !row.removed)
             .ok_or_else(not_found)?;
@@ -105,11 +113,12 @@ impl NodeState {
         let mut row = existing.into_active_model();
         apply_record(&mut row, &record)?;
         row.version = Set(version);
-        row.updated_at_ms = Set(now_ms());
-        let row = row.update(&txn).await?;
-        let free = records::free_capacity_of(&txn, &row).await?;
+        row.updated_at_ms = Set(self.now());
+        let row = row.update(&*txn).await?;
+        let free = records::free_capacity_of(&*txn, &row).await?;
         audit::record(
-            &txn,
+            &*txn,
+            self.now(),
             staff.key_id(),
             "mentor.updated",
             "mentor",
@@ -126,9 +135,9 @@ impl NodeState {
     /// Erases a mentor: blanks every personal field, marks the record removed so that the feed
     /// withdraws the profile, and closes the mentor's open introductions.
     pub async fn remove_mentor(&self, staff: &Staff, mentor_id: &str) -> Result<(), NodeError> {
-        let (_guard, txn) = self.begin_write().await?;
+        let txn = self.write().await?;
         let existing = mentor::Entity::find_by_id(mentor_id.to_owned())
-            .one(&txn)
+            .one(&*txn)
             .await?
             .filter(|row| !row.removed)
             .ok_or_else(not_found)?;
@@ -146,8 +155,8 @@ impl NodeState {
         }
         row.removed = Set(true);
         row.version = Set(version);
-        row.updated_at_ms = Set(now_ms());
-        row.update(&txn).await?;
+        row.updated_at_ms = Set(self.now());
+        row.update(&*txn).await?;
         let closed = introduction::Entity::update_many()
             .col_expr(introduction::Column::Closed, Expr::value(true))
             .col_expr(
@@ -156,12 +165,13 @@ impl NodeState {
             )
             .filter(introduction::Column::MentorId.eq(mentor_id))
             .filter(introduction::Column::Closed.eq(false))
-            .exec(&txn)
+            .exec(&*txn)
             .await?
             .rows_affected;
         let detail = format!("closed_introductions={closed}");
         audit::record(
-            &txn,
+            &*txn,
+            self.now(),
             staff.key_id(),
             "mentor.removed",
             "mentor",
@@ -182,8 +192,8 @@ impl NodeState {
 
     /// Returns one mentor; removed mentors are not found.
     pub async fn get_mentor(&self, mentor_id: &str) -> Result<Mentor, NodeError> {
-        let row = find_current(&self.db, mentor_id).await?;
-        let free = records::free_capacity_of(&self.db, &row).await?;
+        let row = find_current(self.db(), mentor_id).await?;
+        let free = records::free_capacity_of(self.db(), &row).await?;
         records::mentor_to_proto(&row, self.pseudonym(&row.id), free)
     }
 
@@ -193,10 +203,10 @@ impl NodeState {
             .filter(mentor::Column::Removed.eq(false))
             .order_by_asc(mentor::Column::DisplayName)
             .order_by_asc(mentor::Column::Id)
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-        let taken = records::places_taken(&self.db, &ids).await?;
+        let taken = records::places_taken(self.db(), &ids).await?;
         rows.iter()
             .map(|row| {
                 let free =

@@ -18,15 +18,14 @@ use sea_orm::{
 };
 use tandem_proto::{AnonymisedProfile, PublicationReport};
 use tandem_storage::node::{counter, mentor, publication};
-use tandem_storage::now_ms;
 use tracing::{info, warn};
 
 use crate::anonymity::{self, PublishedForm, QuasiIdentifiers};
 use crate::records::{self, MentorLists};
 use crate::{NodeError, NodeState, counters};
 
-/// Epoch recorded for pseudonyms published before the node had epochs.
-const LEGACY_EPOCH: i64 = -1;
+/// Epoch recorded for pseudonyms published while rotation is off.
+const NO_EPOCH: i64 = -1;
 
 /// Returns the value stored in `publication_epoch` for an epoch (0 means no snapshot yet).
 fn epoch_mark(epoch: Option<u64>) -> i64 {
@@ -46,12 +45,12 @@ impl NodeState {
     /// since the last snapshot; does nothing otherwise.
     pub(crate) async fn refresh_publication(&self) -> Result<(), NodeError> {
         let epoch = self.epoch();
-        if !self.publication_is_stale(&self.db, epoch).await? {
+        if !self.publication_is_stale(self.db(), epoch).await? {
             return Ok(());
         }
-        let (_guard, txn) = self.begin_write().await?;
+        let txn = self.write().await?;
         // Another reader may have refreshed while this one waited for the lock.
-        if !self.publication_is_stale(&txn, epoch).await? {
+        if !self.publication_is_stale(&*txn, epoch).await? {
             return Ok(());
         }
         self.publish_snapshot(&txn, epoch).await?;
@@ -79,10 +78,6 @@ impl NodeState {
         txn: &DatabaseTransaction,
         epoch: Option<u64>,
     ) -> Result<(), NodeError> {
-        // A database that served the feed before publications existed published each
-        // consenting mentor under the epoch-less pseudonym; those must be withdrawn once.
-        let legacy_feed = counters::current(txn, counter::PUBLICATION_EPOCH).await? == 0
-            && counters::current(txn, counter::FEED_VERSION).await? > 0;
         let mentor_seq = counters::current(txn, counter::MENTOR_SEQ).await?;
 
         let rows = mentor::Entity::find()
@@ -109,7 +104,7 @@ impl NodeState {
         let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
         let taken = records::places_taken(txn, &ids).await?;
 
-        let epoch_column = epoch.map_or(LEGACY_EPOCH, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let epoch_column = epoch.map_or(NO_EPOCH, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
         for ((row, lists), form) in rows.iter().zip(lists).zip(&plan.forms) {
             let Some(form) = form else { continue };
@@ -136,7 +131,7 @@ impl NodeState {
             .map(|row| (row.pseudonym.clone(), row))
             .collect();
         let mut version = counters::current(txn, counter::FEED_VERSION).await?;
-        let now = now_ms();
+        let now = self.now();
         let (mut withdrawn, mut upserted) = (0u32, 0u32);
 
         let mut gone: Vec<&publication::Model> = live
@@ -153,33 +148,6 @@ impl NodeState {
             row.updated_at_ms = Set(now);
             row.update(txn).await?;
             withdrawn += 1;
-        }
-        if legacy_feed {
-            for row in &rows {
-                let legacy = self.pseudonym_in(None, &row.id);
-                if wanted.contains_key(&legacy)
-                    || publication::Entity::find_by_id(legacy.clone())
-                        .one(txn)
-                        .await?
-                        .is_some()
-                {
-                    continue;
-                }
-                version += 1;
-                publication::ActiveModel {
-                    pseudonym: Set(legacy),
-                    mentor_id: Set(row.id.clone()),
-                    epoch: Set(LEGACY_EPOCH),
-                    live: Set(false),
-                    generalisation: Set(0),
-                    profile: Set(Vec::new()),
-                    version: Set(version),
-                    updated_at_ms: Set(now),
-                }
-                .insert(txn)
-                .await?;
-                withdrawn += 1;
-            }
         }
         for (pseudonym, want) in wanted {
             let existing = match live.get(&pseudonym) {
@@ -298,11 +266,11 @@ impl NodeState {
     /// operator's view of the current snapshot.
     pub async fn publication_report(&self) -> Result<PublicationReport, NodeError> {
         self.refresh_publication().await?;
-        let read = |name| counters::current(&self.db, name);
+        let read = |name| counters::current(self.db(), name);
         let wire = |value: i64| u32::try_from(value).unwrap_or(0);
         let published = publication::Entity::find()
             .filter(publication::Column::Live.eq(true))
-            .count(&self.db)
+            .count(self.db())
             .await?;
         Ok(PublicationReport {
             k: self.publication.k,

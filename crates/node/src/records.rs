@@ -191,6 +191,7 @@ pub(crate) async fn free_capacity_of(
 pub(crate) async fn republish_mentor(
     txn: &DatabaseTransaction,
     mentor_id: &str,
+    now: i64,
 ) -> Result<(), NodeError> {
     let Some(row) = mentor::Entity::find_by_id(mentor_id.to_owned())
         .one(txn)
@@ -204,7 +205,7 @@ pub(crate) async fn republish_mentor(
     let version = counters::next(txn, counter::MENTOR_SEQ).await?;
     let mut row = row.into_active_model();
     row.version = Set(version);
-    row.updated_at_ms = Set(tandem_storage::now_ms());
+    row.updated_at_ms = Set(now);
     row.update(txn).await?;
     tracing::debug!(mentor_id, version, "mentor republished");
     Ok(())

@@ -29,7 +29,7 @@ impl From<LifecycleError> for NodeError {
     fn from(e: LifecycleError) -> Self {
         match e {
             LifecycleError::Invalid(v) => NodeError::Invalid(v),
-            LifecycleError::State(msg) => NodeError::FailedPrecondition(msg),
+            LifecycleError::State(msg) => NodeError::WrongState(msg),
         }
     }
 }
@@ -71,15 +71,15 @@ impl NodeState {
         }
         let version = i64::try_from(t.version)
             .map_err(|_| NodeError::invalid("tandem.version", "out of range"))?;
-        let now = (self.clock)();
-        let (_guard, txn) = self.begin_write().await?;
+        let now = self.now();
+        let txn = self.write().await?;
         let intro = introduction::Entity::find_by_id(t.tandem_id.clone())
-            .one(&txn)
+            .one(&*txn)
             .await?
             .ok_or_else(not_found)?;
         let state = t.encode_to_vec();
         match tandem::Entity::find_by_id(t.tandem_id.clone())
-            .one(&txn)
+            .one(&*txn)
             .await?
         {
             Some(row) if row.version > version => return Ok(()),
@@ -88,11 +88,12 @@ impl NodeState {
                 row.version = Set(version);
                 row.state = Set(state);
                 row.updated_at_ms = Set(now);
-                row.update(&txn).await?;
+                row.update(&*txn).await?;
             }
             None => {
                 audit::record(
-                    &txn,
+                    &*txn,
+                    self.now(),
                     audit::BROKER,
                     "tandem.received",
                     "tandem",
@@ -108,7 +109,7 @@ impl NodeState {
                     mentor_comment: Set(String::new()),
                     updated_at_ms: Set(now),
                 }
-                .insert(&txn)
+                .insert(&*txn)
                 .await?;
             }
         }
@@ -129,7 +130,7 @@ impl NodeState {
             .filter(tandem_event::Column::Seq.gt(since))
             .order_by_asc(tandem_event::Column::Seq)
             .limit(limit + 1)
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let has_more = rows.len() as u64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -154,9 +155,9 @@ impl NodeState {
         if !mentor_id.is_empty() {
             query = query.filter(tandem::Column::MentorId.eq(mentor_id));
         }
-        let now = (self.clock)();
+        let now = self.now();
         query
-            .all(&self.db)
+            .all(self.db())
             .await?
             .iter()
             .map(|row| view(row, now))
@@ -171,10 +172,10 @@ impl NodeState {
         event: Event,
         comment: Option<String>,
     ) -> Result<Tandem, NodeError> {
-        let now = (self.clock)();
-        let (_guard, txn) = self.begin_write().await?;
+        let now = self.now();
+        let txn = self.write().await?;
         let row = tandem::Entity::find_by_id(tandem_id.to_owned())
-            .one(&txn)
+            .one(&*txn)
             .await?
             .ok_or_else(not_found)?;
         let mut t = decode(&row)?;
@@ -209,7 +210,16 @@ impl NodeState {
             Event::Ended(_) => "tandem.ended",
             Event::Rating(_) => "tandem.feedback",
         };
-        audit::record(&txn, staff.key_id(), action, "tandem", tandem_id, "").await?;
+        audit::record(
+            &*txn,
+            self.now(),
+            staff.key_id(),
+            action,
+            "tandem",
+            tandem_id,
+            "",
+        )
+        .await?;
         self.append_event(&txn, tandem_id, event, now).await?;
         let mut active = row.into_active_model();
         active.state = Set(t.encode_to_vec());
@@ -217,7 +227,7 @@ impl NodeState {
             active.mentor_comment = Set(comment);
         }
         active.updated_at_ms = Set(now);
-        let row = active.update(&txn).await?;
+        let row = active.update(&*txn).await?;
         txn.commit().await?;
         tracing::info!(tandem = %tandem_id, "mentor side recorded");
         view(&row, now)

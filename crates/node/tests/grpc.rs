@@ -338,9 +338,9 @@ async fn staff_need_a_valid_key_of_this_node() {
     sea_orm::ActiveModelTrait::insert(
         tandem_storage::node::api_key::ActiveModel {
             id: sea_orm::ActiveValue::Set("kforeign".into()),
-            secret_hash: sea_orm::ActiveValue::Set(tandem_domain::api_key::hash_secret(&secret)),
+            secret_hash: sea_orm::ActiveValue::Set(tandem_service::api_key::hash_secret(&secret)),
             scope: sea_orm::ActiveValue::Set("node-admin".into()),
-            node_id: sea_orm::ActiveValue::Set("chamber".into()),
+            tenant: sea_orm::ActiveValue::Set("chamber".into()),
             label: sea_orm::ActiveValue::Set(String::new()),
             created_at_ms: sea_orm::ActiveValue::Set(1),
             revoked_at_ms: sea_orm::ActiveValue::Set(0),
@@ -474,7 +474,7 @@ async fn the_audit_log_names_the_key_of_every_change_and_no_personal_data() {
             )
         })
         .collect();
-    let test_key = tandem_domain::api_key::split(STAFF_KEY).expect("key").0;
+    let test_key = tandem_service::api_key::split(STAFF_KEY).expect("key").0;
     let desk_id = desk.id.as_str();
     let mentor_id = mentor.id.as_str();
     assert_eq!(

@@ -32,7 +32,7 @@ async fn node(publication: PublicationConfig, clock: Clock) -> (Arc<NodeState>, 
 
 fn fixed_clock(at: &Arc<AtomicI64>) -> Clock {
     let at = at.clone();
-    Arc::new(move || at.load(Ordering::SeqCst))
+    Clock::from_fn(move || at.load(Ordering::SeqCst))
 }
 
 /// What a broker holds after applying the feed: live profiles by pseudonym.

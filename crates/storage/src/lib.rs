@@ -3,8 +3,12 @@
 //!
 //! A node and the broker each own a separate database: SQLite files by default (nothing to
 //! install), PostgreSQL in production. Migrations are append-only and named so that they sort by
-//! date; [`NodeMigrator`] and [`BrokerMigrator`] apply them.
+//! date; [`NodeMigrator`] and [`BrokerMigrator`] apply them. The API keys ([`api_key`]) and the
+//! audit log ([`audit_event`]) have one shape in both databases, so that one piece of code
+//! (`tandem-service`) serves both. Every timestamp is Unix milliseconds.
 
+pub mod api_key;
+pub mod audit_event;
 pub mod broker;
 pub mod migration;
 pub mod node;
@@ -95,13 +99,6 @@ async fn open(url: &str, pool: Pool) -> Result<DatabaseConnection, StorageError>
     }
     let db = Database::connect(options).await?;
     Ok(db)
-}
-
-/// Returns the current time in Unix milliseconds, the timestamp format of every table.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Creates a new, empty PostgreSQL database next to the one `server_url` points at and returns

@@ -245,7 +245,7 @@ impl Broker {
             .filter(outbox::Column::DeliveredAtMs.eq(0))
             .group_by(outbox::Column::NodeId)
             .into_tuple()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let pending: HashMap<String, i64> = pending.into_iter().collect();
         let node_stats: HashMap<&str, &tandem_proto::NodeStats> = stats
@@ -255,7 +255,7 @@ impl Broker {
             .collect();
         let nodes = node::Entity::find()
             .order_by_asc(node::Column::Id)
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .map(|n| {
@@ -278,7 +278,7 @@ impl Broker {
             .collect();
 
         let mentees = MenteeCounts {
-            submitted: mentee::Entity::find().count(&self.db).await?,
+            submitted: mentee::Entity::find().count(self.db()).await?,
             waiting: u64::from(stats.mentees_waiting),
             proposed: u64::from(stats.mentees_proposed),
             in_tandem: u64::from(stats.mentees_in_tandem),
@@ -287,11 +287,11 @@ impl Broker {
         };
         let ever_active = tandem::Entity::find()
             .filter(tandem::Column::StartedAtMs.gt(0))
-            .count(&self.db)
+            .count(self.db())
             .await?;
         let with_goals = tandem::Entity::find()
             .filter(tandem::Column::AttainmentPercent.gte(0))
-            .count(&self.db)
+            .count(self.db())
             .await?;
         let tandems = TandemCounts {
             total: u64::from(stats.tandems),
@@ -319,7 +319,7 @@ impl Broker {
             .group_by(proposal::Column::MentorDecision)
             .group_by(proposal::Column::CompanyDecision)
             .into_tuple()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let funnel = Funnel::from_counts(&by_outcome, (ever_active, tandems.completed));
 
@@ -329,7 +329,7 @@ impl Broker {
             .order_by_desc(matching_round::Column::StartedAtMs)
             .order_by_desc(matching_round::Column::Id)
             .limit(LATEST_ROUNDS)
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .map(|r| RoundSummary {
@@ -392,7 +392,7 @@ impl Broker {
             .column(tandem::Column::Id)
             .column(tandem::Column::FormedAtMs)
             .into_tuple()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let round_of: HashMap<String, String> = proposal::Entity::find()
             .select_only()
@@ -400,7 +400,7 @@ impl Broker {
             .column(proposal::Column::RoundId)
             .filter(proposal::Column::Status.eq(ProposalStatus::Tandem as i32))
             .into_tuple::<(String, String)>()
-            .all(&self.db)
+            .all(self.db())
             .await?
             .into_iter()
             .collect();
@@ -420,7 +420,7 @@ impl Broker {
                 .column(mentee::Column::SubmittedAtMs)
                 .filter(mentee::Column::Id.is_in(chunk.iter().map(|s| s.as_str())))
                 .into_tuple()
-                .all(&self.db)
+                .all(self.db())
                 .await?;
             submitted.extend(rows);
         }
@@ -429,7 +429,7 @@ impl Broker {
             .column(matching_round::Column::Id)
             .column(matching_round::Column::StartedAtMs)
             .into_tuple()
-            .all(&self.db)
+            .all(self.db())
             .await?;
         let rounds: HashMap<String, i64> = rounds.into_iter().collect();
         Ok(tandems

@@ -21,9 +21,11 @@ use tandem_tls::{Alpn, ApiTls, TlsConn, TlsIncoming};
 use tokio::net::TcpListener;
 use tonic::transport::server::Connected;
 
+use tandem_service::shutdown::{CancellationToken, run_until};
+use tandem_service::{ErrorCode, Scope, ServiceError};
+
 use super::metrics;
-use crate::keys::Scope;
-use crate::{Broker, BrokerError};
+use crate::Broker;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const DASHBOARD_CSS: &str = include_str!("assets/dashboard.css");
@@ -70,24 +72,16 @@ pub async fn serve(
     tracing::info!(%addr, tls = tls.is_some(), "dashboard listening");
     match tls {
         Some(tls) => {
-            // The accept loop and the server stop together: one signal, two waiters.
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            let stopped_when = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            };
+            // The accept loop and the server stop together, on one token.
+            let stop = CancellationToken::new();
             let listener = TlsListener {
-                incoming: tls.incoming(listener, Alpn::Http1, stopped_when(stopped.clone())),
+                incoming: tls.incoming(listener, Alpn::Http1, stop.clone().cancelled_owned()),
                 addr,
             };
-            let signal = async move {
-                shutdown.await;
-                let _ = stop.send(true);
-            };
             let serving = axum::serve(listener, router(broker))
-                .with_graceful_shutdown(stopped_when(stopped))
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
                 .into_future();
-            let ((), served) = tokio::join!(signal, serving);
-            served
+            run_until(shutdown, &stop, serving).await
         }
         None => {
             axum::serve(listener, router(broker))
@@ -178,20 +172,18 @@ fn error(status: StatusCode, message: &str) -> Response {
     response
 }
 
-/// The one place a broker error becomes an HTTP answer; internals are logged, not shown.
-fn failure(err: BrokerError) -> Response {
-    match err {
-        BrokerError::Unauthenticated(msg) => error(StatusCode::UNAUTHORIZED, &msg),
-        BrokerError::PermissionDenied(msg) => error(
-            StatusCode::FORBIDDEN,
-            &format!("{msg}: the dashboard needs an operator key"),
-        ),
-        BrokerError::ResourceExhausted(msg) => error(StatusCode::TOO_MANY_REQUESTS, &msg),
-        other => {
-            tracing::error!(error = %other, "dashboard request failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        }
+/// An error as an HTTP answer: the status of its code (the same mapping the gRPC answers
+/// use), and what a peer may read of it; internals are logged, not shown.
+fn failure(err: &impl ServiceError) -> Response {
+    let code = err.code();
+    if code == ErrorCode::Internal {
+        tracing::error!(error = %err, "dashboard request failed");
     }
+    let mut message = err.public_message().into_owned();
+    if code == ErrorCode::PermissionDenied {
+        message.push_str(": the dashboard needs an operator key");
+    }
+    error(code.http(), &message)
 }
 
 /// Checks that the request carries an operator key.
@@ -200,19 +192,20 @@ async fn operator(broker: &Broker, headers: &HeaderMap) -> Result<(), Response> 
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
     broker
-        .caller_with(header, Scope::Operator)
+        .gate()
+        .admit(header, Scope::Operator)
         .await
         .map(|_| ())
-        .map_err(failure)
+        .map_err(|refused| failure(&refused))
 }
 
 async fn api_dashboard(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> Response {
     if let Err(refused) = operator(&broker, &headers).await {
         return refused;
     }
-    let figures = match broker.dashboard(tandem_storage::now_ms()).await {
+    let figures = match broker.dashboard(broker.now()).await {
         Ok(figures) => figures,
-        Err(err) => return failure(err),
+        Err(err) => return failure(&err),
     };
     match serde_json::to_string(&figures) {
         Ok(body) => (
@@ -231,13 +224,13 @@ async fn prometheus(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> Re
     if let Err(refused) = operator(&broker, &headers).await {
         return refused;
     }
-    match broker.dashboard(tandem_storage::now_ms()).await {
+    match broker.dashboard(broker.now()).await {
         Ok(figures) => (
             [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
             metrics::render(&figures),
         )
             .into_response(),
-        Err(err) => failure(err),
+        Err(err) => failure(&err),
     }
 }
 

@@ -1,62 +1,69 @@
-//! The dashboard's figures in the Prometheus text exposition format (version 0.0.4): gauges
-//! named `tandem_…`, computed when scraped. Counts are exact (the "<5" rule is for the page).
+//! The dashboard's figures in the Prometheus text exposition format (version 0.0.4), encoded by
+//! `prometheus-client`: gauges named `tandem_…` computed from the database when scraped, and
+//! the time to match as a histogram over every tandem (`histogram_quantile` gives its
+//! quantiles). Counts are exact (the "<5" rule is for the page).
 
-use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use super::figures::Dashboard;
 
 /// Content type of the text exposition format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
-/// Writes metric families; each family's samples follow its `# HELP` and `# TYPE` lines.
-struct Exposition {
-    out: String,
-}
+/// Upper bounds of the time-to-match buckets: an hour, six hours, then days to half a year.
+const TIME_TO_MATCH_BUCKETS_SECS: [f64; 11] = [
+    3_600.0,
+    21_600.0,
+    86_400.0,
+    3.0 * 86_400.0,
+    7.0 * 86_400.0,
+    14.0 * 86_400.0,
+    30.0 * 86_400.0,
+    60.0 * 86_400.0,
+    90.0 * 86_400.0,
+    120.0 * 86_400.0,
+    180.0 * 86_400.0,
+];
 
 /// One sample: label pairs and a value.
 type Sample<'a> = (Vec<(&'a str, &'a str)>, f64);
 
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+type Labels = Vec<(String, String)>;
 
-fn escape_help(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
-fn number(value: f64) -> String {
-    if value.is_nan() {
-        "NaN".to_owned()
-    } else if value.is_infinite() {
-        if value > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        format!("{value}")
-    }
+/// The families of one scrape, registered as they are written.
+struct Exposition {
+    registry: Registry,
 }
 
 impl Exposition {
     fn family(&mut self, name: &str, help: &str, samples: &[Sample<'_>]) {
-        let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
-        let _ = writeln!(self.out, "# TYPE {name} gauge");
+        let family = Family::<Labels, Gauge<f64, AtomicU64>>::default();
         for (labels, value) in samples {
-            self.out.push_str(name);
-            if !labels.is_empty() {
-                let pairs: Vec<String> = labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
-                    .collect();
-                let _ = write!(self.out, "{{{}}}", pairs.join(","));
-            }
-            let _ = writeln!(self.out, " {}", number(*value));
+            let labels: Labels = labels
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            family.get_or_create(&labels).set(*value);
         }
+        self.registry.register(name, sentence(help), family);
     }
 
     fn single(&mut self, name: &str, help: &str, value: f64) {
-        self.family(name, help, &[(Vec::new(), value)]);
+        let gauge = Gauge::<f64, AtomicU64>::default();
+        gauge.set(value);
+        self.registry.register(name, sentence(help), gauge);
     }
+}
+
+/// The help text as `prometheus-client` wants it: it ends every help text with a full stop.
+fn sentence(help: &str) -> &str {
+    help.strip_suffix('.').unwrap_or(help)
 }
 
 fn secs(ms: i64) -> f64 {
@@ -65,7 +72,9 @@ fn secs(ms: i64) -> f64 {
 
 /// Renders the figures as Prometheus text.
 pub fn render(d: &Dashboard) -> String {
-    let mut e = Exposition { out: String::new() };
+    let mut e = Exposition {
+        registry: Registry::default(),
+    };
     let per_node = |f: &dyn Fn(&super::figures::NodeHealth) -> f64| -> Vec<Sample<'_>> {
         d.nodes
             .iter()
@@ -208,15 +217,14 @@ pub fn render(d: &Dashboard) -> String {
         ],
     );
 
-    let t = &d.time_to_match;
-    let quantiles: Vec<Sample<'_>> = [("0.5", t.median_ms), ("0.9", t.p90_ms)]
-        .into_iter()
-        .filter_map(|(q, ms)| Some((vec![("quantile", q)], secs(ms?))))
-        .collect();
-    e.family(
+    let time_to_match = Histogram::new(TIME_TO_MATCH_BUCKETS_SECS);
+    for &wait_ms in &d.time_to_match.waits_ms {
+        time_to_match.observe(secs(wait_ms));
+    }
+    e.registry.register(
         "tandem_time_to_match_seconds",
-        "Seconds from a mentee's submission until the tandem formed, over all tandems.",
-        &quantiles,
+        sentence("Seconds from a mentee's submission until the tandem formed, over all tandems."),
+        time_to_match,
     );
 
     e.single(
@@ -262,7 +270,10 @@ pub fn render(d: &Dashboard) -> String {
         "Waiting mentees by the reason they remain unmatched.",
         &reasons,
     );
-    e.out
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_text::encode(&mut out, &e.registry);
+    out
 }
 
 #[cfg(test)]
@@ -270,25 +281,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn label_values_and_help_are_escaped() {
-        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-        assert_eq!(escape_help("x\\y\nz"), "x\\\\y\\nz");
-        assert_eq!(number(f64::NAN), "NaN");
-        assert_eq!(number(2.0), "2");
-        assert_eq!(number(0.25), "0.25");
-    }
-
-    #[test]
-    fn a_family_has_help_type_and_samples() {
-        let mut e = Exposition { out: String::new() };
+    fn a_family_has_help_type_and_escaped_samples() {
+        let mut e = Exposition {
+            registry: Registry::default(),
+        };
         e.family(
             "tandem_x",
             "An x.",
             &[(vec![("node", "a")], 1.0), (vec![("node", "b\"")], 2.5)],
         );
-        assert_eq!(
-            e.out,
-            "# HELP tandem_x An x.\n# TYPE tandem_x gauge\ntandem_x{node=\"a\"} 1\ntandem_x{node=\"b\\\"\"} 2.5\n"
+        let mut out = String::new();
+        prometheus_text::encode(&mut out, &e.registry).expect("encoded");
+        assert!(
+            out.starts_with("# HELP tandem_x An x.\n# TYPE tandem_x gauge\n"),
+            "{out}"
         );
+        assert!(out.contains("tandem_x{node=\"a\"} 1.0\n"), "{out}");
+        assert!(out.contains("tandem_x{node=\"b\\\"\"} 2.5\n"), "{out}");
     }
 }

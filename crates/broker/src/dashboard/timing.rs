@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// Milliseconds in a day.
-const DAY_MS: i64 = 86_400_000;
+use tandem_domain::time::DAY_MS;
 
 /// One tandem's wait, as the figures need it.
 #[derive(Debug, Clone)]
@@ -46,6 +45,9 @@ pub struct TimeToMatch {
     pub by_day: Vec<SeriesPoint>,
     /// Per matching round that proposed the pairs, oldest first, at most [`MAX_POINTS`] rounds.
     pub by_round: Vec<SeriesPoint>,
+    /// Every tandem's wait in milliseconds, shortest first: the metrics' histogram.
+    #[serde(skip)]
+    pub waits_ms: Vec<i64>,
 }
 
 /// Longest series kept (the newest points).
@@ -127,6 +129,7 @@ pub(crate) fn time_to_match(waits: &[Wait]) -> TimeToMatch {
         p90_ms: percentile(&all, 90),
         by_day: newest(by_day),
         by_round: newest(by_round),
+        waits_ms: all,
     }
 }
 

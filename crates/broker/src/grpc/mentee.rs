@@ -15,6 +15,7 @@ use tandem_proto::{
 };
 use tonic::{Request, Response, Status};
 
+use super::company;
 use crate::Broker;
 
 /// The `MenteeService` handlers over a [`Broker`].
@@ -37,8 +38,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<SubmitMenteeRequest>,
     ) -> Result<Response<Mentee>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let mentee = self
             .broker
             .submit_mentee(&company, request.into_inner())
@@ -51,8 +51,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<GetMenteeRequest>,
     ) -> Result<Response<Mentee>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let mentee = self
             .broker
             .get_mentee(&company, &request.get_ref().mentee_id)
@@ -65,8 +64,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<ListMenteesRequest>,
     ) -> Result<Response<ListMenteesResponse>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let mentees = self.broker.list_mentees(&company).await?;
         Ok(Response::new(ListMenteesResponse { mentees }))
     }
@@ -76,8 +74,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<WithdrawMenteeRequest>,
     ) -> Result<Response<Mentee>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let mentee = self
             .broker
             .withdraw_mentee(&company, &request.get_ref().mentee_id)
@@ -90,8 +87,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<ListProposalsRequest>,
     ) -> Result<Response<ListProposalsResponse>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let proposals = self
             .broker
             .list_proposals(&company, &request.get_ref().mentee_id)
@@ -104,8 +100,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<RespondToProposalRequest>,
     ) -> Result<Response<Proposal>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let RespondToProposalRequest {
             proposal_id,
             decision,
@@ -122,8 +117,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<GetContactCardRequest>,
     ) -> Result<Response<ContactCard>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let card = self
             .broker
             .get_contact_card(&company, &request.get_ref().proposal_id)
@@ -136,8 +130,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<GetTandemRequest>,
     ) -> Result<Response<Tandem>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let t = self
             .broker
             .get_tandem(&company, &request.get_ref().tandem_id)
@@ -150,8 +143,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<ListTandemsRequest>,
     ) -> Result<Response<ListTandemsResponse>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let tandems = self
             .broker
             .list_tandems(&company, &request.get_ref().filter_id)
@@ -164,8 +156,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<StartTandemRequest>,
     ) -> Result<Response<Tandem>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let StartTandemRequest { tandem_id, plan } = request.into_inner();
         let t = self.broker.start_tandem(&company, &tandem_id, plan).await?;
         Ok(Response::new(t))
@@ -176,8 +167,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<RecordCheckInRequest>,
     ) -> Result<Response<Tandem>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let RecordCheckInRequest {
             tandem_id,
             check_in,
@@ -194,8 +184,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<ReviewGoalsRequest>,
     ) -> Result<Response<Tandem>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let ReviewGoalsRequest { tandem_id, point } = request.into_inner();
         let t = self
             .broker
@@ -209,8 +198,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<EndTandemRequest>,
     ) -> Result<Response<Tandem>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let EndTandemRequest { tandem_id, reason } = request.into_inner();
         let t = self.broker.end_tandem(&company, &tandem_id, reason).await?;
         Ok(Response::new(t))
@@ -221,8 +209,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<GiveFeedbackRequest>,
     ) -> Result<Response<Tandem>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let GiveFeedbackRequest {
             tandem_id,
             feedback,
@@ -239,8 +226,7 @@ impl MenteeService for MenteeGrpc {
         &self,
         request: Request<EraseMenteeRequest>,
     ) -> Result<Response<Mentee>, Status> {
-        let company = self.broker.company_of(&request).await?;
-        tracing::Span::current().record("company", company.as_str());
+        let company = company(&request)?;
         let mentee = self
             .broker
             .erase_mentee(&company, &request.get_ref().mentee_id)

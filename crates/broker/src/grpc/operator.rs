@@ -10,6 +10,7 @@ use tandem_proto::{
 };
 use tonic::{Request, Response, Status};
 
+use super::operator;
 use crate::Broker;
 
 /// The `OperatorService` handlers over a [`Broker`].
@@ -32,7 +33,7 @@ impl OperatorService for OperatorGrpc {
         &self,
         request: Request<RegisterNodeRequest>,
     ) -> Result<Response<Node>, Status> {
-        self.broker.require_operator(&request).await?;
+        operator(&request)?;
         let r = request.into_inner();
         let node = self
             .broker
@@ -46,7 +47,7 @@ impl OperatorService for OperatorGrpc {
         &self,
         request: Request<ListNodesRequest>,
     ) -> Result<Response<ListNodesResponse>, Status> {
-        self.broker.require_operator(&request).await?;
+        operator(&request)?;
         let nodes = self.broker.list_nodes().await?;
         Ok(Response::new(ListNodesResponse { nodes }))
     }
@@ -56,7 +57,7 @@ impl OperatorService for OperatorGrpc {
         &self,
         request: Request<SyncNodesRequest>,
     ) -> Result<Response<SyncNodesResponse>, Status> {
-        self.broker.require_operator(&request).await?;
+        operator(&request)?;
         let node_id = &request.get_ref().node_id;
         let only = (!node_id.is_empty()).then_some(node_id.as_str());
         let results = self.broker.sync_nodes(only).await?;
@@ -68,7 +69,7 @@ impl OperatorService for OperatorGrpc {
         &self,
         request: Request<RunMatchingRoundRequest>,
     ) -> Result<Response<MatchingRound>, Status> {
-        self.broker.require_operator(&request).await?;
+        operator(&request)?;
         let round = self.broker.run_matching_round().await?;
         Ok(Response::new(round))
     }
@@ -78,7 +79,7 @@ impl OperatorService for OperatorGrpc {
         &self,
         request: Request<GetNetworkStatsRequest>,
     ) -> Result<Response<NetworkStats>, Status> {
-        self.broker.require_operator(&request).await?;
+        operator(&request)?;
         let stats = self.broker.network_stats().await?;
         Ok(Response::new(stats))
     }
@@ -88,7 +89,7 @@ impl OperatorService for OperatorGrpc {
         &self,
         request: Request<ListAuditEventsRequest>,
     ) -> Result<Response<ListAuditEventsResponse>, Status> {
-        self.broker.require_operator(&request).await?;
+        operator(&request)?;
         let r = request.into_inner();
         let events = self.broker.list_audit_events(r.after_id, r.limit).await?;
         Ok(Response::new(ListAuditEventsResponse { events }))

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use tandem_service::CancellationToken;
 use tandem_storage::MigratorTrait;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Where the federation keeps its databases.
@@ -73,7 +73,7 @@ pub struct Federation {
     pub dashboard_addr: SocketAddr,
     pub broker_database_url: String,
     pub nodes: Vec<RunningNode>,
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     /// The development CA and the certificates of the broker and every node.
     certs: tempfile::TempDir,
@@ -135,11 +135,6 @@ pub type NodeAdminClient = tandem_proto::node_admin_service_client::NodeAdminSer
     tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
 >;
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    // A closed channel also means stop.
-    let _ = rx.wait_for(|stop| *stop).await;
-}
-
 async fn database_url(databases: &Databases, name: &str) -> anyhow::Result<String> {
     Ok(match databases {
         Databases::Sqlite(dir) => tandem_storage::sqlite_url(&dir.join(format!("{name}.sqlite"))),
@@ -167,12 +162,12 @@ impl Federation {
         nodes: &[NodeSpec],
         broker: impl FnOnce(&mut tandem_broker::BrokerConfig),
     ) -> anyhow::Result<Self> {
-        let clock: tandem_broker::Clock = std::sync::Arc::new(tandem_storage::now_ms);
+        let clock = tandem_broker::Clock::system();
         Self::start_with_clock(databases, federation_key, nodes, clock, broker).await
     }
 
-    /// Like [`Federation::start`], with one clock (Unix milliseconds) for the broker and every
-    /// node, so that tests can move time forward.
+    /// Like [`Federation::start`], with one clock for the broker and every node, so that tests
+    /// can move time forward.
     pub async fn start_with_clock(
         databases: &Databases,
         federation_key: &str,
@@ -180,7 +175,7 @@ impl Federation {
         clock: tandem_broker::Clock,
         broker: impl FnOnce(&mut tandem_broker::BrokerConfig),
     ) -> anyhow::Result<Self> {
-        let (stop, rx) = watch::channel(false);
+        let stop = CancellationToken::new();
         let mut tasks = Vec::new();
         let mut running = Vec::new();
         let certs = tempfile::Builder::new().prefix("tandem-certs-").tempdir()?;
@@ -235,7 +230,7 @@ impl Federation {
             state
                 .install_staff_key("demo staff", &demo_staff_key(&spec.node_id))
                 .await?;
-            let shutdown = stopped(rx.clone());
+            let shutdown = stop.clone().cancelled_owned();
             let node_id = spec.node_id.clone();
             tasks.push(tokio::spawn(async move {
                 if let Err(err) = tandem_node::serve_on(state, listeners, shutdown).await {
@@ -294,7 +289,7 @@ impl Federation {
             )
             .await?;
         let serving = Arc::clone(&broker);
-        let shutdown = stopped(rx.clone());
+        let shutdown = stop.clone().cancelled_owned();
         tasks.push(tokio::spawn(async move {
             let listeners = tandem_broker::Listeners {
                 grpc: listener,
@@ -411,7 +406,7 @@ impl Federation {
 
     /// Stops every server and waits for them to finish.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         for task in self.tasks {
             let _ = task.await;
         }

@@ -379,7 +379,7 @@ async fn tandems_get_going(
                 continue;
             }
             let first_meeting = CheckIn {
-                met_at_ms: tandem_storage::now_ms(),
+                met_at_ms: tandem_service::Clock::system().now_ms(),
                 duration_minutes: 90,
                 format: Format::Remote as i32,
                 progress: vec![GoalProgress { goal: 0, level: 2 }],

@@ -3,13 +3,13 @@
 //! The id is public (it names the key in lists, the audit log and revocations); only a SHA-256
 //! hash of the secret is stored, and the whole key is shown once, when it is created. Callers
 //! send it as `authorization: Bearer <key>` request metadata. The broker and the nodes share
-//! this format and check; each keeps its own table of keys, so a key issued by one party means
-//! nothing to any other.
+//! this format and check; each keeps its own table of keys ([`crate::keys`]), so a key issued
+//! by one party means nothing to any other.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-
-use crate::ValidationError;
+use subtle::ConstantTimeEq;
+use tandem_domain::ValidationError;
 
 /// Prefix of every key.
 pub const PREFIX: &str = "tdm_";
@@ -103,13 +103,10 @@ pub fn from_authorization(value: &str) -> Option<&str> {
         .filter(|k| !k.is_empty())
 }
 
-/// Compares two strings in time independent of where they differ.
+/// Compares two strings in time independent of where they differ (their lengths, those of
+/// two SHA-256 hashes, are public).
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -1,19 +1,21 @@
-//! An API key of a company or an operator. Only a hash of the secret is stored; the key itself
-//! is shown once, when it is created.
+//! An API key, at the broker (scopes `company` and `operator`) or at a node (scope
+//! `node-admin`): both databases keep their keys in a table of this shape. Only a hash of the
+//! secret is stored; the key itself is shown once, when it is created.
 
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "api_keys")]
 pub struct Model {
-    /// Public key id, e.g. `k3f9a1c2d`; part of the key the caller sends.
+    /// Public key id, e.g. `k3f9a1c2d0e`; part of the key the caller sends.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     /// SHA-256 (hex) of the secret part.
     pub secret_hash: String,
-    /// `company` or `operator`.
+    /// `company` or `operator` at the broker, `node-admin` at a node.
     pub scope: String,
-    /// The company a `company` key acts for; empty for operators.
+    /// What the key is bound to: the company a `company` key acts for, the node a `node-admin`
+    /// key works at; empty for operators.
     pub tenant: String,
     /// A note for people (who holds the key), never checked.
     pub label: String,

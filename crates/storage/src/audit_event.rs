@@ -1,4 +1,5 @@
-//! One entry of the node's append-only audit log: which key did what to which object, and when.
+//! One entry of an append-only audit log: who did what to which object, and when. The broker
+//! and every node keep a log of this shape in their own database.
 
 use sea_orm::entity::prelude::*;
 
@@ -9,11 +10,13 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub at_ms: i64,
-    /// The staff key's id, `broker` for calls of the broker, `cli` for `tandem keys`.
-    pub key_id: String,
-    /// What happened, e.g. `mentor.created`, `introduction.delivered`.
+    /// Who made the change. At the broker: `company:acme`, `operator`, `broker` for its own
+    /// jobs. At a node: the staff key's id, `broker` for calls of the broker, `cli` for
+    /// `tandem keys`.
+    pub actor: String,
+    /// What happened, e.g. `mentee.submitted`, `mentor.created`, `contact_card.released`.
     pub action: String,
-    /// Kind of object, e.g. `mentor`, `introduction`, `api_key`.
+    /// Kind of object, e.g. `mentee`, `proposal`, `mentor`, `introduction`, `api_key`.
     pub object_type: String,
     pub object_id: String,
     /// Short machine-readable detail (never personal data).

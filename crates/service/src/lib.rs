@@ -1,0 +1,34 @@
+//! The service toolkit the broker and the nodes share, so that each cross-cutting concern is
+//! one piece of code:
+//!
+//! - who is calling: the API key format ([`api_key`]), the table of issued keys ([`keys`]) and
+//!   the [`Gate`] that checks a presented key, applies the caller's rate limit
+//!   ([`rate_limit`]) and hands the handlers a typed [`Caller`] — as a tower service in front
+//!   of a gRPC service ([`Guarded`]) or called directly by an HTTP handler;
+//! - the append-only audit log ([`audit`]) and the write transaction that serialises one
+//!   process's writes ([`write`]);
+//! - time ([`Clock`]: the only place the service reads the system clock) and shutdown
+//!   ([`shutdown`]: one cancellation token for every server and worker);
+//! - what an error becomes for a peer ([`ErrorCode`]: each error variant names its cause and
+//!   one code, which gives its gRPC status and its HTTP status).
+//!
+//! The broker and a node each keep their own database; both have an `api_keys` and an
+//! `audit_events` table of the same shape (`tandem-storage`), which this crate reads and writes.
+
+#![forbid(unsafe_code)]
+
+pub mod api_key;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod keys;
+pub mod rate_limit;
+pub mod shutdown;
+pub mod write;
+
+pub use auth::{AUTHORIZATION, AuthError, Caller, Gate, Guarded, Scope, caller};
+pub use clock::Clock;
+pub use error::{ErrorCode, ServiceError, status};
+pub use shutdown::CancellationToken;
+pub use write::{WriteTxn, Writer};
