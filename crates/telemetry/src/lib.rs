@@ -89,35 +89,10 @@ impl Injector for MetadataInjector<'_> {
     }
 }
 
-struct MetadataExtractor<'a>(&'a tonic::metadata::MetadataMap);
-
-impl Extractor for MetadataExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0
-            .keys()
-            .filter_map(|k| match k {
-                tonic::metadata::KeyRef::Ascii(k) => Some(k.as_str()),
-                tonic::metadata::KeyRef::Binary(_) => None,
-            })
-            .collect()
-    }
-}
-
 /// Writes the current span's W3C trace context (`traceparent`) into outgoing request metadata.
 pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
     let context = tracing::Span::current().context();
     TraceContextPropagator::new().inject_context(&context, &mut MetadataInjector(metadata));
-}
-
-/// Makes `span` a child of the trace context carried by incoming request metadata, if any.
-pub fn adopt_trace_context(span: &tracing::Span, metadata: &tonic::metadata::MetadataMap) {
-    let parent = TraceContextPropagator::new().extract(&MetadataExtractor(metadata));
-    // A span without OpenTelemetry layer ignores the parent; that is fine.
-    let _ = span.set_parent(parent);
 }
 
 /// A tonic client interceptor that propagates the trace context on every call.
