@@ -14,6 +14,10 @@
 //! in the [`outbox`]; the company answers and, after the double opt-in, gets the mentor's
 //! contact card relayed from the node ([`proposals`]). A company can erase a mentee, and the
 //! nodes forget its summary ([`erasure`]).
+//!
+//! In the workspace: builds on `tandem-domain` (rules), `tandem-matching` (rounds),
+//! `tandem-storage` (its database), `tandem-service` (keys, gate, audit, clock, errors) and
+//! `tandem-tls`; the `tandem` command (`tandem-cli`) runs it.
 
 #![forbid(unsafe_code)]
 

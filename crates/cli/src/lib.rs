@@ -4,6 +4,9 @@
 //! The binary only parses flags and configuration and calls the node and broker libraries; the
 //! demo drives the federation through the same gRPC API that companies, association staff and
 //! operators use.
+//!
+//! In the workspace: the top; it starts `tandem-node` and `tandem-broker`, and its bench
+//! commands drive `tandem-matching` and `tandem-assignment` directly.
 
 pub mod bench;
 pub mod config;

@@ -20,6 +20,9 @@
 //! toolkit's `Writer`), so the profile feed version and the decision sequence grow without gaps
 //! on SQLite and PostgreSQL alike. Migrations are not run here: the CLI migrates the database
 //! before it builds a node.
+//!
+//! In the workspace: builds on `tandem-domain`, `tandem-storage`, `tandem-service` and
+//! `tandem-tls`; the `tandem` command (`tandem-cli`) runs it.
 
 mod anonymity;
 mod audit;

@@ -2,6 +2,8 @@
 //!
 //! This crate holds generated code only; the domain crate converts between these messages and
 //! its own types. Clients and servers for every service are included.
+//!
+//! In the workspace: the bottom; `tandem-domain`, `tandem-tls` and the crates above them use it.
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod v1 {

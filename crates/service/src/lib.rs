@@ -14,6 +14,9 @@
 //!
 //! The broker and a node each keep their own database; both have an `api_keys` and an
 //! `audit_events` table of the same shape (`tandem-storage`), which this crate reads and writes.
+//!
+//! In the workspace: builds on `tandem-storage` (the key and audit tables) and
+//! `tandem-domain` (input checks); `tandem-broker` and `tandem-node` use it.
 
 #![forbid(unsafe_code)]
 

@@ -6,6 +6,9 @@
 //! date; [`NodeMigrator`] and [`BrokerMigrator`] apply them. The API keys ([`api_key`]) and the
 //! audit log ([`audit_event`]) have one shape in both databases, so that one piece of code
 //! (`tandem-service`) serves both. Every timestamp is Unix milliseconds.
+//!
+//! In the workspace: used by `tandem-service`, `tandem-node` and `tandem-broker`; depends on
+//! no other Tandem crate.
 
 pub mod api_key;
 pub mod audit_event;

@@ -5,6 +5,9 @@
 //! Spans are exported over OTLP only when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) variable is set; the exporter itself reads the other
 //! `OTEL_*` variables.
+//!
+//! In the workspace: used by `tandem-node`, `tandem-broker` and `tandem-cli`; depends on no
+//! other Tandem crate.
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;

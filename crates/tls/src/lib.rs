@@ -17,6 +17,9 @@
 //! so renewed certificates take effect at the next handshake without a restart. [`mint`] creates
 //! a development CA and node, broker or API server certificates (`tandem certs init|issue`).
 //! Only rustls with the `ring` provider is used.
+//!
+//! In the workspace: used by `tandem-node`, `tandem-broker` and `tandem-cli`; depends only on
+//! `tandem-proto`.
 
 mod api;
 mod client;
