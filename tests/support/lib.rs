@@ -209,7 +209,7 @@ pub fn mentor(name: &str, employer_registry: &str) -> Mentor {
         region: "DE-BY".into(),
         formats: vec![Format::Remote as i32],
         capacity: 2,
-        publish_consent: true,
+        publication_consent: tandem_proto::PublicationConsent::Granted as i32,
         ..Mentor::default()
     }
 }

@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod import;
 pub mod keys;
 
 use std::path::PathBuf;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Creates, lists and revokes API keys: company and operator keys with the broker's
     /// configuration, staff (`node-admin`) keys with a node's.
     Keys(keys::KeysOptions),
+    /// Imports a node's mentors from a CSV file, all or nothing; `--dry-run` only checks it.
+    /// The columns are listed in docs/import.md.
+    Import(import::ImportOptions),
     /// Solves a bare assignment instance from a file (see `tandem solve --help`).
     Solve(bench::SolveOptions),
     /// Benchmarks.
@@ -141,6 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             demo::run_and_print(options, shutdown_signal()).await
         }
         Command::Keys(options) => keys::run(options).await,
+        Command::Import(options) => import::run(options).await,
         Command::Solve(options) => bench::solve(&options),
         Command::Bench(bench::BenchCommand::Match(options)) => bench::bench_match(&options),
         Command::Node {

@@ -26,6 +26,8 @@ impl Goal {
 /// A mentor's full record as the node keeps it (validated).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MentorRecord {
+    /// The association's own reference (member number); empty when none was given.
+    pub member_number: String,
     pub display_name: String,
     pub email: String,
     pub employer_name: String,

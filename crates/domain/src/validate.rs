@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use tandem_proto::{
     AnonymisedProfile, CareerLevel, CompanySizeBand, ExperienceBand, Format, Industry,
-    IndustryPreference, MenteeRequest, Mentor, Topic,
+    IndustryPreference, MenteeRequest, Mentor, PublicationConsent, Topic,
 };
 
 use crate::error::ValidationError;
@@ -104,6 +104,25 @@ fn region(field: &str, value: &str, required: bool) -> Result<String> {
             field,
             format!("invalid region {value:?} (expected ISO 3166, e.g. \"DE\" or \"DE-BY\")"),
         ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Longest member number an association may give a mentor.
+pub const MAX_MEMBER_NUMBER: usize = 64;
+
+/// Checks an association's own reference for a mentor: optional, at most
+/// [`MAX_MEMBER_NUMBER`] printable characters, surrounding spaces ignored.
+pub fn member_number(field: &str, value: &str) -> Result<String> {
+    let value = value.trim();
+    if value.chars().count() > MAX_MEMBER_NUMBER {
+        return Err(ValidationError::new(
+            field,
+            format!("longer than {MAX_MEMBER_NUMBER} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ValidationError::new(field, "contains control characters"));
     }
     Ok(value.to_owned())
 }
@@ -382,7 +401,19 @@ pub fn mentor(m: &Mentor) -> Result<MentorRecord> {
             format!("must be 1 to {MAX_CAPACITY}, got {}", m.capacity),
         ));
     }
+    let publish_consent = match PublicationConsent::try_from(m.publication_consent) {
+        Ok(PublicationConsent::Granted) => true,
+        Ok(PublicationConsent::Refused) => false,
+        _ => {
+            return Err(ValidationError::new(
+                "mentor.publication_consent",
+                "is required: GRANTED or REFUSED",
+            ));
+        }
+    };
+    let member_number = member_number("mentor.member_number", &m.member_number)?;
     Ok(MentorRecord {
+        member_number,
         display_name,
         email,
         employer_name,
@@ -397,7 +428,7 @@ pub fn mentor(m: &Mentor) -> Result<MentorRecord> {
         region,
         formats,
         capacity: m.capacity,
-        publish_consent: m.publish_consent,
+        publish_consent,
     })
 }
 
@@ -510,7 +541,7 @@ mod tests {
             region: "DE-BY".into(),
             formats: vec![Format::Remote as i32],
             capacity: 2,
-            publish_consent: true,
+            publication_consent: tandem_proto::PublicationConsent::Granted as i32,
             ..Default::default()
         }
     }

@@ -22,6 +22,10 @@ pub enum NodeError {
     /// The request is well-formed but the object is in the wrong state for it.
     #[error("{0}")]
     WrongState(String),
+    /// The request would make a second object where one with the same key exists (e.g. a
+    /// mentor with a member number already in use and a different record).
+    #[error("{0}")]
+    Conflict(String),
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
@@ -44,6 +48,7 @@ impl ServiceError for NodeError {
             Self::Refused(refused) => refused.code(),
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::WrongState(_) => ErrorCode::FailedPrecondition,
+            Self::Conflict(_) => ErrorCode::AlreadyExists,
             Self::Db(_) | Self::Corrupt(_) => ErrorCode::Internal,
         }
     }

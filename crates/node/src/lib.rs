@@ -52,6 +52,7 @@ use tandem_service::{Gate, Scope, WriteTxn, Writer};
 
 pub use config::{NodeConfig, PublicationConfig};
 pub use error::NodeError;
+pub use mentors::ImportReport;
 pub use staff::{Staff, StaffKey};
 pub use tandem_service::{AUTHORIZATION, Clock};
 

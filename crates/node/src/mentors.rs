@@ -1,14 +1,17 @@
 //! Mentor records as the association's staff manage them: create, update, remove (erasure),
-//! read and list. Every change gives the mentor the next change sequence number; the next read
-//! of the feed recomputes the publication from the records.
+//! read and list, and import many at once. Every change gives the mentor the next change
+//! sequence number; the next read of the feed recomputes the publication from the records.
+//! Reads say where each mentor stands in that publication.
 
 use sea_orm::sea_query::Expr;
+use std::collections::HashMap;
+
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, TryIntoModel,
 };
 use tandem_domain::{MentorRecord, validate};
-use tandem_proto::Mentor;
+use tandem_proto::{Mentor, PublicationState};
 use tandem_storage::node::{counter, introduction, mentor};
 use tracing::info;
 
@@ -41,12 +44,54 @@ fn apply_record(row: &mut mentor::ActiveModel, record: &MentorRecord) -> Result<
     row.formats = Set(formats);
     row.capacity = Set(i32::try_from(record.capacity).unwrap_or(i32::MAX));
     row.publish_consent = Set(record.publish_consent);
+    row.member_number = Set(record.member_number.clone());
     Ok(())
 }
 
+/// Returns whether a stored mentor holds exactly `record`.
+fn holds(row: &mentor::Model, record: &MentorRecord) -> Result<bool, NodeError> {
+    let mut wanted = row.clone().into_active_model();
+    apply_record(&mut wanted, record)?;
+    Ok(wanted.try_into_model().is_ok_and(|wanted| wanted == *row))
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Mentors whose member number the node did not know.
+    pub created: u32,
+    /// Mentors whose record changed.
+    pub updated: u32,
+    /// Mentors already stored as the file has them.
+    pub unchanged: u32,
+}
+
+/// The published form of each mentor: pseudonym and how far it was generalised.
+type LivePublications = HashMap<String, (String, i32)>;
+
+/// Says where a mentor stands in the publication, and the pseudonym to show (only for a
+/// published profile).
+fn publication_state(
+    row: &mentor::Model,
+    free: u32,
+    live: &LivePublications,
+) -> (PublicationState, String) {
+    if !row.publish_consent {
+        return (PublicationState::NoConsent, String::new());
+    }
+    match live.get(&row.id) {
+        None => (PublicationState::Suppressed, String::new()),
+        Some((pseudonym, _)) if free == 0 => (PublicationState::NoFreePlace, pseudonym.clone()),
+        Some((pseudonym, 0)) => (PublicationState::Published, pseudonym.clone()),
+        Some((pseudonym, _)) => (PublicationState::Generalised, pseudonym.clone()),
+    }
+}
+
 impl NodeState {
-    /// Validates and stores a new mentor and returns the stored record with its id, pseudonym
-    /// and free capacity. Nothing is stored when validation fails.
+    /// Validates and stores a new mentor and returns the stored record with its id, free
+    /// capacity and publication state. Nothing is stored when validation fails. A member number
+    /// already in use returns that mentor when it holds the same record (a retried create), and
+    /// is refused otherwise.
     pub async fn create_mentor(&self, staff: &Staff, mentor: Mentor) -> Result<Mentor, NodeError> {
         let record = validate::mentor(&mentor)?;
         // Staff may bring the id their own member records use; otherwise the node picks one.
@@ -58,17 +103,18 @@ impl NodeState {
                 .hyphenated()
                 .to_string()
         };
-        let now = self.now();
-        let mut row = mentor::ActiveModel {
-            id: Set(id.clone()),
-            removed: Set(false),
-            created_at_ms: Set(now),
-            updated_at_ms: Set(now),
-            ..Default::default()
-        };
-        apply_record(&mut row, &record)?;
 
         let txn = self.write().await?;
+        if let Some(existing) = find_by_member_number(&*txn, &record.member_number).await? {
+            if holds(&existing, &record)? {
+                drop(txn);
+                return self.get_mentor(&existing.id).await;
+            }
+            return Err(NodeError::Conflict(format!(
+                "mentor.member_number: {:?} belongs to mentor {} with a different record",
+                record.member_number, existing.id
+            )));
+        }
         if mentor::Entity::find_by_id(id.clone())
             .one(&*txn)
             .await?
@@ -76,24 +122,109 @@ impl NodeState {
         {
             return Err(NodeError::invalid("mentor.id", "is already in use"));
         }
-        let version = counters::next(&txn, counter::MENTOR_SEQ).await?;
-        row.version = Set(version);
-        let row = row.insert(&*txn).await?;
-        audit::record(
-            &*txn,
-            self.now(),
-            staff.key_id(),
-            "mentor.created",
-            "mentor",
-            &id,
-            "",
-        )
-        .await?;
+        let version = self
+            .insert_mentor(&txn, staff.key_id(), &id, &record)
+            .await?;
         txn.commit().await?;
 
-        info!(mentor_id = %row.id, version, "mentor created");
-        let free = records::free_places(row.capacity, 0);
-        records::mentor_to_proto(&row, self.pseudonym(&row.id), free)
+        info!(mentor_id = %id, version, "mentor created");
+        self.get_mentor(&id).await
+    }
+
+    /// Stores a new mentor and its audit entry; returns its change sequence number.
+    async fn insert_mentor(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &str,
+        id: &str,
+        record: &MentorRecord,
+    ) -> Result<i64, NodeError> {
+        let now = self.now();
+        let mut row = mentor::ActiveModel {
+            id: Set(id.to_owned()),
+            removed: Set(false),
+            created_at_ms: Set(now),
+            updated_at_ms: Set(now),
+            ..Default::default()
+        };
+        apply_record(&mut row, record)?;
+        let version = counters::next(txn, counter::MENTOR_SEQ).await?;
+        row.version = Set(version);
+        row.insert(txn).await?;
+        audit::record(txn, now, actor, "mentor.created", "mentor", id, "").await?;
+        Ok(version)
+    }
+
+    /// Writes `record` over a stored mentor and its audit entry; returns the new change
+    /// sequence number.
+    async fn rewrite_mentor(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &str,
+        existing: mentor::Model,
+        record: &MentorRecord,
+    ) -> Result<i64, NodeError> {
+        let version = counters::next(txn, counter::MENTOR_SEQ).await?;
+        let id = existing.id.clone();
+        let mut row = existing.into_active_model();
+        apply_record(&mut row, record)?;
+        row.version = Set(version);
+        row.updated_at_ms = Set(self.now());
+        row.update(txn).await?;
+        audit::record(txn, self.now(), actor, "mentor.updated", "mentor", &id, "").await?;
+        Ok(version)
+    }
+
+    /// Imports mentors keyed by their member numbers, all or nothing: each record is validated
+    /// first, then one transaction creates the unknown ones and rewrites the changed ones.
+    /// Importing the same records again changes nothing. `actor` goes into the audit log. A dry
+    /// run does the same work and rolls it back, so its report is exactly what a real run
+    /// would do.
+    pub async fn import_mentors(
+        &self,
+        actor: &str,
+        mentors: &[Mentor],
+        dry_run: bool,
+    ) -> Result<ImportReport, NodeError> {
+        let mut records = Vec::with_capacity(mentors.len());
+        for (k, mentor) in mentors.iter().enumerate() {
+            let record = validate::mentor(mentor)?;
+            if record.member_number.is_empty() {
+                return Err(NodeError::invalid(
+                    &format!("mentors[{k}].member_number"),
+                    "is required to import",
+                ));
+            }
+            records.push(record);
+        }
+        let mut report = ImportReport::default();
+        let txn = self.write().await?;
+        for record in &records {
+            match find_by_member_number(&*txn, &record.member_number).await? {
+                None => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    self.insert_mentor(&txn, actor, &id, record).await?;
+                    report.created += 1;
+                }
+                Some(existing) if holds(&existing, record)? => report.unchanged += 1,
+                Some(existing) => {
+                    self.rewrite_mentor(&txn, actor, existing, record).await?;
+                    report.updated += 1;
+                }
+            }
+        }
+        if dry_run {
+            // Dropping the transaction rolls it back.
+            return Ok(report);
+        }
+        txn.commit().await?;
+        info!(
+            created = report.created,
+            updated = report.updated,
+            unchanged = report.unchanged,
+            "mentors imported"
+        );
+        Ok(report)
     }
 
     /// Replaces a mentor's record (identified by `mentor.id`) and republishes the profile.
@@ -109,27 +240,21 @@ impl NodeState {
             .await?
             .filter(|row| !row.removed)
             .ok_or_else(not_found)?;
-        let version = counters::next(&txn, counter::MENTOR_SEQ).await?;
-        let mut row = existing.into_active_model();
-        apply_record(&mut row, &record)?;
-        row.version = Set(version);
-        row.updated_at_ms = Set(self.now());
-        let row = row.update(&*txn).await?;
-        let free = records::free_capacity_of(&*txn, &row).await?;
-        audit::record(
-            &*txn,
-            self.now(),
-            staff.key_id(),
-            "mentor.updated",
-            "mentor",
-            &row.id,
-            "",
-        )
-        .await?;
+        if let Some(other) = find_by_member_number(&*txn, &record.member_number).await?
+            && other.id != existing.id
+        {
+            return Err(NodeError::Conflict(format!(
+                "mentor.member_number: {:?} belongs to mentor {}",
+                record.member_number, other.id
+            )));
+        }
+        let version = self
+            .rewrite_mentor(&txn, staff.key_id(), existing, &record)
+            .await?;
         txn.commit().await?;
 
-        info!(mentor_id = %row.id, version, "mentor updated");
-        records::mentor_to_proto(&row, self.pseudonym(&row.id), free)
+        info!(mentor_id = %mentor.id, version, "mentor updated");
+        self.get_mentor(&mentor.id).await
     }
 
     /// Erases a mentor: blanks every personal field, marks the record removed so that the feed
@@ -150,6 +275,7 @@ impl NodeState {
             &mut row.employer_registry_number,
             &mut row.group_registry_number,
             &mut row.title,
+            &mut row.member_number,
         ] {
             *field = Set(String::new());
         }
@@ -194,7 +320,9 @@ impl NodeState {
     pub async fn get_mentor(&self, mentor_id: &str) -> Result<Mentor, NodeError> {
         let row = find_current(self.db(), mentor_id).await?;
         let free = records::free_capacity_of(self.db(), &row).await?;
-        records::mentor_to_proto(&row, self.pseudonym(&row.id), free)
+        let live = self.published_forms().await?;
+        let (state, pseudonym) = publication_state(&row, free, &live);
+        records::mentor_to_proto(&row, pseudonym, free, state)
     }
 
     /// Returns the node's mentors (without removed ones), ordered by name.
@@ -207,14 +335,31 @@ impl NodeState {
             .await?;
         let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
         let taken = records::places_taken(self.db(), &ids).await?;
+        let live = self.published_forms().await?;
         rows.iter()
             .map(|row| {
                 let free =
                     records::free_places(row.capacity, taken.get(&row.id).copied().unwrap_or(0));
-                records::mentor_to_proto(row, self.pseudonym(&row.id), free)
+                let (state, pseudonym) = publication_state(row, free, &live);
+                records::mentor_to_proto(row, pseudonym, free, state)
             })
             .collect()
     }
+}
+
+/// Returns the mentor that carries a member number; none for an empty one.
+async fn find_by_member_number(
+    db: &impl ConnectionTrait,
+    member_number: &str,
+) -> Result<Option<mentor::Model>, NodeError> {
+    if member_number.is_empty() {
+        return Ok(None);
+    }
+    Ok(mentor::Entity::find()
+        .filter(mentor::Column::MemberNumber.eq(member_number))
+        .filter(mentor::Column::Removed.eq(false))
+        .one(db)
+        .await?)
 }
 
 /// Returns a mentor that exists and was not removed.

@@ -32,6 +32,18 @@ fn epoch_mark(epoch: Option<u64>) -> i64 {
     epoch.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX - 1) + 1)
 }
 
+/// What the node publishes at one moment.
+struct Snapshot {
+    /// Consenting mentors.
+    consenting: usize,
+    generalised: u32,
+    suppressed: u32,
+    /// True when nothing is published because no k-anonymous publication exists.
+    withheld: bool,
+    /// The published profiles by pseudonym.
+    wanted: BTreeMap<String, Wanted>,
+}
+
 /// One profile the snapshot publishes.
 struct Wanted {
     mentor_id: String,
@@ -72,19 +84,43 @@ impl NodeState {
         Ok(changed || epoch_turned || k_changed)
     }
 
-    /// Recomputes the snapshot and writes the difference to the feed.
-    async fn publish_snapshot(
+    /// Returns where each mentor stands in the current publication: the pseudonym and
+    /// generalisation of each published mentor, by mentor id. When records changed since the
+    /// last snapshot, this is the snapshot the next read of the feed will publish, computed
+    /// without writing it.
+    pub(crate) async fn published_forms(
         &self,
-        txn: &DatabaseTransaction,
-        epoch: Option<u64>,
-    ) -> Result<(), NodeError> {
-        let mentor_seq = counters::current(txn, counter::MENTOR_SEQ).await?;
+    ) -> Result<HashMap<String, (String, i32)>, NodeError> {
+        let epoch = self.epoch();
+        if self.publication_is_stale(self.db(), epoch).await? {
+            let snapshot = self.snapshot(self.db(), epoch).await?;
+            return Ok(snapshot
+                .wanted
+                .into_iter()
+                .map(|(pseudonym, want)| (want.mentor_id, (pseudonym, want.generalisation)))
+                .collect());
+        }
+        Ok(publication::Entity::find()
+            .filter(publication::Column::Live.eq(true))
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(|row| (row.mentor_id, (row.pseudonym, row.generalisation)))
+            .collect())
+    }
 
+    /// Computes what the node publishes now: the k-anonymous plan over the consenting mentors
+    /// and each published profile by pseudonym.
+    async fn snapshot(
+        &self,
+        db: &impl ConnectionTrait,
+        epoch: Option<u64>,
+    ) -> Result<Snapshot, NodeError> {
         let rows = mentor::Entity::find()
             .filter(mentor::Column::Removed.eq(false))
             .filter(mentor::Column::PublishConsent.eq(true))
             .order_by_asc(mentor::Column::Id)
-            .all(txn)
+            .all(db)
             .await?;
         let lists = rows
             .iter()
@@ -102,7 +138,7 @@ impl NodeState {
             .collect();
         let plan = anonymity::anonymise(&quasi, self.publication.k);
         let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-        let taken = records::places_taken(txn, &ids).await?;
+        let taken = records::places_taken(db, &ids).await?;
 
         let epoch_column = epoch.map_or(NO_EPOCH, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
@@ -121,6 +157,29 @@ impl NodeState {
                 },
             );
         }
+        Ok(Snapshot {
+            consenting: rows.len(),
+            generalised: plan.generalised,
+            suppressed: plan.suppressed,
+            withheld: plan.withheld,
+            wanted,
+        })
+    }
+
+    /// Recomputes the snapshot and writes the difference to the feed.
+    async fn publish_snapshot(
+        &self,
+        txn: &DatabaseTransaction,
+        epoch: Option<u64>,
+    ) -> Result<(), NodeError> {
+        let mentor_seq = counters::current(txn, counter::MENTOR_SEQ).await?;
+        let Snapshot {
+            consenting,
+            generalised,
+            suppressed,
+            withheld,
+            wanted,
+        } = self.snapshot(txn, epoch).await?;
 
         let live: HashMap<String, publication::Model> = publication::Entity::find()
             .filter(publication::Column::Live.eq(true))
@@ -195,22 +254,17 @@ impl NodeState {
         counters::set(
             txn,
             counter::PUBLICATION_GENERALISED,
-            i64::from(plan.generalised),
+            i64::from(generalised),
         )
         .await?;
-        counters::set(
-            txn,
-            counter::PUBLICATION_SUPPRESSED,
-            i64::from(plan.suppressed),
-        )
-        .await?;
-        counters::set(txn, counter::PUBLICATION_WITHHELD, i64::from(plan.withheld)).await?;
+        counters::set(txn, counter::PUBLICATION_SUPPRESSED, i64::from(suppressed)).await?;
+        counters::set(txn, counter::PUBLICATION_WITHHELD, i64::from(withheld)).await?;
 
-        if plan.withheld {
+        if withheld {
             warn!(
                 node = %self.node_id,
                 k = self.publication.k,
-                consenting = rows.len(),
+                consenting,
                 "publication withheld: the profiles cannot be made k-anonymous"
             );
         }
@@ -218,9 +272,9 @@ impl NodeState {
             node = %self.node_id,
             k = self.publication.k,
             epoch = ?epoch,
-            consenting = rows.len(),
-            generalised = plan.generalised,
-            suppressed = plan.suppressed,
+            consenting,
+            generalised,
+            suppressed,
             upserted,
             withdrawn,
             feed_version = version,

@@ -88,6 +88,7 @@ pub(crate) fn mentor_to_proto(
     row: &mentor::Model,
     pseudonym: String,
     free_capacity: u32,
+    publication_state: tandem_proto::PublicationState,
 ) -> Result<tandem_proto::Mentor, NodeError> {
     let lists = MentorLists::of_row(row)?;
     Ok(tandem_proto::Mentor {
@@ -106,9 +107,15 @@ pub(crate) fn mentor_to_proto(
         region: row.region.clone(),
         formats: lists.formats,
         capacity: u32::try_from(row.capacity).unwrap_or(0),
-        publish_consent: row.publish_consent,
+        publication_consent: if row.publish_consent {
+            tandem_proto::PublicationConsent::Granted
+        } else {
+            tandem_proto::PublicationConsent::Refused
+        } as i32,
+        member_number: row.member_number.clone(),
         pseudonym,
         free_capacity,
+        publication_state: publication_state as i32,
     })
 }
 

@@ -136,12 +136,18 @@ async fn without_consent_the_profile_is_withdrawn() {
         .create_mentor(
             &staff,
             Mentor {
-                publish_consent: false,
+                publication_consent: tandem_proto::PublicationConsent::Refused as i32,
                 ..erika()
             },
         )
         .await
         .expect("create");
+    // Staff see why nothing is published, and no pseudonym.
+    assert_eq!(
+        created.publication_state,
+        tandem_proto::PublicationState::NoConsent as i32
+    );
+    assert!(created.pseudonym.is_empty());
     // Nothing at all reaches the feed, not even a withdrawal that would tell the broker a
     // mentor without consent exists.
     let feed = node.state.profile_changes(0, 0).await.expect("feed");
@@ -162,13 +168,17 @@ async fn without_consent_the_profile_is_withdrawn() {
             &staff,
             Mentor {
                 id: created.id.clone(),
-                publish_consent: true,
+                publication_consent: tandem_proto::PublicationConsent::Granted as i32,
                 ..erika()
             },
         )
         .await
         .expect("update");
-    assert_eq!(updated.pseudonym, created.pseudonym);
+    assert_eq!(updated.pseudonym, node.state.pseudonym(&created.id));
+    assert_eq!(
+        updated.publication_state,
+        tandem_proto::PublicationState::Published as i32
+    );
     let later = node
         .state
         .profile_changes(feed.next_version, 0)
@@ -183,7 +193,7 @@ async fn without_consent_the_profile_is_withdrawn() {
             &staff,
             Mentor {
                 id: created.id.clone(),
-                publish_consent: false,
+                publication_consent: tandem_proto::PublicationConsent::Refused as i32,
                 ..erika()
             },
         )
@@ -532,4 +542,114 @@ async fn staff_may_bring_their_own_mentor_id() {
         .await
         .expect("count");
     assert_eq!(stored, 1);
+}
+
+#[tokio::test]
+async fn a_retried_create_with_the_same_member_number_makes_no_second_mentor() {
+    let node = sqlite_node().await;
+    let staff = node.staff.clone();
+    let with_number = Mentor {
+        member_number: "M-7".into(),
+        ..erika()
+    };
+    let first = node
+        .state
+        .create_mentor(&staff, with_number.clone())
+        .await
+        .expect("create");
+    assert_eq!(first.member_number, "M-7");
+    let retried = node
+        .state
+        .create_mentor(&staff, with_number.clone())
+        .await
+        .expect("retry");
+    assert_eq!(
+        retried, first,
+        "the retry returns the mentor made the first time"
+    );
+    assert_eq!(node.state.list_mentors().await.expect("list").len(), 1);
+
+    // The same member number with another record is someone else's: refused, nothing stored.
+    let err = node
+        .state
+        .create_mentor(
+            &staff,
+            Mentor {
+                display_name: "Somebody Else".into(),
+                ..with_number.clone()
+            },
+        )
+        .await
+        .expect_err("taken");
+    let status = tonic::Status::from(err);
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert!(
+        status.message().contains("mentor.member_number"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(node.state.list_mentors().await.expect("list").len(), 1);
+
+    // Consent is an explicit choice: leaving it unspecified is refused, naming the field.
+    let err = node
+        .state
+        .create_mentor(
+            &staff,
+            Mentor {
+                publication_consent: tandem_proto::PublicationConsent::Unspecified as i32,
+                ..max()
+            },
+        )
+        .await
+        .expect_err("no consent given");
+    let status = tonic::Status::from(err);
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("mentor.publication_consent"),
+        "{}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn a_mentor_whose_places_are_all_taken_is_shown_as_such() {
+    let node = sqlite_node().await;
+    let staff = node.staff.clone();
+    let created = node
+        .state
+        .create_mentor(
+            &staff,
+            Mentor {
+                capacity: 1,
+                ..erika()
+            },
+        )
+        .await
+        .expect("create");
+    assert_eq!(
+        created.publication_state,
+        tandem_proto::PublicationState::Published as i32
+    );
+    node.state
+        .deliver_introduction(introduction("intro-1", &created.pseudonym))
+        .await
+        .expect("deliver");
+    node.state
+        .record_decision(
+            &staff,
+            "intro-1",
+            tandem_proto::MentorDecision::Accepted as i32,
+        )
+        .await
+        .expect("accept");
+    let full = node.state.get_mentor(&created.id).await.expect("get");
+    assert_eq!(full.free_capacity, 0);
+    assert_eq!(
+        full.publication_state,
+        tandem_proto::PublicationState::NoFreePlace as i32
+    );
+    assert_eq!(
+        full.pseudonym, created.pseudonym,
+        "still published, under its pseudonym"
+    );
 }

@@ -115,7 +115,11 @@ fn mentor(
         } else {
             vec![industry as i32, Industry::Education as i32]
         },
-        publish_consent: consent,
+        publication_consent: if consent {
+            tandem_proto::PublicationConsent::Granted
+        } else {
+            tandem_proto::PublicationConsent::Refused
+        } as i32,
         ..common::erika()
     }
 }
@@ -456,4 +460,63 @@ proptest! {
             .expect("runtime");
         runtime.block_on(run_population(k, population, steps));
     }
+}
+
+#[tokio::test]
+async fn each_mentor_shows_where_it_stands_in_the_k_anonymous_publication() {
+    let at = Arc::new(AtomicI64::new(0));
+    let config = PublicationConfig {
+        k: 2,
+        ..PublicationConfig::default()
+    };
+    let (node, _dir) = node(config, fixed_clock(&at)).await;
+    let staff = common::staff(&node).await;
+    for m in [
+        mentor(CareerLevel::Director, 22, "DE-BY", Industry::Energy, true),
+        mentor(CareerLevel::Director, 22, "DE-BY", Industry::Energy, true),
+        mentor(CareerLevel::Director, 22, "DE-HE", Industry::Energy, true),
+        mentor(CareerLevel::Director, 22, "DE-NW", Industry::Energy, true),
+        // Alone at its level: no generalisation gives it company.
+        mentor(
+            CareerLevel::Executive,
+            3,
+            "FR",
+            Industry::Construction,
+            true,
+        ),
+        mentor(CareerLevel::Director, 22, "DE-BY", Industry::Energy, false),
+    ] {
+        node.create_mentor(&staff, m).await.expect("create");
+    }
+    let mentors = node.list_mentors().await.expect("list");
+    let count = |state: tandem_proto::PublicationState| {
+        mentors
+            .iter()
+            .filter(|m| m.publication_state == state as i32)
+            .count()
+    };
+    use tandem_proto::PublicationState as S;
+    // Read before any feed read: what the next publication will be, without writing it.
+    let report = node.publication_report().await.expect("report");
+    assert_eq!(count(S::NoConsent), 1);
+    assert_eq!(count(S::Suppressed), report.suppressed_profiles as usize);
+    assert!(
+        count(S::Suppressed) >= 1,
+        "the lone executive is suppressed"
+    );
+    assert_eq!(count(S::Generalised), report.generalised_profiles as usize);
+    assert!(
+        count(S::Generalised) >= 2,
+        "DE-HE and DE-NW share only the country"
+    );
+    assert_eq!(
+        count(S::Published) + count(S::Generalised),
+        report.published_profiles as usize
+    );
+    for m in &mentors {
+        let published = [S::Published as i32, S::Generalised as i32].contains(&m.publication_state);
+        assert_eq!(!m.pseudonym.is_empty(), published, "{m:?}");
+    }
+    // After the publication is written, staff see the same.
+    assert_eq!(node.list_mentors().await.expect("list"), mentors);
 }

@@ -342,7 +342,11 @@ pub fn mentor(rng: &mut ChaCha8Rng, network: &NetworkProfile, employers: &[Emplo
         region: pick(rng, network.regions).to_owned(),
         formats,
         capacity: weighted(rng, &[(1, 40), (2, 40), (3, 20)]),
-        publish_consent: rng.random_bool(0.92),
+        publication_consent: if rng.random_bool(0.92) {
+            tandem_proto::PublicationConsent::Granted
+        } else {
+            tandem_proto::PublicationConsent::Refused
+        } as i32,
         ..Mentor::default()
     }
 }

@@ -141,7 +141,7 @@ pub fn erika() -> Mentor {
         region: "DE-BY".into(),
         formats: vec![Format::Remote as i32, Format::InPerson as i32],
         capacity: 2,
-        publish_consent: true,
+        publication_consent: tandem_proto::PublicationConsent::Granted as i32,
         ..Default::default()
     }
 }

@@ -22,6 +22,7 @@ impl MigratorTrait for NodeMigrator {
             Box::new(node::m20261204_000012_forgotten_mentees::Migration),
             Box::new(node::m20261204_000013_mentee_ref::Migration),
             Box::new(node::m20261205_000014_shared_key_and_audit_columns::Migration),
+            Box::new(node::m20261206_000015_mentor_member_number::Migration),
         ]
     }
 }

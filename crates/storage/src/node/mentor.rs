@@ -27,6 +27,9 @@ pub struct Model {
     pub formats: String,
     pub capacity: i32,
     pub publish_consent: bool,
+    /// The association's own reference (member number); empty when none was given. Unique
+    /// among the mentors that carry one.
+    pub member_number: String,
     /// True once removed: personal data is blanked and the profile is withdrawn.
     pub removed: bool,
     /// Position of the latest change to this record in the node's mentor change sequence
