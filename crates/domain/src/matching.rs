@@ -10,16 +10,14 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub mod arcs_file;
 pub mod candidates;
 pub mod encoded;
 pub mod index;
-mod solver;
 
 pub use candidates::{CandidateLimits, PriceLimits, Priced};
 pub use encoded::Encoded;
 pub use index::MentorIndex;
-pub use solver::{Arc, Assignment, Instance, Solver, solve};
+use tandem_assignment::{Assignment, Instance, Solver};
 
 use crate::model::{MenteeNeeds, MentorProfile};
 use crate::scoring::{self, Infeasible, Score, ScoreWeights};
@@ -185,9 +183,9 @@ impl Round {
         stats.candidates_ms = elapsed_ms(started);
 
         let instance = Instance {
-            mentees: mentees.len(),
+            agents: mentees.len(),
             capacities,
-            arcs: scan.arcs,
+            edges: scan.arcs,
         };
         let idle = Idle::default();
         let (solver, index, bounds) = std::thread::scope(|threads| {
@@ -210,7 +208,7 @@ impl Round {
         let explaining = Instant::now();
         let assignment = solver.assignment();
         let mut plan = RoundPlan {
-            candidate_pairs: solver.arc_count(),
+            candidate_pairs: solver.edge_count(),
             ..RoundPlan::default()
         };
         // Explanations are independent of each other: both cores write them.
@@ -349,7 +347,7 @@ impl Round {
         arcs.sort_unstable();
         self.encoded.mentees.push(e);
         let before = Duals::of(&self.solver);
-        let index = self.solver.add_mentee(&arcs);
+        let index = self.solver.add_agent(&arcs);
         let mut moved = Moved::since(&before, &self.solver, &self.bounds);
         loop {
             let mut priced = candidates::price(
@@ -485,7 +483,7 @@ impl Moved {
     /// `bounds` are the mentees' bounds on slack after the scan.
     fn add(solver: &mut Solver, priced: &Priced, bounds: &[i64]) -> Self {
         let before = Duals::of(solver);
-        solver.add_arcs(&[&priced.improving[..], &priced.near[..]].concat());
+        solver.add_edges(&[&priced.improving[..], &priced.near[..]].concat());
         Self::since(&before, solver, bounds)
     }
 

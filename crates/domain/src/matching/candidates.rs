@@ -19,7 +19,7 @@
 
 use super::encoded::{Encoded, FEASIBLE, Stage};
 use super::index::MentorIndex;
-use super::{Arc, Solver};
+use tandem_assignment::{Edge, Solver};
 
 /// How many candidates each side keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -123,7 +123,7 @@ impl Top {
 #[derive(Debug, Clone, Default)]
 pub struct Scan {
     /// Candidate arcs, sorted by mentee then mentor.
-    pub arcs: Vec<Arc>,
+    pub arcs: Vec<Edge>,
     /// For each mentee, the furthest stage any mentor reached (see [`Stage`]).
     pub furthest: Vec<Stage>,
 }
@@ -328,9 +328,9 @@ pub fn scan(
     let mut scan = Scan::default();
     for (i, (top, furthest)) in rows.into_iter().enumerate() {
         for ((score, _), j) in top.entries {
-            scan.arcs.push(Arc {
-                mentee: i as u32,
-                mentor: j,
+            scan.arcs.push(Edge {
+                agent: i as u32,
+                target: j,
                 weight: score,
             });
         }
@@ -338,15 +338,15 @@ pub fn scan(
     }
     for (j, top) in mentor_top.into_iter().enumerate() {
         for ((score, _), i) in top.entries {
-            scan.arcs.push(Arc {
-                mentee: i,
-                mentor: j as u32,
+            scan.arcs.push(Edge {
+                agent: i,
+                target: j as u32,
                 weight: score,
             });
         }
     }
-    scan.arcs.sort_unstable_by_key(|a| (a.mentee, a.mentor));
-    scan.arcs.dedup_by_key(|a| (a.mentee, a.mentor));
+    scan.arcs.sort_unstable_by_key(|a| (a.agent, a.target));
+    scan.arcs.dedup_by_key(|a| (a.agent, a.target));
     scan
 }
 
@@ -418,9 +418,9 @@ impl PriceLimits {
 pub struct Priced {
     /// Pairs that could improve the objective: when there are none in a scan of every pair
     /// that can have positive slack, the assignment is optimal over all feasible pairs.
-    pub improving: Vec<Arc>,
+    pub improving: Vec<Edge>,
     /// Pairs just short of improving (see [`PriceLimits::near`]).
-    pub near: Vec<Arc>,
+    pub near: Vec<Edge>,
     /// For each mentee, the most slack any pair the scan looked at but did not return can
     /// have (pairs in the graph aside); [`UNSCANNED`] for a mentee the scan did not look at.
     /// At most 0 unless the mentee's list of improving pairs was cut at the limit.
@@ -494,8 +494,8 @@ pub fn price(
     }
     found
         .improving
-        .sort_unstable_by_key(|a| (a.mentee, a.mentor));
-    found.near.sort_unstable_by_key(|a| (a.mentee, a.mentor));
+        .sort_unstable_by_key(|a| (a.agent, a.target));
+    found.near.sort_unstable_by_key(|a| (a.agent, a.target));
     found
 }
 
@@ -518,14 +518,14 @@ fn price_mentees(
     // Kept entries: `((slack, weight), mentor)`; the weight rides along in the hash slot's
     // place of the key.
     let arcs = |i: u32, top: Top| {
-        let mut row: Vec<Arc> = (top.entries.into_iter())
-            .map(|((_, weight), j)| Arc {
-                mentee: i,
-                mentor: j,
+        let mut row: Vec<Edge> = (top.entries.into_iter())
+            .map(|((_, weight), j)| Edge {
+                agent: i,
+                target: j,
                 weight: weight as i64,
             })
             .collect();
-        row.sort_unstable_by_key(|a| a.mentor);
+        row.sort_unstable_by_key(|a| a.target);
         row
     };
     let results = parallel(mentees.len(), |range| {
@@ -542,7 +542,7 @@ fn price_mentees(
             let mut floor = if near == 0 { own } else { near_floor(&close) };
             let e = &encoded.mentees[i as usize];
             index.search(encoded, e, Some(&prices), &mut floor, |j, weight, floor| {
-                if solver.has_arc(i, j) {
+                if solver.has_edge(i, j) {
                     return;
                 }
                 let slack = weight - own - p[j as usize];
