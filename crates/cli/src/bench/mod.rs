@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tandem_assignment::Solver;
 use tandem_assignment::arcs_file::{read_instance, write_assignment, write_instance};
-use tandem_domain::matching::{Round, RoundOptions, RoundStats};
+use tandem_matching::{Round, RoundOptions, RoundStats};
 
 /// Options of `tandem solve`.
 #[derive(Debug, Clone, Args)]

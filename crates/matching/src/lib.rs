@@ -1,9 +1,29 @@
-//! The matching engine: an exact solver for the capacitated assignment problem and the round
-//! planner that builds its instance from mentees and mentor profiles.
+//! Tandem's matching round: of all the waiting mentees and the mentors with free places, the
+//! proposals with the highest total score, found exactly, with the score of every proposal
+//! explained and a reason for every mentee left waiting.
 //!
-//! A round wants the set of pairs with the highest total score such that every mentee gets at
-//! most one mentor and no mentor more mentees than free places: a maximum-weight b-matching,
-//! solved exactly by [`Solver`] (see its module for the method).
+//! This crate knows mentors and mentees; it sits above `tandem-assignment`, whose [`Solver`]
+//! knows neither. To the solver, mentees are agents, mentors are targets with their free places
+//! as capacities, and feasible pairs are edges weighted by their score
+//! ([`tandem_domain::scoring`]). A round ([`Round::run`], or [`plan_round_with`] for the plan
+//! only):
+//!
+//! 1. encodes the population for pair checks of a few integer operations ([`encoded`]) and
+//!    indexes the mentors in blocks whose summaries let a search skip most of them
+//!    ([`index`]);
+//! 2. keeps the best few candidates of every mentee and of every free mentor place
+//!    ([`candidates::scan`]) and solves that sparse graph;
+//! 3. prices every feasible pair with the solver's duals ([`candidates::price`]), adds the
+//!    pairs that could improve the objective, solves again from where it was, and repeats until
+//!    a scan finds none: then no feasible pair can improve the objective, the round's
+//!    certificate ([`RoundStats::optimal`]);
+//! 4. explains every proposal with its score breakdown and every mentee left waiting with the
+//!    furthest hard constraint its pairs reached.
+//!
+//! [`Round::add_mentee`] takes one more mentee into a solved round without solving again (a
+//! warm start), and [`Priority::MostMenteesFirst`] turns the same solve into "as many mentees
+//! as possible, then the best score". `docs/matching.md` in the repository describes the
+//! engine and its figures.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -17,10 +37,10 @@ pub mod index;
 pub use candidates::{CandidateLimits, PriceLimits, Priced};
 pub use encoded::Encoded;
 pub use index::MentorIndex;
-use tandem_assignment::{Assignment, Instance, Solver};
 
-use crate::model::{MenteeNeeds, MentorProfile};
-use crate::scoring::{self, Infeasible, Score, ScoreWeights};
+use tandem_assignment::{Assignment, Instance, Solver};
+use tandem_domain::model::{MenteeNeeds, MentorProfile};
+use tandem_domain::scoring::{self, Infeasible, Score, ScoreWeights};
 
 /// A mentee as a round sees it: what it needs and which mentors were proposed to it before.
 #[derive(Debug, Clone)]

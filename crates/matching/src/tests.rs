@@ -5,9 +5,9 @@ use proptest::strategy::ValueTree;
 use tandem_proto::{CareerLevel, ExperienceBand, Format, Industry, Topic};
 
 use super::*;
-use crate::model::Goal;
 use candidates::{Group, Scope};
 use tandem_assignment::Edge;
+use tandem_domain::model::Goal;
 
 const LANGS: [&str; 3] = ["de", "en", "fr"];
 const REGIONS: [&str; 3] = ["DE-BY", "DE-BE", "AT"];
@@ -91,7 +91,7 @@ proptest! {
             prop_assert!(mentor.career_level as i32 > mentee.needs.career_level);
             prop_assert!(mentor.formats.contains(&mentee.needs.format()));
             if mentee.needs.meets_in_person() {
-                prop_assert!(crate::taxonomy::regions_meet(&mentee.needs.region, &mentor.region));
+                prop_assert!(tandem_domain::taxonomy::regions_meet(&mentee.needs.region, &mentor.region));
             }
             prop_assert!(mentor.employer_token != mentee.needs.employer_token);
             prop_assert!(mentor.group_token != mentee.needs.group_token);
