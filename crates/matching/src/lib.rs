@@ -28,6 +28,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub mod candidates;
@@ -231,17 +232,16 @@ impl Round {
             candidate_pairs: solver.edge_count(),
             ..RoundPlan::default()
         };
-        // Explanations are independent of each other: both cores write them.
-        let scores = candidates::parallel(assignment.pairs.len(), |range| {
-            (assignment.pairs[range].iter())
-                .map(|&(i, j)| {
-                    let (i, j) = (i as usize, j as usize);
-                    scoring::score(&mentees[i].needs, &mentors[j], &options.weights)
-                })
-                .collect::<Vec<_>>()
-        });
+        // Explanations are independent of each other: every core writes some.
+        let scores: Vec<Score> = (assignment.pairs.par_iter())
+            .with_min_len(candidates::PIECE)
+            .map(|&(i, j)| {
+                let (i, j) = (i as usize, j as usize);
+                scoring::score(&mentees[i].needs, &mentors[j], &options.weights)
+            })
+            .collect();
         let mut matched = vec![false; mentees.len()];
-        for (&(i, j), score) in assignment.pairs.iter().zip(scores.into_iter().flatten()) {
+        for (&(i, j), score) in assignment.pairs.iter().zip(scores) {
             let (i, j) = (i as usize, j as usize);
             matched[i] = true;
             plan.objective += score.total;
