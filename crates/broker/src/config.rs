@@ -6,8 +6,8 @@
 //! struct; [`BrokerConfig::validate`] then checks it and names the offending key.
 
 use serde::{Deserialize, Serialize};
-use tandem_domain::matching::{CandidateLimits, Priority, RoundOptions};
 use tandem_domain::scoring::ScoreWeights;
+use tandem_matching::{CandidateLimits, Priority, RoundOptions};
 
 fn default_rate_limit_per_second() -> u32 {
     50

@@ -8,8 +8,8 @@ use prost::Message;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tandem_domain::matching::{MenteeCandidate, RoundPlan, plan_round_with};
 use tandem_domain::{MenteeNeeds, MentorProfile};
+use tandem_matching::{MenteeCandidate, RoundPlan, plan_round_with};
 use tandem_proto::{
     AnonymisedProfile, CompanyDecision, DeliverIntroductionRequest, MatchingRound, MenteeStatus,
     MentorDecision, ProposalStatus, UnmatchedReason,

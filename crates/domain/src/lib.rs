@@ -7,10 +7,12 @@
 //! the match ([`lifecycle`]), and the taxonomy they are written in ([`taxonomy`]). The gRPC
 //! types of `tandem-proto` are the shared vocabulary; this crate adds the rules, and the
 //! matching round (`tandem-matching`) builds on them.
+//!
+//! In the workspace: builds on `tandem-proto` only; everything above it (matching, service,
+//! node, broker, cli) uses it.
 
 pub mod error;
 pub mod lifecycle;
-pub mod matching;
 pub mod model;
 pub mod pseudonym;
 pub mod scoring;

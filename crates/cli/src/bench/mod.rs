@@ -12,8 +12,9 @@ use clap::{Args, Subcommand};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use tandem_domain::matching::arcs_file::{read_instance, write_assignment, write_instance};
-use tandem_domain::matching::{Round, RoundOptions, RoundStats, Solver};
+use tandem_assignment::Solver;
+use tandem_assignment::arcs_file::{read_instance, write_assignment, write_instance};
+use tandem_matching::{Round, RoundOptions, RoundStats};
 
 /// Options of `tandem solve`.
 #[derive(Debug, Clone, Args)]
@@ -87,9 +88,9 @@ pub fn solve(options: &SolveOptions) -> anyhow::Result<()> {
     } else {
         println!(
             "{} mentees, {} mentors, {} arcs: objective {}, {} matched, solved in {:.1} ms",
-            instance.mentees,
+            instance.agents,
             instance.capacities.len(),
-            instance.arcs.len(),
+            instance.edges.len(),
             report.objective,
             report.matched,
             report.solve_ms
@@ -156,7 +157,7 @@ pub fn bench_match(options: &BenchMatchOptions) -> anyhow::Result<()> {
         free_places: mentors.iter().map(|m| u64::from(m.free_capacity)).sum(),
         generate_ms,
         stats: round.plan.stats.clone(),
-        graph_arcs: graph.arcs.len(),
+        graph_arcs: graph.edges.len(),
         round_ms,
         objective,
         matched,

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use tandem_domain::matching::MenteeCandidate;
 use tandem_domain::model::{Goal, MenteeNeeds, MentorProfile};
+use tandem_matching::MenteeCandidate;
 use tandem_proto::{CareerLevel, ExperienceBand, Format, Industry, Topic};
 
 fn weighted<T: Copy>(rng: &mut ChaCha8Rng, options: &[(T, u32)]) -> T {

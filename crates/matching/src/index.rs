@@ -587,7 +587,9 @@ impl MentorIndex {
         let before = (mentee.proposed_before.iter()).filter(|&&j| {
             encoded.mentors.capacity[j as usize] > 0
                 && encoded.evaluate(mentee, j as usize)
-                    == Err(crate::scoring::Infeasible::ProposedBefore as super::encoded::Stage)
+                    == Err(
+                        tandem_domain::scoring::Infeasible::ProposedBefore as super::encoded::Stage
+                    )
         });
         count - before.count() as u64
     }

@@ -12,14 +12,16 @@
 //!
 //! Neither scan looks at every pair: both search the [`MentorIndex`], which skips groups of
 //! mentors whose best possible score cannot reach the list (or beat the duals), and visits
-//! exactly the pairs a scan of all pairs would have accepted. Both split the mentees into fixed
-//! chunks spread over the available cores. Lists keep the top entries by a strict order (score,
+//! exactly the pairs a scan of all pairs would have accepted. Both spread the mentees over the
+//! available cores (rayon's thread pool). Lists keep the top entries by a strict order (score,
 //! then a hash of the pair, then the index), so the result depends neither on how many threads
 //! ran nor on the order of the search.
 
+use rayon::prelude::*;
+use tandem_assignment::{Edge, Solver};
+
 use super::encoded::{Encoded, FEASIBLE, Stage};
 use super::index::MentorIndex;
-use super::{Arc, Solver};
 
 /// How many candidates each side keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -40,9 +42,6 @@ impl Default for CandidateLimits {
     }
 }
 
-/// Number of chunks the mentees are split into, independent of the machine.
-const CHUNKS: usize = 16;
-
 /// Mentees sampled for the first price of a mentor few mentee lists name. The stages raise
 /// it soon, so a small sample does: on the 50,000 × 25,000 bench, 2,048 cost 0.36 s and saved
 /// the first stage only 0.05 s over 256.
@@ -62,9 +61,10 @@ fn stage_of(mentee: usize) -> usize {
     STAGES.iter().position(|s| s.contains(&r)).unwrap_or(0)
 }
 
-/// Up to this many mentees are scanned on the calling thread: starting threads would cost more
-/// (the warm start prices a few dozen mentees).
-const INLINE: usize = 256;
+/// Fewest mentees (or mentors, or pairs) one piece of the parallel work holds: a scan of fewer
+/// stays in one piece (the warm start prices a few dozen mentees), and a piece of a national
+/// scan costs far more to scan than to hand to one of rayon's threads.
+pub(crate) const PIECE: usize = 256;
 
 /// Orders pairs by score, breaking ties by a hash of the pair. Scores tie often (every mentor
 /// covering all goals at the same level gap scores the same); breaking ties by index would send
@@ -123,58 +123,9 @@ impl Top {
 #[derive(Debug, Clone, Default)]
 pub struct Scan {
     /// Candidate arcs, sorted by mentee then mentor.
-    pub arcs: Vec<Arc>,
+    pub arcs: Vec<Edge>,
     /// For each mentee, the furthest stage any mentor reached (see [`Stage`]).
     pub furthest: Vec<Stage>,
-}
-
-fn chunks(n: usize) -> Vec<std::ops::Range<usize>> {
-    let size = n.div_ceil(CHUNKS).max(1);
-    (0..n)
-        .step_by(size)
-        .map(|start| start..(start + size).min(n))
-        .collect()
-}
-
-/// Runs `work` over every chunk of `0..n` (mentees, say) on the available cores and returns
-/// the results in chunk order. A panic in `work` goes on in the caller.
-pub(super) fn parallel<T: Send>(
-    n: usize,
-    work: impl Fn(std::ops::Range<usize>) -> T + Sync,
-) -> Vec<T> {
-    if n <= INLINE {
-        return vec![work(0..n)];
-    }
-    let ranges = chunks(n);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(ranges.len())
-        .max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(range) = ranges.get(c) else { break };
-                        done.push((c, work(range.clone())));
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    results.sort_by_key(|(c, _)| *c);
-    results.into_iter().map(|(_, t)| t).collect()
 }
 
 /// The furthest stage any mentor reaches with this mentee (one pass over all mentors).
@@ -209,41 +160,38 @@ pub fn scan(
         .iter()
         .map(|&c| limits.per_place * c as usize)
         .collect();
-    let rows: Vec<(Top, Stage)> = parallel(encoded.mentees.len(), |range| {
-        range
-            .map(|i| {
-                let mut top = Top::default();
-                let mut any = false;
-                let mut floor = 0;
-                let limit = limits.per_mentee;
-                index.search(
-                    encoded,
-                    &encoded.mentees[i],
-                    None,
-                    &mut floor,
-                    |j, w, floor| {
-                        any = true;
-                        top.offer(key(w, i, j as usize), j, limit);
-                        *floor = match top.entry_score(limit) {
-                            // Nothing enters an empty list: one feasible pair answers the search.
-                            _ if limit == 0 => i64::MAX,
-                            Some(worst) => worst - 1,
-                            None => 0,
-                        };
-                    },
-                );
-                let furthest = if any {
-                    FEASIBLE
-                } else {
-                    furthest_stage(encoded, i)
-                };
-                (top, furthest)
-            })
-            .collect::<Vec<_>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+    let rows: Vec<(Top, Stage)> = (0..encoded.mentees.len())
+        .into_par_iter()
+        .with_min_len(PIECE)
+        .map(|i| {
+            let mut top = Top::default();
+            let mut any = false;
+            let mut floor = 0;
+            let limit = limits.per_mentee;
+            index.search(
+                encoded,
+                &encoded.mentees[i],
+                None,
+                &mut floor,
+                |j, w, floor| {
+                    any = true;
+                    top.offer(key(w, i, j as usize), j, limit);
+                    *floor = match top.entry_score(limit) {
+                        // Nothing enters an empty list: one feasible pair answers the search.
+                        _ if limit == 0 => i64::MAX,
+                        Some(worst) => worst - 1,
+                        None => 0,
+                    };
+                },
+            );
+            let furthest = if any {
+                FEASIBLE
+            } else {
+                furthest_stage(encoded, i)
+            };
+            (top, furthest)
+        })
+        .collect();
 
     // The price of a mentor: the `limit`-th best score its pairs in the mentee lists reach,
     // or, for a mentor too few lists name, the `limit`-th best score among a sample of mentees.
@@ -269,19 +217,14 @@ pub fn scan(
         .filter(|&j| prices[j] == 0 && capacities[j] > 0)
         .collect();
     let stride = (encoded.mentees.len() / SAMPLE).max(1);
-    let sampled: Vec<i64> = parallel(unnamed.len(), |range| {
-        (unnamed[range].iter())
-            .map(|&j| {
-                let mut s: Vec<i64> = (encoded.mentees.iter().step_by(stride))
-                    .filter_map(|e| encoded.evaluate(e, j).ok())
-                    .collect();
-                nth_best(&mut s, per_mentor[j])
-            })
-            .collect::<Vec<_>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+    let sampled: Vec<i64> = (unnamed.par_iter().with_min_len(PIECE))
+        .map(|&j| {
+            let mut s: Vec<i64> = (encoded.mentees.iter().step_by(stride))
+                .filter_map(|e| encoded.evaluate(e, j).ok())
+                .collect();
+            nth_best(&mut s, per_mentor[j])
+        })
+        .collect();
     for (&j, price) in unnamed.iter().zip(sampled) {
         prices[j] = price;
     }
@@ -301,25 +244,24 @@ pub fn scan(
         }
         let index = MentorIndex::for_prices(encoded, index.block(), &prices);
         let priced = index.prices(&prices);
-        let found: Vec<(u32, (i64, u64), u32)> = parallel(mentees.len(), |range| {
-            let mut found = Vec::new();
-            for &i in &mentees[range] {
-                let mut floor = -1;
-                index.search(
-                    encoded,
-                    &encoded.mentees[i],
-                    Some(&priced),
-                    &mut floor,
-                    |j, w, _| {
-                        found.push((j, key(w, i, j as usize), i as u32));
-                    },
-                );
-            }
-            found
-        })
-        .into_iter()
-        .flatten()
-        .collect();
+        let found: Vec<(u32, (i64, u64), u32)> = (mentees.par_chunks(PIECE))
+            .flat_map_iter(|piece| {
+                let mut found = Vec::new();
+                for &i in piece {
+                    let mut floor = -1;
+                    index.search(
+                        encoded,
+                        &encoded.mentees[i],
+                        Some(&priced),
+                        &mut floor,
+                        |j, w, _| {
+                            found.push((j, key(w, i, j as usize), i as u32));
+                        },
+                    );
+                }
+                found
+            })
+            .collect();
         for (j, key, i) in found {
             mentor_top[j as usize].offer(key, i, per_mentor[j as usize]);
         }
@@ -328,9 +270,9 @@ pub fn scan(
     let mut scan = Scan::default();
     for (i, (top, furthest)) in rows.into_iter().enumerate() {
         for ((score, _), j) in top.entries {
-            scan.arcs.push(Arc {
-                mentee: i as u32,
-                mentor: j,
+            scan.arcs.push(Edge {
+                agent: i as u32,
+                target: j,
                 weight: score,
             });
         }
@@ -338,15 +280,15 @@ pub fn scan(
     }
     for (j, top) in mentor_top.into_iter().enumerate() {
         for ((score, _), i) in top.entries {
-            scan.arcs.push(Arc {
-                mentee: i,
-                mentor: j as u32,
+            scan.arcs.push(Edge {
+                agent: i,
+                target: j as u32,
                 weight: score,
             });
         }
     }
-    scan.arcs.sort_unstable_by_key(|a| (a.mentee, a.mentor));
-    scan.arcs.dedup_by_key(|a| (a.mentee, a.mentor));
+    scan.arcs.sort_unstable_by_key(|a| (a.agent, a.target));
+    scan.arcs.dedup_by_key(|a| (a.agent, a.target));
     scan
 }
 
@@ -418,9 +360,9 @@ impl PriceLimits {
 pub struct Priced {
     /// Pairs that could improve the objective: when there are none in a scan of every pair
     /// that can have positive slack, the assignment is optimal over all feasible pairs.
-    pub improving: Vec<Arc>,
+    pub improving: Vec<Edge>,
     /// Pairs just short of improving (see [`PriceLimits::near`]).
-    pub near: Vec<Arc>,
+    pub near: Vec<Edge>,
     /// For each mentee, the most slack any pair the scan looked at but did not return can
     /// have (pairs in the graph aside); [`UNSCANNED`] for a mentee the scan did not look at.
     /// At most 0 unless the mentee's list of improving pairs was cut at the limit.
@@ -494,8 +436,8 @@ pub fn price(
     }
     found
         .improving
-        .sort_unstable_by_key(|a| (a.mentee, a.mentor));
-    found.near.sort_unstable_by_key(|a| (a.mentee, a.mentor));
+        .sort_unstable_by_key(|a| (a.agent, a.target));
+    found.near.sort_unstable_by_key(|a| (a.agent, a.target));
     found
 }
 
@@ -518,63 +460,65 @@ fn price_mentees(
     // Kept entries: `((slack, weight), mentor)`; the weight rides along in the hash slot's
     // place of the key.
     let arcs = |i: u32, top: Top| {
-        let mut row: Vec<Arc> = (top.entries.into_iter())
-            .map(|((_, weight), j)| Arc {
-                mentee: i,
-                mentor: j,
+        let mut row: Vec<Edge> = (top.entries.into_iter())
+            .map(|((_, weight), j)| Edge {
+                agent: i,
+                target: j,
                 weight: weight as i64,
             })
             .collect();
-        row.sort_unstable_by_key(|a| a.mentor);
+        row.sort_unstable_by_key(|a| a.target);
         row
     };
-    let results = parallel(mentees.len(), |range| {
-        let mut found = Priced::default();
-        let mut reach = Vec::with_capacity(range.len());
-        for &i in &mentees[range] {
-            let (mut best, mut close) = (Top::default(), Top::default());
-            let own = pi[i as usize];
-            // A pair is visited when its weight minus the mentor's dual beats the floor: its
-            // slack is above `floor − own`.
-            let near_floor = |close: &Top| {
-                (close.entry_score(near)).map_or(own - margin, |worst| own + worst - 1)
-            };
-            let mut floor = if near == 0 { own } else { near_floor(&close) };
-            let e = &encoded.mentees[i as usize];
-            index.search(encoded, e, Some(&prices), &mut floor, |j, weight, floor| {
-                if solver.has_arc(i, j) {
-                    return;
-                }
-                let slack = weight - own - p[j as usize];
-                if slack > 0 {
-                    best.offer((slack, weight as u64), j, most);
-                } else {
-                    close.offer((slack, weight as u64), j, near);
-                }
-                // Once the improving list is full, its mentee gets no near pairs.
-                *floor = match best.entry_score(most) {
-                    Some(worst) => own + worst - 1,
-                    None if near == 0 => own,
-                    None => near_floor(&close),
+    let results: Vec<(Priced, Vec<(u32, i64)>)> = (mentees.par_chunks(PIECE))
+        .map(|piece| {
+            let mut found = Priced::default();
+            let mut reach = Vec::with_capacity(piece.len());
+            for &i in piece {
+                let (mut best, mut close) = (Top::default(), Top::default());
+                let own = pi[i as usize];
+                // A pair is visited when its weight minus the mentor's dual beats the floor: its
+                // slack is above `floor − own`.
+                let near_floor = |close: &Top| {
+                    (close.entry_score(near)).map_or(own - margin, |worst| own + worst - 1)
                 };
-            });
-            // A pair not visited has at most `floor − own` of slack, one turned away from a
-            // full list at most the list's worst (without room for improving pairs, nothing
-            // is known).
-            let most_slack = match (best.entry_score(most), close.entry_score(near)) {
-                _ if most == 0 => i64::MAX,
-                (Some(worst), _) => worst,
-                (None, Some(worst)) if near > 0 => worst,
-                _ => floor - own,
-            };
-            reach.push((i, most_slack));
-            if best.entry_score(most).is_none() {
-                found.near.extend(arcs(i, close));
+                let mut floor = if near == 0 { own } else { near_floor(&close) };
+                let e = &encoded.mentees[i as usize];
+                index.search(encoded, e, Some(&prices), &mut floor, |j, weight, floor| {
+                    if solver.has_edge(i, j) {
+                        return;
+                    }
+                    let slack = weight - own - p[j as usize];
+                    if slack > 0 {
+                        best.offer((slack, weight as u64), j, most);
+                    } else {
+                        close.offer((slack, weight as u64), j, near);
+                    }
+                    // Once the improving list is full, its mentee gets no near pairs.
+                    *floor = match best.entry_score(most) {
+                        Some(worst) => own + worst - 1,
+                        None if near == 0 => own,
+                        None => near_floor(&close),
+                    };
+                });
+                // A pair not visited has at most `floor − own` of slack, one turned away from a
+                // full list at most the list's worst (without room for improving pairs, nothing
+                // is known).
+                let most_slack = match (best.entry_score(most), close.entry_score(near)) {
+                    _ if most == 0 => i64::MAX,
+                    (Some(worst), _) => worst,
+                    (None, Some(worst)) if near > 0 => worst,
+                    _ => floor - own,
+                };
+                reach.push((i, most_slack));
+                if best.entry_score(most).is_none() {
+                    found.near.extend(arcs(i, close));
+                }
+                found.improving.extend(arcs(i, best));
             }
-            found.improving.extend(arcs(i, best));
-        }
-        (found, reach)
-    });
+            (found, reach)
+        })
+        .collect();
     for (more, reach) in results {
         found.append(more);
         for (i, most_slack) in reach {

@@ -2,16 +2,16 @@
 //! as bit masks, regions and employer tokens as small integers, mentors as columns. A pair check
 //! is a handful of integer operations, which lets a round look at every feasible pair of a
 //! national network in about a second. [`Encoded::evaluate`] must agree with
-//! [`crate::scoring::check_pair`] and [`crate::scoring::score`]; a property test holds them to it.
+//! [`tandem_domain::scoring::check_pair`] and [`tandem_domain::scoring::score`]; a property test holds them to it.
 
 use std::collections::HashMap;
 
 use tandem_proto::{Format, IndustryPreference};
 
 use super::MenteeCandidate;
-use crate::model::MentorProfile;
-use crate::scoring::{Infeasible, ScoreWeights};
-use crate::taxonomy::{country_of, language_index};
+use tandem_domain::model::MentorProfile;
+use tandem_domain::scoring::{Infeasible, ScoreWeights};
+use tandem_domain::taxonomy::{country_of, language_index};
 
 /// How far a pair got through the checks, in the order of [`Infeasible`]; `FEASIBLE` passed all.
 pub type Stage = u8;

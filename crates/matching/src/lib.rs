@@ -1,28 +1,50 @@
-//! The matching engine: an exact solver for the capacitated assignment problem and the round
-//! planner that builds its instance from mentees and mentor profiles.
+//! Tandem's matching round: of all the waiting mentees and the mentors with free places, the
+//! proposals with the highest total score, found exactly, with the score of every proposal
+//! explained and a reason for every mentee left waiting.
 //!
-//! A round wants the set of pairs with the highest total score such that every mentee gets at
-//! most one mentor and no mentor more mentees than free places: a maximum-weight b-matching,
-//! solved exactly by [`Solver`] (see its module for the method).
+//! This crate knows mentors and mentees; it sits above `tandem-assignment`, whose [`Solver`]
+//! knows neither. To the solver, mentees are agents, mentors are targets with their free places
+//! as capacities, and feasible pairs are edges weighted by their score
+//! ([`tandem_domain::scoring`]). A round ([`Round::run`], or [`plan_round_with`] for the plan
+//! only):
+//!
+//! 1. encodes the population for pair checks of a few integer operations ([`encoded`]) and
+//!    indexes the mentors in blocks whose summaries let a search skip most of them
+//!    ([`index`]);
+//! 2. keeps the best few candidates of every mentee and of every free mentor place
+//!    ([`candidates::scan`]) and solves that sparse graph;
+//! 3. prices every feasible pair with the solver's duals ([`candidates::price`]), adds the
+//!    pairs that could improve the objective, solves again from where it was, and repeats until
+//!    a scan finds none: then no feasible pair can improve the objective, the round's
+//!    certificate ([`RoundStats::optimal`]);
+//! 4. explains every proposal with its score breakdown and every mentee left waiting with the
+//!    furthest hard constraint its pairs reached.
+//!
+//! [`Round::add_mentee`] takes one more mentee into a solved round without solving again (a
+//! warm start), and [`Priority::MostMenteesFirst`] turns the same solve into "as many mentees
+//! as possible, then the best score". `docs/matching.md` in the repository describes the
+//! engine and its figures.
+//!
+//! In the workspace: builds on `tandem-domain` and `tandem-assignment`; the broker runs its
+//! rounds with it and the `tandem bench` commands measure it.
 
 use std::collections::HashSet;
 use std::time::Instant;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub mod arcs_file;
 pub mod candidates;
 pub mod encoded;
 pub mod index;
-mod solver;
 
 pub use candidates::{CandidateLimits, PriceLimits, Priced};
 pub use encoded::Encoded;
 pub use index::MentorIndex;
-pub use solver::{Arc, Assignment, Instance, Solver, solve};
 
-use crate::model::{MenteeNeeds, MentorProfile};
-use crate::scoring::{self, Infeasible, Score, ScoreWeights};
+use tandem_assignment::{Assignment, Instance, Solver};
+use tandem_domain::model::{MenteeNeeds, MentorProfile};
+use tandem_domain::scoring::{self, Infeasible, Score, ScoreWeights};
 
 /// A mentee as a round sees it: what it needs and which mentors were proposed to it before.
 #[derive(Debug, Clone)]
@@ -185,9 +207,9 @@ impl Round {
         stats.candidates_ms = elapsed_ms(started);
 
         let instance = Instance {
-            mentees: mentees.len(),
+            agents: mentees.len(),
             capacities,
-            arcs: scan.arcs,
+            edges: scan.arcs,
         };
         let idle = Idle::default();
         let (solver, index, bounds) = std::thread::scope(|threads| {
@@ -210,20 +232,19 @@ impl Round {
         let explaining = Instant::now();
         let assignment = solver.assignment();
         let mut plan = RoundPlan {
-            candidate_pairs: solver.arc_count(),
+            candidate_pairs: solver.edge_count(),
             ..RoundPlan::default()
         };
-        // Explanations are independent of each other: both cores write them.
-        let scores = candidates::parallel(assignment.pairs.len(), |range| {
-            (assignment.pairs[range].iter())
-                .map(|&(i, j)| {
-                    let (i, j) = (i as usize, j as usize);
-                    scoring::score(&mentees[i].needs, &mentors[j], &options.weights)
-                })
-                .collect::<Vec<_>>()
-        });
+        // Explanations are independent of each other: every core writes some.
+        let scores: Vec<Score> = (assignment.pairs.par_iter())
+            .with_min_len(candidates::PIECE)
+            .map(|&(i, j)| {
+                let (i, j) = (i as usize, j as usize);
+                scoring::score(&mentees[i].needs, &mentors[j], &options.weights)
+            })
+            .collect();
         let mut matched = vec![false; mentees.len()];
-        for (&(i, j), score) in assignment.pairs.iter().zip(scores.into_iter().flatten()) {
+        for (&(i, j), score) in assignment.pairs.iter().zip(scores) {
             let (i, j) = (i as usize, j as usize);
             matched[i] = true;
             plan.objective += score.total;
@@ -349,7 +370,7 @@ impl Round {
         arcs.sort_unstable();
         self.encoded.mentees.push(e);
         let before = Duals::of(&self.solver);
-        let index = self.solver.add_mentee(&arcs);
+        let index = self.solver.add_agent(&arcs);
         let mut moved = Moved::since(&before, &self.solver, &self.bounds);
         loop {
             let mut priced = candidates::price(
@@ -485,7 +506,7 @@ impl Moved {
     /// `bounds` are the mentees' bounds on slack after the scan.
     fn add(solver: &mut Solver, priced: &Priced, bounds: &[i64]) -> Self {
         let before = Duals::of(solver);
-        solver.add_arcs(&[&priced.improving[..], &priced.near[..]].concat());
+        solver.add_edges(&[&priced.improving[..], &priced.near[..]].concat());
         Self::since(&before, solver, bounds)
     }
 

@@ -1,23 +1,23 @@
-//! Successive shortest paths: moves one unit of flow from a mentee that has it to spare to the
+//! Successive shortest paths: moves one unit of flow from an agent that has it to spare to the
 //! node that misses it, along a shortest augmenting path (Dijkstra on reduced costs), which
-//! keeps the assignment optimal and the duals exact. It routes one more mentee (the warm start),
+//! keeps the assignment optimal and the duals exact. It routes one more agent (the warm start),
 //! repairs the solution after a few arcs were added, and is the exact fallback when scaled
 //! costs would overflow.
 //!
-//! Reduced costs come straight from the LP duals (`π` of mentees, `p` of mentors, the sink at
+//! Reduced costs come straight from the LP duals (`π` of agents, `p` of targets, the sink at
 //! 0): `−w + π_i + p_j` for a pair not taken, `w − p_j − π_i` (zero) backwards along a matched
-//! pair, `π_i` for leaving a matched mentee unmatched, `−p_j` (zero) for a free place, and from
-//! the sink `−π_i` (zero) back to an unmatched mentee and `p_j` to a mentor giving up a place.
+//! pair, `π_i` for leaving a matched agent unmatched, `−p_j` (zero) for a free place, and from
+//! the sink `−π_i` (zero) back to an unmatched agent and `p_j` to a target giving up a place.
 //! The search stops as soon as it reaches its target, and only the nodes it finalised move
 //! their dual (all of them, by the same amount, when the path runs through the sink).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::{Solver, UNASSIGNED};
+use crate::{Solver, UNASSIGNED};
 
 /// Scratch space of one shortest-path search, reused across searches. Nodes are numbered
-/// mentors `0..m`, the sink `m`, then mentees from `m + 1`, so adding a mentee appends one.
+/// targets `0..m`, the sink `m`, then agents from `m + 1`, so adding an agent appends one.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Search {
     dist: Vec<i64>,
@@ -43,35 +43,35 @@ impl Search {
 }
 
 impl Solver {
-    /// Sends unmatched mentee `s`'s unit of flow along a shortest path to the sink. Every other
-    /// mentee must already be routed (matched or left unmatched on purpose).
+    /// Sends unmatched agent `s`'s unit of flow along a shortest path to the sink. Every other
+    /// agent must already be routed (matched or left unmatched on purpose).
     pub(super) fn route(&mut self, s: usize) {
         self.augment(s, self.capacities.len());
     }
 
-    /// Re-optimises after mentee `i` gained an arc that could improve the objective: takes it
-    /// off its mentor, whose place must then be filled again or given up, and sends it along a
-    /// shortest path to that mentor (or to the sink if it was unmatched).
+    /// Re-optimises after agent `i` gained an arc that could improve the objective: takes it
+    /// off its target, whose place must then be filled again or given up, and sends it along a
+    /// shortest path to that target (or to the sink if it was unmatched).
     pub(super) fn reroute(&mut self, i: usize) {
-        let j = self.mentor_of[i];
+        let j = self.target_of[i];
         if j == UNASSIGNED {
             self.route(i);
         } else {
-            self.mentees_of[j as usize].retain(|&(x, _)| x as usize != i);
-            self.mentor_of[i] = UNASSIGNED;
+            self.agents_of[j as usize].retain(|&(x, _)| x as usize != i);
+            self.target_of[i] = UNASSIGNED;
             self.augment(i, j as usize);
         }
     }
 
-    /// Moves the unit of unmatched mentee `s` along a shortest path to `target`: the sink, or a
-    /// mentor that sends one unit more to the sink than it receives.
+    /// Moves the unit of unmatched agent `s` along a shortest path to `target`: the sink, or a
+    /// target that sends one unit more to the sink than it receives.
     fn augment(&mut self, s: usize, target: usize) {
         let m = self.capacities.len();
         let sink = m;
-        // The mentee's dual becomes its best profit, so that its arcs have no negative cost.
-        self.mentee_dual[s] = self.arcs[s]
+        // The agent's dual becomes its best profit, so that its arcs have no negative cost.
+        self.agent_dual[s] = self.edges[s]
             .iter()
-            .map(|&(j, w)| w - self.mentor_dual[j as usize])
+            .map(|&(j, w)| w - self.target_dual[j as usize])
             .fold(0, i64::max);
 
         let search = &mut self.search;
@@ -92,7 +92,7 @@ impl Solver {
         let key = |v: usize| if v == target { 0 } else { v as u32 + 1 };
         search.heap.push(Reverse((0, key(source))));
 
-        let (pi, p) = (&self.mentee_dual, &self.mentor_dual);
+        let (pi, p) = (&self.agent_dual, &self.target_dual);
         let relax = |search: &mut Search, from: usize, to: usize, d: i64| {
             if search.done[to] == now {
                 return;
@@ -116,38 +116,38 @@ impl Solver {
             search.finalised.push(u as u32);
             if u > sink {
                 let i = u - m - 1;
-                let own = self.mentor_of[i];
+                let own = self.target_of[i];
                 relax(search, u, sink, d + pi[i]);
-                for &(j, w) in &self.arcs[i] {
+                for &(j, w) in &self.edges[i] {
                     if j != own {
                         relax(search, u, j as usize, d - w + pi[i] + p[j as usize]);
                     }
                 }
             } else if u < sink {
                 let j = u;
-                if (self.mentees_of[j].len() as u32) < self.capacities[j] {
+                if (self.agents_of[j].len() as u32) < self.capacities[j] {
                     relax(search, u, sink, d - p[j]);
                 }
-                for &(i, w) in &self.mentees_of[j] {
+                for &(i, w) in &self.agents_of[j] {
                     relax(search, u, m + 1 + i as usize, d + w - p[j] - pi[i as usize]);
                 }
             } else {
-                // Through the sink: an unmatched mentee takes the unit, or a mentor gives up
+                // Through the sink: an unmatched agent takes the unit, or a target gives up
                 // one of its places.
-                for (i, &j) in self.mentor_of.iter().enumerate() {
+                for (i, &j) in self.target_of.iter().enumerate() {
                     if j == UNASSIGNED && i != s {
                         relax(search, u, m + 1 + i, d - pi[i]);
                     }
                 }
-                // The target mentor still sends the unit it lost to the sink.
-                for (j, list) in self.mentees_of.iter().enumerate() {
+                // The target target still sends the unit it lost to the sink.
+                for (j, list) in self.agents_of.iter().enumerate() {
                     if !list.is_empty() || j == target {
                         relax(search, u, j, d + p[j]);
                     }
                 }
             }
         }
-        // The "stay unmatched" arc reaches the sink and the sink every mentor with a mentee,
+        // The "stay unmatched" arc reaches the sink and the sink every target with an agent,
         // so the search always reaches its target.
         debug_assert_eq!(search.done[target], now);
         let total = search.dist[target];
@@ -156,44 +156,44 @@ impl Solver {
             let v = v as usize;
             let delta = search.dist[v] - total;
             if v > sink {
-                self.mentee_dual[v - m - 1] += delta;
+                self.agent_dual[v - m - 1] += delta;
             } else if v < sink {
-                self.mentor_dual[v] -= delta;
+                self.target_dual[v] -= delta;
             } else {
                 through_sink = delta;
             }
         }
 
-        // Walk back from the target applying each edge: mentee→mentor assigns, mentor→mentee
-        // releases, mentee→sink leaves the mentee unmatched; edges out of the sink and into it
-        // from a mentor only change how many places are taken, which the lists already say.
+        // Walk back from the target applying each edge: agent→target assigns, target→agent
+        // releases, agent→sink leaves the agent unmatched; edges out of the sink and into it
+        // from a target only change how many places are taken, which the lists already say.
         let mut v = target;
         while v != source {
             let u = search.pred[v] as usize;
             if u > sink && v == sink {
                 let i = u - m - 1;
-                let j = self.mentor_of[i];
+                let j = self.target_of[i];
                 if j != UNASSIGNED {
-                    self.mentees_of[j as usize].retain(|&(x, _)| x as usize != i);
+                    self.agents_of[j as usize].retain(|&(x, _)| x as usize != i);
                 }
-                self.mentor_of[i] = UNASSIGNED;
+                self.target_of[i] = UNASSIGNED;
             } else if u > sink {
                 let (i, j) = (u - m - 1, v as u32);
-                // The search used the best arc to this mentor; parallel arcs can only come
+                // The search used the best arc to this target; parallel arcs can only come
                 // from pricing, which adds pairs not in the graph yet.
-                let w = self.arcs[i]
+                let w = self.edges[i]
                     .iter()
                     .filter(|a| a.0 == j)
                     .map(|a| a.1)
                     .max()
                     .unwrap_or(0);
-                self.mentor_of[i] = j;
-                self.mentees_of[j as usize].push((i as u32, w));
+                self.target_of[i] = j;
+                self.agents_of[j as usize].push((i as u32, w));
             } else if u < sink && v > sink {
                 let (j, i) = (u, v - m - 1);
-                self.mentees_of[j].retain(|&(x, _)| x as usize != i);
-                if self.mentor_of[i] == j as u32 {
-                    self.mentor_of[i] = UNASSIGNED;
+                self.agents_of[j].retain(|&(x, _)| x as usize != i);
+                if self.target_of[i] == j as u32 {
+                    self.target_of[i] = UNASSIGNED;
                 }
             }
             v = u;
@@ -204,18 +204,18 @@ impl Solver {
     }
 
     /// Moves the sink's potential back to 0 after a search finalised it, which shifts every
-    /// dual; an unmatched mentee or an empty mentor may then sit below 0, where 0 serves too.
+    /// dual; an unmatched agent or an empty target may then sit below 0, where 0 serves too.
     fn shift_sink(&mut self, delta: i64) {
-        for (pi, &j) in self.mentee_dual.iter_mut().zip(&self.mentor_of) {
+        for (pi, &j) in self.agent_dual.iter_mut().zip(&self.target_of) {
             *pi -= delta;
             if j == UNASSIGNED {
                 *pi = (*pi).max(0);
             }
         }
-        for (j, p) in self.mentor_dual.iter_mut().enumerate() {
+        for (j, p) in self.target_dual.iter_mut().enumerate() {
             if self.capacities[j] > 0 {
                 *p += delta;
-                if self.mentees_of[j].is_empty() {
+                if self.agents_of[j].is_empty() {
                     *p = (*p).max(0);
                 }
             }

@@ -5,301 +5,9 @@ use proptest::strategy::ValueTree;
 use tandem_proto::{CareerLevel, ExperienceBand, Format, Industry, Topic};
 
 use super::*;
-use crate::model::Goal;
 use candidates::{Group, Scope};
-
-/// Exhaustive reference: tries every mentee's every option (unmatched or one of its arcs).
-fn brute_force(instance: &Instance) -> i64 {
-    fn go(i: usize, instance: &Instance, by_mentee: &[Vec<Arc>], used: &mut [u32]) -> i64 {
-        if i == instance.mentees {
-            return 0;
-        }
-        let mut best = go(i + 1, instance, by_mentee, used);
-        for a in &by_mentee[i] {
-            let j = a.mentor as usize;
-            if used[j] < instance.capacities[j] {
-                used[j] += 1;
-                best = best.max(a.weight + go(i + 1, instance, by_mentee, used));
-                used[j] -= 1;
-            }
-        }
-        best
-    }
-    let mut by_mentee = vec![Vec::new(); instance.mentees];
-    for a in &instance.arcs {
-        by_mentee[a.mentee as usize].push(*a);
-    }
-    go(
-        0,
-        instance,
-        &by_mentee,
-        &mut vec![0; instance.capacities.len()],
-    )
-}
-
-fn instances() -> impl Strategy<Value = Instance> {
-    (1usize..7, 1usize..5).prop_flat_map(|(n, m)| {
-        let arcs =
-            proptest::collection::btree_map((0..n as u32, 0..m as u32), 1i64..100, 0..=n * m);
-        (Just(n), proptest::collection::vec(0u32..3, m), arcs).prop_map(|(n, capacities, arcs)| {
-            Instance {
-                mentees: n,
-                capacities,
-                arcs: arcs
-                    .into_iter()
-                    .map(|((mentee, mentor), weight)| Arc {
-                        mentee,
-                        mentor,
-                        weight,
-                    })
-                    .collect(),
-            }
-        })
-    })
-}
-
-proptest! {
-    #[test]
-    fn solver_is_optimal_and_feasible(instance in instances()) {
-        let assignment = solve(&instance);
-        prop_assert_eq!(assignment.objective, brute_force(&instance));
-        let mut load = vec![0u32; instance.capacities.len()];
-        let mut seen = HashSet::new();
-        for &(i, j) in &assignment.pairs {
-            prop_assert!(seen.insert(i), "mentee {} matched twice", i);
-            load[j as usize] += 1;
-            prop_assert!(instance.arcs.iter().any(|a| a.mentee == i && a.mentor == j));
-        }
-        for (j, &l) in load.iter().enumerate() {
-            prop_assert!(l <= instance.capacities[j]);
-        }
-        prop_assert_eq!(solve(&instance), assignment, "deterministic");
-    }
-}
-
-proptest! {
-    #[test]
-    fn warm_start_equals_a_cold_solve(instance in instances()) {
-        let last = instance.mentees as u32 - 1;
-        let head = Instance {
-            mentees: instance.mentees - 1,
-            capacities: instance.capacities.clone(),
-            arcs: instance.arcs.iter().copied().filter(|a| a.mentee != last).collect(),
-        };
-        let mut solver = Solver::new(&head);
-        solver.solve();
-        let arcs: Vec<(u32, i64)> =
-            instance.arcs.iter().filter(|a| a.mentee == last).map(|a| (a.mentor, a.weight)).collect();
-        solver.add_mentee(&arcs);
-        prop_assert_eq!(solver.assignment().objective, brute_force(&instance));
-    }
-
-    #[test]
-    fn pricing_finds_every_improving_pair(instance in instances(), keep in proptest::collection::vec(any::<bool>(), 36)) {
-        // Solve with a random subset of the arcs, then price the rest with the duals.
-        let (mut kept, mut dropped) = (Vec::new(), Vec::new());
-        for (k, a) in instance.arcs.iter().enumerate() {
-            if keep[k % keep.len()] { kept.push(*a) } else { dropped.push(*a) }
-        }
-        let partial = Instance { arcs: kept, ..instance.clone() };
-        let mut solver = Solver::new(&partial);
-        solver.solve();
-        let mut pending = dropped;
-        loop {
-            let (improving, rest): (Vec<Arc>, Vec<Arc>) =
-                pending.into_iter().partition(|a| solver.slack(a.mentee, a.mentor, a.weight) > 0);
-            if improving.is_empty() {
-                break;
-            }
-            solver.add_arcs(&improving);
-            pending = rest;
-        }
-        prop_assert_eq!(solver.assignment().objective, brute_force(&instance));
-    }
-}
-
-/// Checks that the solver's duals prove its assignment optimal: non-negative, no arc with
-/// positive slack, zero for unmatched mentees and for mentors with a free place, and summing
-/// to the objective (strong duality, which also makes every matched pair tight).
-fn assert_certified(solver: &Solver) -> Result<(), TestCaseError> {
-    let instance = solver.instance();
-    let assignment = solver.assignment();
-    let (pi, p) = solver.duals();
-    let mut matched = vec![false; instance.mentees];
-    let mut load = vec![0u32; instance.capacities.len()];
-    for &(i, j) in &assignment.pairs {
-        matched[i as usize] = true;
-        load[j as usize] += 1;
-    }
-    for a in &instance.arcs {
-        prop_assert!(
-            solver.slack(a.mentee, a.mentor, a.weight) <= 0,
-            "{:?} has slack",
-            a
-        );
-    }
-    let mut bound: i64 = 0;
-    for (i, &x) in pi.iter().enumerate() {
-        prop_assert!(
-            x >= 0 && (matched[i] || x == 0),
-            "mentee {} has dual {}",
-            i,
-            x
-        );
-        bound += x;
-    }
-    for (j, &c) in instance.capacities.iter().enumerate() {
-        prop_assert!(load[j] <= c);
-        if c > 0 {
-            prop_assert!(
-                p[j] >= 0 && (load[j] == c || p[j] == 0),
-                "mentor {} has dual {}",
-                j,
-                p[j]
-            );
-            bound += i64::from(c) * p[j];
-        }
-    }
-    prop_assert_eq!(bound, assignment.objective, "duals do not prove optimality");
-    Ok(())
-}
-
-/// Larger instances than brute force can check, with many equal weights (as scores have).
-fn tied_instances() -> impl Strategy<Value = Instance> {
-    (1usize..80, 1usize..30).prop_flat_map(|(n, m)| {
-        let arcs = proptest::collection::btree_map((0..n as u32, 0..m as u32), 1i64..12, 0..=n * 6);
-        (Just(n), proptest::collection::vec(0u32..4, m), arcs).prop_map(|(n, capacities, arcs)| {
-            Instance {
-                mentees: n,
-                capacities,
-                arcs: (arcs.into_iter())
-                    .map(|((mentee, mentor), w)| Arc {
-                        mentee,
-                        mentor,
-                        weight: w * 10,
-                    })
-                    .collect(),
-            }
-        })
-    })
-}
-
-proptest! {
-    #[test]
-    fn duals_prove_the_assignment_optimal(instance in instances()) {
-        let mut solver = Solver::new(&instance);
-        solver.solve();
-        assert_certified(&solver)?;
-        prop_assert_eq!(solver.assignment().objective, brute_force(&instance));
-    }
-
-    #[test]
-    fn re_solving_after_pricing_is_optimal_either_way(
-        instance in tied_instances(),
-        keep in proptest::collection::vec(any::<bool>(), 1..40),
-        full in any::<bool>(),
-    ) {
-        let (mut kept, mut pending) = (Vec::new(), Vec::new());
-        for (k, a) in instance.arcs.iter().enumerate() {
-            if keep[k % keep.len()] { kept.push(*a) } else { pending.push(*a) }
-            if k % 5 == 0 {
-                // A parallel arc worth more than the pair's first one.
-                pending.push(Arc { weight: a.weight + 7, ..*a });
-            }
-        }
-        let mut instance = instance;
-        instance.arcs.extend(pending.iter().filter(|a| a.weight % 10 != 0));
-        let mut solver = Solver::new(&Instance { arcs: kept, ..instance.clone() });
-        if full {
-            solver.set_repair_limit(0);
-        }
-        solver.solve();
-        loop {
-            let (improving, rest): (Vec<Arc>, Vec<Arc>) =
-                pending.into_iter().partition(|a| solver.slack(a.mentee, a.mentor, a.weight) > 0);
-            if improving.is_empty() {
-                break;
-            }
-            solver.add_arcs(&improving);
-            assert_certified(&solver)?;
-            pending = rest;
-        }
-        let mut cold = Solver::new(&instance);
-        cold.solve();
-        prop_assert_eq!(solver.assignment().objective, cold.assignment().objective);
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
-
-    #[test]
-    fn the_auction_agrees_with_shortest_paths(instance in tied_instances()) {
-        let mut cold = Solver::new(&instance);
-        cold.solve();
-        assert_certified(&cold)?;
-        prop_assert_eq!(solve(&instance), cold.assignment(), "deterministic");
-        // One mentee at a time is plain successive shortest paths.
-        let mut by_paths = Solver::new(&Instance {
-            mentees: 0,
-            capacities: instance.capacities.clone(),
-            arcs: Vec::new(),
-        });
-        by_paths.solve();
-        for i in 0..instance.mentees as u32 {
-            let arcs: Vec<(u32, i64)> =
-                instance.arcs.iter().filter(|a| a.mentee == i).map(|a| (a.mentor, a.weight)).collect();
-            by_paths.add_mentee(&arcs);
-        }
-        assert_certified(&by_paths)?;
-        prop_assert_eq!(by_paths.assignment().objective, cold.assignment().objective);
-    }
-
-    #[test]
-    fn huge_weights_are_solved_exactly(instance in instances()) {
-        // Scaled by the number of nodes, these weights would overflow; the solver falls back
-        // to shortest paths.
-        let huge = Instance {
-            arcs: (instance.arcs.iter())
-                .map(|a| Arc { weight: a.weight * 3_000_000_000_000_000, ..*a })
-                .collect(),
-            ..instance.clone()
-        };
-        let mut solver = Solver::new(&huge);
-        solver.solve();
-        assert_certified(&solver)?;
-        prop_assert_eq!(solver.assignment().objective, brute_force(&huge));
-    }
-}
-
-#[test]
-fn prefers_two_good_pairs_over_one_great_pair() {
-    // Mentee 0 likes mentor 0 best, but giving mentor 0 to mentee 1 frees mentor 1 for mentee 0.
-    let instance = Instance {
-        mentees: 2,
-        capacities: vec![1, 1],
-        arcs: vec![
-            Arc {
-                mentee: 0,
-                mentor: 0,
-                weight: 10,
-            },
-            Arc {
-                mentee: 0,
-                mentor: 1,
-                weight: 8,
-            },
-            Arc {
-                mentee: 1,
-                mentor: 0,
-                weight: 9,
-            },
-        ],
-    };
-    let a = solve(&instance);
-    assert_eq!(a.objective, 17);
-    assert_eq!(a.pairs, vec![(0, 1), (1, 0)]);
-}
+use tandem_assignment::Edge;
+use tandem_domain::model::Goal;
 
 const LANGS: [&str; 3] = ["de", "en", "fr"];
 const REGIONS: [&str; 3] = ["DE-BY", "DE-BE", "AT"];
@@ -383,7 +91,7 @@ proptest! {
             prop_assert!(mentor.career_level as i32 > mentee.needs.career_level);
             prop_assert!(mentor.formats.contains(&mentee.needs.format()));
             if mentee.needs.meets_in_person() {
-                prop_assert!(crate::taxonomy::regions_meet(&mentee.needs.region, &mentor.region));
+                prop_assert!(tandem_domain::taxonomy::regions_meet(&mentee.needs.region, &mentor.region));
             }
             prop_assert!(mentor.employer_token != mentee.needs.employer_token);
             prop_assert!(mentor.group_token != mentee.needs.group_token);
@@ -512,9 +220,9 @@ fn exhaustive_scan(
             .unwrap_or(0);
         scan.furthest.push(furthest);
         for ((w, _), j) in top_k(feasible, limits.per_mentee) {
-            arcs.push(Arc {
-                mentee: i as u32,
-                mentor: j as u32,
+            arcs.push(Edge {
+                agent: i as u32,
+                target: j as u32,
                 weight: w,
             });
         }
@@ -525,15 +233,15 @@ fn exhaustive_scan(
             .filter_map(|&(i, j, r)| r.ok().map(|w| ((w, pair_hash(i, j)), i)))
             .collect();
         for ((w, _), i) in top_k(column, limits.per_place * cap as usize) {
-            arcs.push(Arc {
-                mentee: i as u32,
-                mentor: j as u32,
+            arcs.push(Edge {
+                agent: i as u32,
+                target: j as u32,
                 weight: w,
             });
         }
     }
-    arcs.sort_unstable_by_key(|a| (a.mentee, a.mentor));
-    arcs.dedup_by_key(|a| (a.mentee, a.mentor));
+    arcs.sort_unstable_by_key(|a| (a.agent, a.target));
+    arcs.dedup_by_key(|a| (a.agent, a.target));
     scan.arcs = arcs;
     (scan, feasible_pairs)
 }
@@ -548,18 +256,18 @@ fn exhaustive_price(encoded: &Encoded, solver: &Solver, limits: PriceLimits) -> 
             .filter_map(|j| {
                 let w = encoded.evaluate(&encoded.mentees[i], j).ok()?;
                 let slack = solver.slack(i as u32, j as u32, w);
-                (!solver.has_arc(i as u32, j as u32)).then_some(((slack, w), j as u32))
+                (!solver.has_edge(i as u32, j as u32)).then_some(((slack, w), j as u32))
             })
             .collect();
         let arcs = |row: Vec<((i64, i64), u32)>, k: usize| {
-            let mut arcs: Vec<Arc> = (top_k(row, k).into_iter())
-                .map(|((_, w), j)| Arc {
-                    mentee: i as u32,
-                    mentor: j,
+            let mut arcs: Vec<Edge> = (top_k(row, k).into_iter())
+                .map(|((_, w), j)| Edge {
+                    agent: i as u32,
+                    target: j,
                     weight: w,
                 })
                 .collect();
-            arcs.sort_unstable_by_key(|a| a.mentor);
+            arcs.sort_unstable_by_key(|a| a.target);
             arcs
         };
         let (improving, rest): (Vec<_>, Vec<_>) = row.into_iter().partition(|p| p.0.0 > 0);
@@ -579,12 +287,12 @@ fn exhaustive_price(encoded: &Encoded, solver: &Solver, limits: PriceLimits) -> 
 /// slack of those pairs.
 fn left_out(encoded: &Encoded, solver: &Solver, priced: &Priced) -> Vec<(usize, i64)> {
     let returned: HashSet<(u32, u32)> = (priced.improving.iter().chain(&priced.near))
-        .map(|a| (a.mentee, a.mentor))
+        .map(|a| (a.agent, a.target))
         .collect();
     (0..encoded.mentees.len())
         .filter_map(|i| {
             (0..encoded.mentor_count())
-                .filter(|&j| !solver.has_arc(i as u32, j as u32))
+                .filter(|&j| !solver.has_edge(i as u32, j as u32))
                 .filter(|&j| !returned.contains(&(i as u32, j as u32)))
                 .filter_map(|j| {
                     let w = encoded.evaluate(&encoded.mentees[i], j).ok()?;
@@ -597,7 +305,7 @@ fn left_out(encoded: &Encoded, solver: &Solver, priced: &Priced) -> Vec<(usize, 
 }
 
 /// Every improving pair of an exhaustive pricing.
-fn all_improving(encoded: &Encoded, solver: &Solver) -> Vec<Arc> {
+fn all_improving(encoded: &Encoded, solver: &Solver) -> Vec<Edge> {
     let limits = PriceLimits {
         improving: usize::MAX,
         near: 0,
@@ -660,13 +368,13 @@ proptest! {
         let encoded = Encoded::new(&mentees, &mentors, &weights(beyond_the_filter));
         let capacities: Vec<u32> = mentors.iter().map(|m| m.free_capacity).collect();
         // Solve a random part of the feasible pairs, so that many pairs outside improve.
-        let arcs: Vec<Arc> = (all_pairs(&encoded).into_iter().enumerate())
+        let arcs: Vec<Edge> = (all_pairs(&encoded).into_iter().enumerate())
             .filter(|(k, _)| keep[k % keep.len()])
             .filter_map(|(_, (i, j, r))| {
-                r.ok().map(|w| Arc { mentee: i as u32, mentor: j as u32, weight: w })
+                r.ok().map(|w| Edge { agent: i as u32, target: j as u32, weight: w })
             })
             .collect();
-        let mut solver = Solver::new(&Instance { mentees: mentees.len(), capacities, arcs });
+        let mut solver = Solver::new(&Instance { agents: mentees.len(), capacities, edges: arcs });
         solver.solve();
         let index = MentorIndex::with_block(&encoded, block);
         for improving in [1, candidates::PRICED_PER_MENTEE, usize::MAX] {
@@ -682,10 +390,10 @@ proptest! {
                 for (i, most) in left_out(&encoded, &solver, &pruned) {
                     let reach = pruned.reach[i];
                     prop_assert!(most <= reach, "mentee {}: {} > {}", i, most, reach);
-                    let cut = pruned.improving.iter().filter(|a| a.mentee == i as u32).count();
+                    let cut = pruned.improving.iter().filter(|a| a.agent == i as u32).count();
                     if cut < improving {
                         prop_assert!(reach <= 0);
-                        let close = pruned.near.iter().filter(|a| a.mentee == i as u32).count();
+                        let close = pruned.near.iter().filter(|a| a.agent == i as u32).count();
                         if close < near {
                             prop_assert!(reach <= -margin);
                         }
@@ -704,9 +412,9 @@ proptest! {
             let limits = PriceLimits { improving: usize::MAX, near: 0, margin: 0 };
             let pruned = candidates::price(&encoded, &index, &solver, scope, limits);
             let full = all_improving(&encoded, &solver);
-            let in_scope = |a: &Arc| match a.mentee % 3 {
+            let in_scope = |a: &Edge| match a.agent % 3 {
                 0 => true,
-                1 => mentors.contains(&a.mentor),
+                1 => mentors.contains(&a.target),
                 _ => false,
             };
             prop_assert!(pruned.near.is_empty());

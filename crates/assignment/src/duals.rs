@@ -1,8 +1,8 @@
 //! Exact integer duals for the auction's assignment, or word that the phases must go on.
 //!
 //! The auction's prices are ε-optimal for costs scaled by `K` (the number of nodes plus one) on
-//! the residual flow network (mentee → mentor → sink, with the "stay unmatched" arc from each
-//! mentee to the sink). Rounding each potential to the nearest multiple of `K` and dividing
+//! the residual flow network (agent → target → sink, with the "stay unmatched" arc from each
+//! agent to the sink). Rounding each potential to the nearest multiple of `K` and dividing
 //! gives integer potentials under which few arcs cost less than zero; the exact potentials are
 //! the shortest-path distances from a virtual root joined to every node by an arc as long as
 //! the rounded potential, found by a label-correcting search that takes the most lowered node
@@ -17,7 +17,7 @@
 //! would never end: a budget on its work and a bound on how far it lowers a potential stop
 //! it, and the auction goes on.
 
-use super::auction::{ALONE, Auction, FREE, Graph, NO_MENTOR};
+use super::auction::{ALONE, Auction, FREE, Graph, NO_TARGET};
 
 /// The search gives up after relaxing this many arcs per arc and node of the network.
 const BUDGET: usize = 4;
@@ -26,16 +26,16 @@ const BUDGET: usize = 4;
 /// phase corrections stay small, while a negative cycle drives them down without bound.
 const LIMIT: i64 = 64;
 
-/// Returns optimal LP duals — `π` of each mentee and `p` of each mentor of the graph, both
+/// Returns optimal LP duals — `π` of each agent and `p` of each target of the graph, both
 /// non-negative, with `π_i + p_j ≥ w_ij` on every arc, equality on matched pairs, `π_i = 0` for
-/// unmatched mentees and `p_j = 0` for mentors with a free place — if the auction's assignment
+/// unmatched agents and `p_j = 0` for targets with a free place — if the auction's assignment
 /// is optimal and the search proves it within its budget.
 pub(super) fn exact(g: &Graph, a: &Auction) -> Option<(Vec<i64>, Vec<i64>)> {
-    let (n, m) = (g.mentees, g.mentors);
+    let (n, m) = (g.agents, g.targets);
     let k = g.scale;
     let round = |x: i64| (x + k / 2).div_euclid(k);
-    // Nodes: mentees 0..n, mentors n..n + m, the sink n + m. Potentials in Goldberg's sign:
-    // a mentee's is its profit, a mentor's minus its cheapest slot's price, the sink's 0.
+    // Nodes: agents 0..n, targets n..n + m, the sink n + m. Potentials in Goldberg's sign:
+    // an agent's is its profit, a target's minus its cheapest slot's price, the sink's 0.
     let sink = n + m;
     let mut base: Vec<i64> = a.held.iter().map(|h| round(h.profit)).collect();
     base.resize(n + m + 1, 0);
@@ -66,7 +66,7 @@ pub(super) fn exact(g: &Graph, a: &Auction) -> Option<(Vec<i64>, Vec<i64>)> {
     // arcs of each node's current path, which reach the number of nodes only on a negative
     // cycle.
     let nodes = n + m + 1;
-    let mut budget = BUDGET * (g.out_mentor.len() + nodes);
+    let mut budget = BUDGET * (g.out_target.len() + nodes);
     let mut gap = vec![0i64; nodes];
     let mut hops = vec![0u32; nodes];
     let mut buckets: Vec<Vec<u32>> = Vec::new();
@@ -124,36 +124,36 @@ pub(super) fn exact(g: &Graph, a: &Auction) -> Option<(Vec<i64>, Vec<i64>)> {
         }
     }
     let exact = |v: usize| base[v] + gap[v];
-    let mentor: Vec<i64> = (0..m)
+    let target: Vec<i64> = (0..m)
         .map(|j| (exact(sink) - exact(n + j)).max(0))
         .collect();
-    let mentee: Vec<i64> = (0..n)
-        .map(|i| match residual.mentor_of(i) {
-            NO_MENTOR => 0,
-            j => residual.weight(i) - mentor[j as usize],
+    let agent: Vec<i64> = (0..n)
+        .map(|i| match residual.target_of(i) {
+            NO_TARGET => 0,
+            j => residual.weight(i) - target[j as usize],
         })
         .collect();
-    Some((mentee, mentor))
+    Some((agent, target))
 }
 
 /// The residual network of the auction's assignment, with original (unscaled) costs.
 struct Residual<'a> {
     g: &'a Graph,
     a: &'a Auction,
-    /// Held slots of each mentor.
+    /// Held slots of each target.
     load: Vec<u32>,
-    /// The sink's arcs: to mentor nodes holding a mentee, and to mentees that stay unmatched.
+    /// The sink's arcs: to target nodes holding an agent, and to agents that stay unmatched.
     loaded: Vec<usize>,
     alone: Vec<usize>,
 }
 
 impl Residual<'_> {
-    /// Returns the mentor of a mentee, or [`NO_MENTOR`].
-    fn mentor_of(&self, i: usize) -> u32 {
-        self.a.held[i].mentor
+    /// Returns the target of an agent, or [`NO_TARGET`].
+    fn target_of(&self, i: usize) -> u32 {
+        self.a.held[i].target
     }
 
-    /// Returns the weight of a matched mentee's pair.
+    /// Returns the weight of a matched agent's pair.
     fn weight(&self, i: usize) -> i64 {
         self.a.weight(self.g, i)
     }
@@ -162,17 +162,17 @@ impl Residual<'_> {
     #[inline]
     fn arcs_out(&self, u: usize, mut visit: impl FnMut(usize, i64)) {
         let (g, a) = (self.g, self.a);
-        let (n, k) = (g.mentees, g.scale);
-        let sink = n + g.mentors;
+        let (n, k) = (g.agents, g.scale);
+        let sink = n + g.targets;
         if u < n {
-            let own = self.mentor_of(u);
+            let own = self.target_of(u);
             for e in g.out_arcs(u) {
-                let j = g.out_mentor[e];
+                let j = g.out_target[e];
                 if j != own {
                     visit(n + j as usize, -g.out_value[e] / k);
                 }
             }
-            if own != NO_MENTOR {
+            if own != NO_TARGET {
                 visit(sink, 0);
             }
         } else if u < sink {

@@ -1,4 +1,5 @@
-//! The plain-text instance format of `tandem solve` and `tandem bench match --export-arcs`:
+//! The tandem-arcs format: the plain-text instance format of `tandem solve` and
+//! `tandem bench match --export-arcs`:
 //!
 //! ```text
 //! # comment lines start with '#'
@@ -6,12 +7,18 @@
 //! <cap_0> <cap_1> ... <cap_{mentors-1}>
 //! <mentee> <mentor> <weight>        (one line per arc, 0-based, weight 1..=1000000)
 //! ```
+//!
+//! A mentee is an agent, a mentor a target and an arc an [`Edge`] (the file keeps the words of
+//! Tandem's matching rounds, where it comes from). [`write_instance`] writes the header, the
+//! capacities and one line per edge, without comments; [`read_instance`] also takes comment and
+//! blank lines, and refuses, with the line number, a file whose numbers disagree with its
+//! header, an out-of-range agent, target or weight, and a pair listed twice.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::io::{self, BufRead, Write};
 
-use super::{Arc, Assignment, Instance};
+use crate::{Assignment, Edge, Instance};
 
 /// Largest weight an arc may carry.
 pub const MAX_WEIGHT: i64 = 1_000_000;
@@ -78,10 +85,10 @@ pub fn read_instance(input: impl BufRead) -> Result<Instance, ParseError> {
                 ));
             };
             header = Some((mentees, mentors, arcs));
-            instance.mentees = mentees;
+            instance.agents = mentees;
             // With no mentors the capacities line is empty, and empty lines are skipped.
             caps_read = mentors == 0;
-            instance.arcs.reserve(arcs.min(50_000_000));
+            instance.edges.reserve(arcs.min(50_000_000));
             continue;
         };
         if !caps_read {
@@ -106,7 +113,7 @@ pub fn read_instance(input: impl BufRead) -> Result<Instance, ParseError> {
                 ),
             ));
         };
-        if instance.arcs.len() == arcs {
+        if instance.edges.len() == arcs {
             return Err(err(
                 number,
                 format!("more arcs than the {arcs} the header declares"),
@@ -133,9 +140,9 @@ pub fn read_instance(input: impl BufRead) -> Result<Instance, ParseError> {
         if !seen.insert((mentee as u32, mentor as u32)) {
             return Err(err(number, format!("duplicate arc {mentee} {mentor}")));
         }
-        instance.arcs.push(Arc {
-            mentee: mentee as u32,
-            mentor: mentor as u32,
+        instance.edges.push(Edge {
+            agent: mentee as u32,
+            target: mentor as u32,
             weight,
         });
     }
@@ -148,12 +155,12 @@ pub fn read_instance(input: impl BufRead) -> Result<Instance, ParseError> {
     if !caps_read {
         return Err(err(last_line.max(1), "missing capacities line"));
     }
-    if instance.arcs.len() != arcs {
+    if instance.edges.len() != arcs {
         return Err(err(
             last_line.max(1),
             format!(
                 "the header declares {arcs} arcs but the file has {}",
-                instance.arcs.len()
+                instance.edges.len()
             ),
         ));
     }
@@ -165,19 +172,19 @@ pub fn write_instance(instance: &Instance, mut out: impl Write) -> io::Result<()
     writeln!(
         out,
         "{} {} {}",
-        instance.mentees,
+        instance.agents,
         instance.capacities.len(),
-        instance.arcs.len()
+        instance.edges.len()
     )?;
     let caps: Vec<String> = instance.capacities.iter().map(u32::to_string).collect();
     writeln!(out, "{}", caps.join(" "))?;
-    for a in &instance.arcs {
-        writeln!(out, "{} {} {}", a.mentee, a.mentor, a.weight)?;
+    for a in &instance.edges {
+        writeln!(out, "{} {} {}", a.agent, a.target, a.weight)?;
     }
     out.flush()
 }
 
-/// Writes one `<mentee> <mentor>` line per matched pair.
+/// Writes one `<mentee> <mentor>` line (agent and target) per matched pair.
 pub fn write_assignment(assignment: &Assignment, mut out: impl Write) -> io::Result<()> {
     for (i, j) in &assignment.pairs {
         writeln!(out, "{i} {j}")?;
@@ -196,9 +203,9 @@ mod tests {
     #[test]
     fn reads_comments_and_arcs() {
         let i = parse("# demo\n2 1 2\n1\n0 0 5\n1 0 7\n").expect("valid");
-        assert_eq!(i.mentees, 2);
+        assert_eq!(i.agents, 2);
         assert_eq!(i.capacities, vec![1]);
-        assert_eq!(super::super::solve(&i).objective, 7);
+        assert_eq!(crate::solve(&i).objective, 7);
     }
 
     #[test]

@@ -1,38 +1,38 @@
 //! The ε-scaling forward/reverse auction that does the heavy lifting of a full solve.
 //!
-//! Every mentor place is an object of its own (a *slot*) with a price; a mentor's slots are
+//! Every target place is an object of its own (a *slot*) with a price; a target's slots are
 //! "similar objects" in Bertsekas' sense. Costs are the weights times `scale` (the number of
 //! nodes of the flow network plus one), so that the last phase, run with ε = 1, is exactly
 //! optimal. ε starts at a quarter of the largest scaled weight and shrinks fourfold per phase.
-//! A phase keeps the prices and assignment of the one before, frees the mentees that are no
+//! A phase keeps the prices and assignment of the one before, frees the agents that are no
 //! longer within ε of their best option (all of them at the start of a cold solve; only those
 //! the new arcs tempt when the auction starts from an optimal solution), then:
 //!
-//! * **Forward bids.** A free mentee looks at the value `scale·w − price` of each mentor's
+//! * **Forward bids.** A free agent looks at the value `scale·w − price` of each target's
 //!   cheapest slot and at the value 0 of staying unmatched, takes the best option and raises
 //!   that slot's price until it would be indifferent to the second best option plus ε; the
-//!   mentee holding the slot before becomes free again.
-//! * **Reverse bids.** Once every mentee holds something, a mentor with an empty slot dearer
+//!   agent holding the slot before becomes free again.
+//! * **Reverse bids.** Once every agent holds something, a target with an empty slot dearer
 //!   than ε is out of balance: an optimal solution leaves only free places at price 0. It lowers
-//!   all its slots to the price at which the best outside mentees would be indifferent and
+//!   all its slots to the price at which the best outside agents would be indifferent and
 //!   pulls in the ones who gain from coming, whose old slots may in turn need a reverse bid.
 //!   Forward bids raise a price by at least ε and reverse bids a profit, so both loops end.
 //!
 //! At the end of a phase the assignment and prices are ε-optimal (ε-complementary slackness):
-//! every mentee's profit is within ε of its best option, assigned pairs pay exactly their slot's
+//! every agent's profit is within ε of its best option, assigned pairs pay exactly their slot's
 //! price, and every empty slot costs at most ε. Everything runs in a fixed order, so the same
 //! graph always gives the same assignment.
 
 use std::collections::VecDeque;
 
-use super::Arc;
+use crate::Edge;
 
-/// A mentee that holds nothing yet (it will bid).
+/// An agent that holds nothing yet (it will bid).
 pub(super) const FREE: u32 = u32::MAX;
-/// A mentee that stays unmatched (its zero-weight option, whose price is always 0).
+/// An agent that stays unmatched (its zero-weight option, whose price is always 0).
 pub(super) const ALONE: u32 = u32::MAX - 1;
 
-/// Price seen for a slot that does not exist (the second slot of a one-place mentor).
+/// Price seen for a slot that does not exist (the second slot of a one-place target).
 const NO_SLOT: i64 = i64::MAX / 4;
 
 /// Phases divide ε by this much; the first ε is the largest scaled weight divided by it.
@@ -40,29 +40,29 @@ const NO_SLOT: i64 = i64::MAX / 4;
 const ALPHA: i64 = 4;
 
 /// The graph in compressed form, with scaled costs, built for a solve and grown for the next
-/// ones (see [`Graph::with_arcs`]).
+/// ones (see [`Graph::with_edges`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Graph {
-    pub(super) mentees: usize,
-    pub(super) mentors: usize,
+    pub(super) agents: usize,
+    pub(super) targets: usize,
     /// Every cost is a weight times this: the number of nodes of the flow network plus one.
     pub(super) scale: i64,
     /// Largest scaled weight (at least 1).
     pub(super) top: i64,
-    /// Arcs of mentee `i` are `out_start[i]..out_start[i + 1]`, sorted by mentor, one per pair.
+    /// Arcs of agent `i` are `out_start[i]..out_start[i + 1]`, sorted by target, one per pair.
     pub(super) out_start: Vec<u32>,
-    pub(super) out_mentor: Vec<u32>,
+    pub(super) out_target: Vec<u32>,
     pub(super) out_value: Vec<i64>,
-    /// The same arcs by mentor, each list sorted by mentee.
+    /// The same arcs by target, each list sorted by agent.
     pub(super) in_start: Vec<u32>,
-    pub(super) in_mentee: Vec<u32>,
+    pub(super) in_agent: Vec<u32>,
     pub(super) in_value: Vec<i64>,
-    /// Slots of mentor `j` are `slot_start[j]..slot_start[j + 1]`.
+    /// Slots of target `j` are `slot_start[j]..slot_start[j + 1]`.
     pub(super) slot_start: Vec<u32>,
 }
 
 impl Graph {
-    /// Builds the graph, keeping the best arc of every pair and dropping arcs to mentors
+    /// Builds the graph, keeping the best arc of every pair and dropping arcs to targets
     /// without places. Returns `None` when scaled costs could overflow.
     pub(super) fn new(arcs: &[Vec<(u32, i64)>], capacities: &[u32]) -> Option<Self> {
         let (n, m) = (arcs.len(), capacities.len());
@@ -88,7 +88,7 @@ impl Graph {
 
         let total: usize = arcs.iter().map(Vec::len).sum();
         let mut out_start = Vec::with_capacity(n + 1);
-        let mut out_mentor = Vec::with_capacity(total);
+        let mut out_target = Vec::with_capacity(total);
         let mut out_value = Vec::with_capacity(total);
         let mut row: Vec<(u32, i64)> = Vec::new();
         out_start.push(0);
@@ -100,52 +100,52 @@ impl Graph {
                 row.dedup_by_key(|a| a.0);
             }
             for &(j, w) in &row {
-                out_mentor.push(j);
+                out_target.push(j);
                 out_value.push(w * scale);
             }
-            out_start.push(u32::try_from(out_mentor.len()).ok()?);
+            out_start.push(u32::try_from(out_target.len()).ok()?);
         }
 
         let mut in_start = vec![0u32; m + 1];
-        for &j in &out_mentor {
+        for &j in &out_target {
             in_start[j as usize + 1] += 1;
         }
         for j in 0..m {
             in_start[j + 1] += in_start[j];
         }
         let mut fill = in_start.clone();
-        let mut in_mentee = vec![0; out_mentor.len()];
-        let mut in_value = vec![0; out_mentor.len()];
+        let mut in_agent = vec![0; out_target.len()];
+        let mut in_value = vec![0; out_target.len()];
         for i in 0..n {
             for a in out_start[i] as usize..out_start[i + 1] as usize {
-                let at = &mut fill[out_mentor[a] as usize];
-                in_mentee[*at as usize] = i as u32;
+                let at = &mut fill[out_target[a] as usize];
+                in_agent[*at as usize] = i as u32;
                 in_value[*at as usize] = out_value[a];
                 *at += 1;
             }
         }
         Some(Self {
-            mentees: n,
-            mentors: m,
+            agents: n,
+            targets: m,
             scale,
             top,
             out_start,
-            out_mentor,
+            out_target,
             out_value,
             in_start,
-            in_mentee,
+            in_agent,
             in_value,
             slot_start,
         })
     }
 
     /// Returns this graph with `arcs` added: the same graph [`Graph::new`] builds from all of
-    /// them, but from two merges (by mentee and by mentor) and sorts of the new arcs, rather
+    /// them, but from two merges (by agent and by target) and sorts of the new arcs, rather
     /// than a sort of every row and a scatter of every arc. Returns `None` when scaled costs
     /// could overflow.
-    pub(super) fn with_arcs(&self, arcs: &[Arc], capacities: &[u32]) -> Option<Self> {
-        let (n, m, scale) = (self.mentees, self.mentors, self.scale);
-        // As in `new`, arcs to mentors without places count towards the largest weight.
+    pub(super) fn with_edges(&self, arcs: &[Edge], capacities: &[u32]) -> Option<Self> {
+        let (n, m, scale) = (self.agents, self.targets, self.scale);
+        // As in `new`, arcs to targets without places count towards the largest weight.
         let largest = arcs.iter().map(|a| a.weight.unsigned_abs()).max();
         let top = match largest {
             Some(w) => self.top.max(i64::try_from(w).ok()?.checked_mul(scale)?),
@@ -154,43 +154,43 @@ impl Graph {
         if top > i64::MAX / 16 {
             return None;
         }
-        let mut new: Vec<Arc> = (arcs.iter())
-            .filter(|a| capacities[a.mentor as usize] > 0)
+        let mut new: Vec<Edge> = (arcs.iter())
+            .filter(|a| capacities[a.target as usize] > 0)
             .copied()
             .collect();
         // Within a pair, the best arc first; deduplication keeps it.
         new.sort_unstable_by(|a, b| {
-            (a.mentee, a.mentor)
-                .cmp(&(b.mentee, b.mentor))
+            (a.agent, a.target)
+                .cmp(&(b.agent, b.target))
                 .then(b.weight.cmp(&a.weight))
         });
-        new.dedup_by_key(|a| (a.mentee, a.mentor));
-        let by_mentee: Vec<(u32, u32, i64)> = (new.iter())
-            .map(|a| (a.mentee, a.mentor, a.weight * scale))
+        new.dedup_by_key(|a| (a.agent, a.target));
+        let by_agent: Vec<(u32, u32, i64)> = (new.iter())
+            .map(|a| (a.agent, a.target, a.weight * scale))
             .collect();
-        let (out_start, out_mentor, out_value) = merge_rows(
+        let (out_start, out_target, out_value) = merge_rows(
             n,
-            (&self.out_start, &self.out_mentor, &self.out_value),
-            &by_mentee,
+            (&self.out_start, &self.out_target, &self.out_value),
+            &by_agent,
         )?;
-        let mut by_mentor: Vec<(u32, u32, i64)> =
-            by_mentee.iter().map(|&(i, j, v)| (j, i, v)).collect();
-        by_mentor.sort_unstable_by_key(|&(j, i, _)| (j, i));
-        let (in_start, in_mentee, in_value) = merge_rows(
+        let mut by_target: Vec<(u32, u32, i64)> =
+            by_agent.iter().map(|&(i, j, v)| (j, i, v)).collect();
+        by_target.sort_unstable_by_key(|&(j, i, _)| (j, i));
+        let (in_start, in_agent, in_value) = merge_rows(
             m,
-            (&self.in_start, &self.in_mentee, &self.in_value),
-            &by_mentor,
+            (&self.in_start, &self.in_agent, &self.in_value),
+            &by_target,
         )?;
         Some(Self {
-            mentees: n,
-            mentors: m,
+            agents: n,
+            targets: m,
             scale,
             top,
             out_start,
-            out_mentor,
+            out_target,
             out_value,
             in_start,
-            in_mentee,
+            in_agent,
             in_value,
             slot_start: self.slot_start.clone(),
         })
@@ -198,7 +198,7 @@ impl Graph {
 
     /// Returns the number of arcs.
     pub(super) fn arcs(&self) -> usize {
-        self.out_mentor.len()
+        self.out_target.len()
     }
 
     pub(super) fn out_arcs(&self, i: usize) -> std::ops::Range<usize> {
@@ -213,18 +213,18 @@ impl Graph {
         self.slot_start[j] as usize..self.slot_start[j + 1] as usize
     }
 
-    /// Starts loading the arcs of mentee `i` into the cache (a hint only).
+    /// Starts loading the arcs of agent `i` into the cache (a hint only).
     #[inline]
     fn prefetch_out(&self, i: usize) {
         let arcs = self.out_arcs(i);
-        prefetch_rows(arcs, &self.out_mentor, &self.out_value);
+        prefetch_rows(arcs, &self.out_target, &self.out_value);
     }
 
-    /// Starts loading the arcs into mentor `j` into the cache (a hint only).
+    /// Starts loading the arcs into target `j` into the cache (a hint only).
     #[inline]
     fn prefetch_in(&self, j: usize) {
         let arcs = self.in_arcs(j);
-        prefetch_rows(arcs, &self.in_mentee, &self.in_value);
+        prefetch_rows(arcs, &self.in_agent, &self.in_value);
     }
 }
 
@@ -244,7 +244,7 @@ fn prefetch_rows(arcs: std::ops::Range<usize>, nodes: &[u32], values: &[i64]) {
 const PREFETCH_LINES: usize = 8;
 
 /// Asks the CPU to start loading the cache line that holds `x`, if any. Bids go from one
-/// random mentee's arcs to the next, a pattern the hardware cannot predict, so the auction
+/// random agent's arcs to the next, a pattern the hardware cannot predict, so the auction
 /// asks for the next bidder's arcs while it works on the current one. The results do not
 /// depend on it.
 #[inline]
@@ -311,35 +311,35 @@ fn merge_best(
     })
 }
 
-/// An optimal solution to start from: each mentee's mentor (`u32::MAX` for none) and the
-/// mentors' exact LP duals.
+/// An optimal solution to start from: each agent's target (`u32::MAX` for none) and the
+/// targets' exact LP duals.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Warm<'a> {
-    pub(super) mentor_of: &'a [u32],
-    pub(super) mentor_dual: &'a [i64],
+    pub(super) target_of: &'a [u32],
+    pub(super) target_dual: &'a [i64],
 }
 
-/// What a mentee holds. A reverse bid reads the mentor and the profit of every mentee with an
-/// arc to its mentor, so they lie together: one memory access instead of a chain from slot to
-/// mentor (on a 1.7 M-arc solve, 58 % fewer of the reverse bids' reads miss the L1 cache).
+/// What an agent holds. A reverse bid reads the target and the profit of every agent with an
+/// arc to its target, so they lie together: one memory access instead of a chain from slot to
+/// target (on a 1.7 M-arc solve, 58 % fewer of the reverse bids' reads miss the L1 cache).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Holding {
     /// The scaled weight of its pair minus the slot's price (0 while it holds nothing).
     pub(super) profit: i64,
     /// Its slot, or `FREE` / `ALONE`.
     pub(super) slot: u32,
-    /// The slot's mentor, or [`NO_MENTOR`].
-    pub(super) mentor: u32,
+    /// The slot's target, or [`NO_TARGET`].
+    pub(super) target: u32,
 }
 
-/// [`Holding::mentor`] of a mentee without a slot.
-pub(super) const NO_MENTOR: u32 = u32::MAX;
+/// [`Holding::target`] of an agent without a slot.
+pub(super) const NO_TARGET: u32 = u32::MAX;
 
-/// The holding of a free mentee.
+/// The holding of a free agent.
 const NOTHING: Holding = Holding {
     profit: 0,
     slot: FREE,
-    mentor: NO_MENTOR,
+    target: NO_TARGET,
 };
 
 /// Prices, holders and profits of an auction in progress.
@@ -348,13 +348,13 @@ pub(super) struct Auction {
     eps: i64,
     /// Price of each slot.
     pub(super) price: Vec<i64>,
-    /// Mentee holding each slot, or `FREE`.
+    /// Agent holding each slot, or `FREE`.
     pub(super) owner: Vec<u32>,
-    /// Mentor of each slot.
-    pub(super) slot_mentor: Vec<u32>,
-    /// What each mentee holds.
+    /// Target of each slot.
+    pub(super) slot_target: Vec<u32>,
+    /// What each agent holds.
     pub(super) held: Vec<Holding>,
-    /// Price of each mentor's cheapest slot, that slot, and the second cheapest price.
+    /// Price of each target's cheapest slot, that slot, and the second cheapest price.
     pub(super) low: Vec<i64>,
     low_slot: Vec<u32>,
     next_low: Vec<i64>,
@@ -364,46 +364,46 @@ pub(super) struct Auction {
 }
 
 impl Auction {
-    /// Starts an auction at `eps`: from zero prices with every mentee free, or from an optimal
+    /// Starts an auction at `eps`: from zero prices with every agent free, or from an optimal
     /// solution of a smaller graph (`warm`), which then only re-auctions what the new arcs
     /// unsettle.
     pub(super) fn new(g: &Graph, warm: Option<Warm<'_>>, eps: i64) -> Self {
-        let slots = g.slot_start[g.mentors] as usize;
-        let mut slot_mentor = vec![0; slots];
-        for j in 0..g.mentors {
+        let slots = g.slot_start[g.targets] as usize;
+        let mut slot_target = vec![0; slots];
+        for j in 0..g.targets {
             for s in g.slots(j) {
-                slot_mentor[s] = j as u32;
+                slot_target[s] = j as u32;
             }
         }
         let mut a = Self {
             eps: eps.max(1),
             price: vec![0; slots],
             owner: vec![FREE; slots],
-            slot_mentor,
-            held: vec![NOTHING; g.mentees],
-            low: vec![NO_SLOT; g.mentors],
-            low_slot: vec![0; g.mentors],
-            next_low: vec![NO_SLOT; g.mentors],
-            free: VecDeque::with_capacity(g.mentees),
+            slot_target,
+            held: vec![NOTHING; g.agents],
+            low: vec![NO_SLOT; g.targets],
+            low_slot: vec![0; g.targets],
+            next_low: vec![NO_SLOT; g.targets],
+            free: VecDeque::with_capacity(g.agents),
             unbalanced: VecDeque::new(),
-            queued: vec![false; g.mentors],
+            queued: vec![false; g.targets],
         };
         if let Some(w) = warm {
-            for j in 0..g.mentors {
+            for j in 0..g.targets {
                 for s in g.slots(j) {
-                    a.price[s] = w.mentor_dual[j] * g.scale;
+                    a.price[s] = w.target_dual[j] * g.scale;
                 }
             }
-            for (i, &j) in w.mentor_of.iter().enumerate() {
+            for (i, &j) in w.target_of.iter().enumerate() {
                 if j == u32::MAX {
                     a.held[i].slot = ALONE;
                     continue;
                 }
                 let arcs = g.out_arcs(i);
-                let Ok(k) = g.out_mentor[arcs.clone()].binary_search(&j) else {
+                let Ok(k) = g.out_target[arcs.clone()].binary_search(&j) else {
                     continue;
                 };
-                // A parallel arc added since may be worth more than the pair was: the mentee
+                // A parallel arc added since may be worth more than the pair was: the agent
                 // then keeps the slot at its price and takes the whole gain.
                 let value = g.out_value[arcs.start + k];
                 if let Some(s) = g.slots(j as usize).find(|&s| a.owner[s] == FREE) {
@@ -412,7 +412,7 @@ impl Auction {
                 }
             }
         }
-        for j in 0..g.mentors {
+        for j in 0..g.targets {
             a.refresh(g, j);
         }
         a
@@ -442,7 +442,7 @@ impl Auction {
             }
             self.bid(g, i as usize);
         }
-        for j in 0..g.mentors {
+        for j in 0..g.targets {
             if self.is_unbalanced(g, j) {
                 self.queued[j] = true;
                 self.unbalanced.push_back(j as u32);
@@ -457,24 +457,24 @@ impl Auction {
         }
     }
 
-    /// Frees every mentee that is no longer within ε of its best option (all of them before
+    /// Frees every agent that is no longer within ε of its best option (all of them before
     /// the first phase), so that the phase only re-auctions what the smaller ε unsettles.
     fn release_unsettled(&mut self, g: &Graph) {
-        for i in 0..g.mentees {
+        for i in 0..g.agents {
             let Holding {
                 profit,
                 slot: s,
-                mentor: own,
+                target: own,
             } = self.held[i];
             if s == FREE {
                 self.free.push_back(i as u32);
                 continue;
             }
-            // The best other option: another mentor's cheapest slot, another slot of the
-            // same mentor, or staying unmatched.
+            // The best other option: another target's cheapest slot, another slot of the
+            // same target, or staying unmatched.
             let mut best = 0;
             for a in g.out_arcs(i) {
-                let j = g.out_mentor[a];
+                let j = g.out_target[a];
                 let price = if j != own {
                     self.low[j as usize]
                 } else if self.low_slot[j as usize] == s {
@@ -494,22 +494,22 @@ impl Auction {
         }
     }
 
-    /// Returns the (unscaled) weight of the pair of a mentee that holds a mentor's slot.
+    /// Returns the (unscaled) weight of the pair of an agent that holds a target's slot.
     pub(super) fn weight(&self, g: &Graph, i: usize) -> i64 {
         let h = self.held[i];
         (h.profit + self.price[h.slot as usize]) / g.scale
     }
 
-    /// Gives mentee `i` slot `s` with this profit.
+    /// Gives agent `i` slot `s` with this profit.
     fn hold(&mut self, i: usize, s: usize, profit: i64) {
         self.held[i] = Holding {
             profit,
             slot: s as u32,
-            mentor: self.slot_mentor[s],
+            target: self.slot_target[s],
         };
     }
 
-    /// Recomputes a mentor's cheapest and second cheapest slot.
+    /// Recomputes a target's cheapest and second cheapest slot.
     fn refresh(&mut self, g: &Graph, j: usize) {
         let (mut low, mut low_slot, mut next) = (NO_SLOT, 0, NO_SLOT);
         for s in g.slots(j) {
@@ -527,12 +527,12 @@ impl Auction {
         self.next_low[j] = next;
     }
 
-    /// A free mentee takes its best option (see the module documentation).
+    /// A free agent takes its best option (see the module documentation).
     fn bid(&mut self, g: &Graph, i: usize) {
         // Staying unmatched is worth 0 and always available.
         let (mut best, mut second, mut best_arc) = (0, i64::MIN, usize::MAX);
         for a in g.out_arcs(i) {
-            let v = g.out_value[a] - self.low[g.out_mentor[a] as usize];
+            let v = g.out_value[a] - self.low[g.out_target[a] as usize];
             if v > second {
                 if v > best {
                     second = best;
@@ -550,9 +550,9 @@ impl Auction {
             };
             return;
         }
-        let j = g.out_mentor[best_arc] as usize;
+        let j = g.out_target[best_arc] as usize;
         let value = g.out_value[best_arc];
-        // The mentor's second slot is an option of its own (similar objects).
+        // The target's second slot is an option of its own (similar objects).
         let second = second.max(value - self.next_low[j]);
         let s = self.low_slot[j] as usize;
         let before = self.owner[s];
@@ -571,19 +571,19 @@ impl Auction {
             .any(|s| self.owner[s] == FREE && self.price[s] > self.eps)
     }
 
-    /// A reverse bid of a mentor with an empty slot dearer than ε.
+    /// A reverse bid of a target with an empty slot dearer than ε.
     fn pull(&mut self, g: &Graph, j: usize) {
         if !self.is_unbalanced(g, j) {
             return;
         }
         let slots = g.slots(j);
         let empty = slots.clone().filter(|&s| self.owner[s] == FREE).count();
-        // The best `empty + 1` outside mentees by what they would pay: (gain, mentee, value).
+        // The best `empty + 1` outside agents by what they would pay: (gain, agent, value).
         let mut top: Vec<(i64, u32, i64)> = Vec::with_capacity(empty + 1);
         for a in g.in_arcs(j) {
-            let i = g.in_mentee[a] as usize;
+            let i = g.in_agent[a] as usize;
             let h = &self.held[i];
-            if h.mentor as usize == j {
+            if h.target as usize == j {
                 continue;
             }
             let gain = g.in_value[a] - h.profit;
@@ -619,7 +619,7 @@ impl Auction {
             if old != ALONE {
                 let old = old as usize;
                 self.owner[old] = FREE;
-                let k = self.slot_mentor[old] as usize;
+                let k = self.slot_target[old] as usize;
                 if self.price[old] > self.eps && !self.queued[k] {
                     self.queued[k] = true;
                     self.unbalanced.push_back(k as u32);
@@ -638,11 +638,11 @@ mod tests {
 
     use super::*;
 
-    /// Rows of `(mentor, weight)` per mentee, as the solver keeps them.
-    fn rows(mentees: usize, arcs: &[Arc]) -> Vec<Vec<(u32, i64)>> {
-        let mut rows = vec![Vec::new(); mentees];
+    /// Rows of `(target, weight)` per agent, as the solver keeps them.
+    fn rows(agents: usize, arcs: &[Edge]) -> Vec<Vec<(u32, i64)>> {
+        let mut rows = vec![Vec::new(); agents];
         for a in arcs {
-            rows[a.mentee as usize].push((a.mentor, a.weight));
+            rows[a.agent as usize].push((a.target, a.weight));
         }
         rows
     }
@@ -654,18 +654,18 @@ mod tests {
             pairs in proptest::collection::vec((0u32..12, 0u32..8, -3i64..50), 0..60),
             split in 0usize..60,
         ) {
-            let mentees = 12;
-            let arcs: Vec<Arc> = (pairs.iter())
-                .map(|&(i, j, w)| Arc {
-                    mentee: i,
-                    mentor: j % capacities.len() as u32,
+            let agents = 12;
+            let arcs: Vec<Edge> = (pairs.iter())
+                .map(|&(i, j, w)| Edge {
+                    agent: i,
+                    target: j % capacities.len() as u32,
                     weight: w,
                 })
                 .collect();
             let (old, new) = arcs.split_at(split.min(arcs.len()));
-            let kept = Graph::new(&rows(mentees, old), &capacities);
-            let grown = kept.and_then(|kept| kept.with_arcs(new, &capacities));
-            let built = Graph::new(&rows(mentees, &arcs), &capacities);
+            let kept = Graph::new(&rows(agents, old), &capacities);
+            let grown = kept.and_then(|kept| kept.with_edges(new, &capacities));
+            let built = Graph::new(&rows(agents, &arcs), &capacities);
             prop_assert!(built.is_some());
             prop_assert_eq!(grown, built);
         }
