@@ -30,7 +30,7 @@ impl Broker {
         Ok(entries
             .into_iter()
             .map(|e| AuditEvent {
-                id: e.id,
+                id: u64::try_from(e.id).unwrap_or_default(),
                 at_ms: e.at_ms,
                 actor: e.actor,
                 action: e.action,

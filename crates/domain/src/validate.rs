@@ -114,17 +114,14 @@ pub const MAX_MEMBER_NUMBER: usize = 64;
 /// Checks an association's own reference for a mentor: optional, at most
 /// [`MAX_MEMBER_NUMBER`] printable characters, surrounding spaces ignored.
 pub fn member_number(field: &str, value: &str) -> Result<String> {
-    let value = value.trim();
+    let value = text(field, value, false)?;
     if value.chars().count() > MAX_MEMBER_NUMBER {
         return Err(ValidationError::new(
             field,
             format!("longer than {MAX_MEMBER_NUMBER} characters"),
         ));
     }
-    if value.chars().any(char::is_control) {
-        return Err(ValidationError::new(field, "contains control characters"));
-    }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
 fn text(field: &str, value: &str, required: bool) -> Result<String> {

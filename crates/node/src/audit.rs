@@ -25,7 +25,7 @@ impl NodeState {
         Ok(entries
             .into_iter()
             .map(|e| NodeAuditEvent {
-                id: e.id,
+                id: u64::try_from(e.id).unwrap_or_default(),
                 at_ms: e.at_ms,
                 key_id: e.actor,
                 action: e.action,

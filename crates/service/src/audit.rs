@@ -13,19 +13,8 @@ pub const DEFAULT_LIMIT: u32 = 500;
 /// Most entries one read returns.
 pub const MAX_LIMIT: u32 = 5000;
 
-/// One entry of the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Position in the log.
-    pub id: u64,
-    pub at_ms: i64,
-    /// Who made the change (see [`audit_event::Model::actor`]).
-    pub actor: String,
-    pub action: String,
-    pub object_type: String,
-    pub object_id: String,
-    pub detail: String,
-}
+/// One entry of the log, as stored (the column docs say what each field holds).
+pub use audit_event::Model as Entry;
 
 /// Appends an entry at `at_ms` on `conn` (normally the transaction that makes the change):
 /// `actor` did `action` to the object `object_type`/`object_id`.
@@ -63,22 +52,10 @@ pub async fn list(
         0 => DEFAULT_LIMIT,
         n => n.min(MAX_LIMIT),
     };
-    let rows = audit_event::Entity::find()
+    audit_event::Entity::find()
         .filter(audit_event::Column::Id.gt(i64::try_from(after_id).unwrap_or(i64::MAX)))
         .order_by_asc(audit_event::Column::Id)
         .limit(u64::from(limit))
         .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Entry {
-            id: u64::try_from(r.id).unwrap_or_default(),
-            at_ms: r.at_ms,
-            actor: r.actor,
-            action: r.action,
-            object_type: r.object_type,
-            object_id: r.object_id,
-            detail: r.detail,
-        })
-        .collect())
+        .await
 }
