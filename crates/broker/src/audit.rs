@@ -18,6 +18,11 @@ pub(crate) fn company(id: &str) -> String {
     format!("company:{id}")
 }
 
+/// Returns the actor name of a node (for what its mentors did there).
+pub(crate) fn node(id: &str) -> String {
+    format!("node:{id}")
+}
+
 impl Broker {
     /// Returns audit entries after `after_id`, oldest first.
     #[tracing::instrument(skip(self))]

@@ -12,7 +12,8 @@
 //! The flow: a company submits a mentee ([`intake`]); nodes are synced for profiles and mentor
 //! decisions ([`sync`]); a matching round proposes mentors ([`round`]) and queues introductions
 //! in the [`outbox`]; the company answers and, after the double opt-in, gets the mentor's
-//! contact card relayed from the node ([`proposals`]). A company can erase a mentee, and the
+//! contact card relayed from the node ([`proposals`]), which is asked for the mentor's answer
+//! right then when the broker has not synced it yet (`decisions`). A company can erase a mentee, and the
 //! nodes forget its summary ([`erasure`]).
 //!
 //! In the workspace: builds on `tandem-domain` (rules), `tandem-matching` (rounds),
@@ -38,6 +39,7 @@ pub mod sync;
 pub mod tandems;
 
 mod convert;
+mod decisions;
 mod proposal_state;
 mod server;
 mod store;

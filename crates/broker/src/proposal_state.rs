@@ -4,7 +4,7 @@
 //! the first's result.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 use tandem_domain::lifecycle::Rules;
 use tandem_proto::{CompanyDecision, MenteeStatus, MentorDecision, ProposalStatus};
 use tandem_storage::broker::{mentee, proposal};
@@ -99,12 +99,12 @@ pub(crate) async fn end_proposal(
 }
 
 /// Records one side's yes on an open proposal: sets `own` to `yes` and makes the proposal a
-/// tandem when `other` already holds `other_yes`. `node_id`, when given, must be the
-/// proposal's node. Returns false when no such open proposal exists.
+/// tandem when `other` already holds `other_yes`. The proposal must also meet `only`. Returns
+/// false when no such open proposal exists.
 async fn record_yes(
     conn: &impl ConnectionTrait,
     id: &str,
-    node_id: Option<&str>,
+    only: Condition,
     (own, yes): (proposal::Column, i32),
     (other, other_yes): (proposal::Column, i32),
     now: i64,
@@ -112,15 +112,13 @@ async fn record_yes(
 ) -> Result<bool, BrokerError> {
     let tandem_if = Expr::case(other.eq(other_yes), ProposalStatus::Tandem as i32)
         .finally(Expr::col(proposal::Column::Status));
-    let mut update = proposal::Entity::update_many()
+    let update = proposal::Entity::update_many()
         .col_expr(own, Expr::value(yes))
         .col_expr(proposal::Column::Status, tandem_if.into())
         .col_expr(proposal::Column::UpdatedAtMs, Expr::value(now))
         .filter(proposal::Column::Id.eq(id))
-        .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32));
-    if let Some(node_id) = node_id {
-        update = update.filter(proposal::Column::NodeId.eq(node_id));
-    }
+        .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32))
+        .filter(only);
     if update.exec(conn).await?.rows_affected == 0 {
         return Ok(false);
     }
@@ -129,7 +127,8 @@ async fn record_yes(
 }
 
 /// Records the mentor's acceptance of an open proposal of `node_id`; the tandem exists when
-/// the company had already confirmed. Returns false when no such open proposal exists.
+/// the company had already confirmed. Returns false when no such open proposal exists, or
+/// when the broker already knew of the acceptance (asked the node for it, then synced it).
 pub(crate) async fn mentor_accepted(
     conn: &impl ConnectionTrait,
     id: &str,
@@ -145,7 +144,10 @@ pub(crate) async fn mentor_accepted(
         proposal::Column::CompanyDecision,
         CompanyDecision::Confirmed as i32,
     );
-    record_yes(conn, id, Some(node_id), own, other, now, rules).await
+    let only = Condition::all()
+        .add(proposal::Column::NodeId.eq(node_id))
+        .add(proposal::Column::MentorDecision.ne(MentorDecision::Accepted as i32));
+    record_yes(conn, id, only, own, other, now, rules).await
 }
 
 /// Records the company's confirmation of an open proposal; the tandem exists when the mentor
@@ -164,7 +166,7 @@ pub(crate) async fn company_confirmed(
         proposal::Column::MentorDecision,
         MentorDecision::Accepted as i32,
     );
-    record_yes(conn, id, None, own, other, now, rules).await
+    record_yes(conn, id, Condition::all(), own, other, now, rules).await
 }
 
 /// Moves the mentee into the tandem when the proposal became one, and starts the tandem's

@@ -1,11 +1,16 @@
 //! What a company does with the proposals for its mentees: read them, confirm or decline
 //! them, and fetch the mentor's contact card after the double opt-in. Also the expiry of
 //! proposals nobody answered in time.
+//!
+//! A company's confirmation and its request for the card do not wait for the next sync to
+//! learn the mentor's answer: when the broker has not heard it yet, it asks the mentor's node
+//! for that one decision (`decisions`).
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tandem_domain::ValidationError;
 use tandem_proto::{
-    CompanyDecision, ContactCard, Proposal, ProposalStatus, ReleaseContactCardRequest,
+    CompanyDecision, ContactCard, MentorDecision, Proposal, ProposalStatus,
+    ReleaseContactCardRequest,
 };
 use tandem_storage::broker::proposal;
 
@@ -55,6 +60,19 @@ impl Broker {
                 );
             }
         };
+        if decision == CompanyDecision::Confirmed {
+            // The mentor may have accepted at the node since the last sync: learning it now
+            // lets this confirmation complete the tandem at once. Without the node the
+            // confirmation still stands, and the sync brings the mentor's answer.
+            let p = self.own_proposal(self.db(), company, proposal_id).await?;
+            match self.learn_mentor_decision(&p).await {
+                Ok(_) => {}
+                Err(e @ BrokerError::NodeUnavailable { .. }) => {
+                    tracing::warn!(proposal = %p.id, error = %e, "mentor decision not learnt");
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let now = self.now();
         let txn = self.write().await?;
         let p = self.own_proposal(&*txn, company, proposal_id).await?;
@@ -65,12 +83,19 @@ impl Broker {
             }
             _ => proposal_state::end_proposal(&*txn, &p, Ending::CompanyDeclined, now).await?,
         };
-        if !applied {
-            return Err(BrokerError::WrongState(
-                "proposal is no longer open".to_owned(),
-            ));
-        }
         let updated = self.own_proposal(&*txn, company, proposal_id).await?;
+        if !applied {
+            let ending = match ending(&updated) {
+                Some(e) => format!(": {e}"),
+                None if updated.status == ProposalStatus::Tandem as i32 => {
+                    ": both sides accepted".to_owned()
+                }
+                None => String::new(),
+            };
+            return Err(BrokerError::WrongState(format!(
+                "proposal is no longer open{ending}"
+            )));
+        }
         let action = match decision {
             CompanyDecision::Confirmed => "proposal.confirmed",
             _ => "proposal.declined",
@@ -94,18 +119,28 @@ impl Broker {
     }
 
     /// Fetches the mentor's contact card from the mentor's node for one of the company's
-    /// tandems and relays it; the broker keeps nothing of it.
+    /// tandems and relays it; the broker keeps nothing of it. When the broker has not heard
+    /// the mentor's answer yet, it asks the node first, so a card is released as soon as both
+    /// sides said yes; a refusal says which side has not.
     #[tracing::instrument(skip(self))]
     pub async fn get_contact_card(
         &self,
         company: &str,
         proposal_id: &str,
     ) -> Result<ContactCard, BrokerError> {
-        let p = self.own_proposal(self.db(), company, proposal_id).await?;
+        let mut p = self.own_proposal(self.db(), company, proposal_id).await?;
+        if self.learn_mentor_decision(&p).await? {
+            p = self.own_proposal(self.db(), company, proposal_id).await?;
+            if p.status == ProposalStatus::Tandem as i32 {
+                // The tandem just formed: the node gets its copy as after a sync.
+                self.deliver_best_effort().await;
+            }
+        }
         if p.status != ProposalStatus::Tandem as i32 {
-            return Err(BrokerError::WrongState(
-                "contact card is released only after both sides accepted".to_owned(),
-            ));
+            return Err(BrokerError::WrongState(format!(
+                "contact card is released only after both sides accepted: {}",
+                missing_yes(&p)
+            )));
         }
         let n = self.node(&p.node_id).await?;
         let mut client = self.node_client(&n)?;
@@ -182,5 +217,32 @@ impl Broker {
             tracing::info!(expired, "proposals expired");
         }
         Ok(expired)
+    }
+}
+
+/// Says how a proposal that is no longer open ended; none while it is open or a tandem.
+fn ending(p: &proposal::Model) -> Option<&'static str> {
+    match ProposalStatus::try_from(p.status).ok()? {
+        ProposalStatus::DeclinedByMentor => Some("the mentor declined"),
+        ProposalStatus::DeclinedByCompany => Some("the company declined"),
+        ProposalStatus::Expired => Some("the proposal expired"),
+        ProposalStatus::Withdrawn => Some("the proposal was withdrawn"),
+        ProposalStatus::Open | ProposalStatus::Tandem | ProposalStatus::Unspecified => None,
+    }
+}
+
+/// Says which side of a proposal that is not a tandem has not said yes, or how it ended.
+fn missing_yes(p: &proposal::Model) -> &'static str {
+    if let Some(ending) = ending(p) {
+        return ending;
+    }
+    let mentor = p.mentor_decision == MentorDecision::Accepted as i32;
+    let company = p.company_decision == CompanyDecision::Confirmed as i32;
+    match (mentor, company) {
+        (false, false) => "the mentor has not accepted yet and the company has not confirmed yet",
+        (false, true) => "the mentor has not accepted yet",
+        (true, false) => "the company has not confirmed yet",
+        // Both said yes, so the proposal is a tandem; only a broken row gets here.
+        (true, true) => "the proposal is in an unknown state",
     }
 }

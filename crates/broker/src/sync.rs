@@ -4,19 +4,21 @@
 //! Every page of profile changes is validated as a whole before anything is stored: one
 //! invalid profile rejects the page, and the node's error names the field. A page is applied
 //! and its cursor advanced in one transaction, conditionally on the cursor the sync started
-//! from, so that two syncs of the same node never apply a page twice.
+//! from, so that two syncs of the same node never apply a page twice. A decision the broker
+//! already asked the node for (when a company needed it, see `decisions`) arrives here again
+//! and changes nothing.
 
 use crate::nodes::NodeClient;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
-use tandem_domain::lifecycle::Rules;
 use tandem_proto::profile_change::Change;
 use tandem_proto::{
-    GetDecisionsRequest, GetProfileChangesRequest, GetTandemEventsRequest, MentorDecision,
-    NodeSyncResult, ProfileChange, ProposalStatus, Withdrawal, WithdrawalReason,
+    GetDecisionsRequest, GetProfileChangesRequest, GetTandemEventsRequest, NodeSyncResult,
+    ProfileChange, ProposalStatus, Withdrawal, WithdrawalReason,
 };
 use tandem_storage::broker::{node, profile, proposal};
 
+use crate::decisions::apply_decision;
 use crate::proposal_state::{self, Ending};
 use crate::{Broker, BrokerError, convert, tandems};
 
@@ -406,33 +408,4 @@ async fn withdraw_mentor(
         proposal_state::end_proposal(conn, p, Ending::MentorWithdrawn, now).await?;
     }
     Ok(())
-}
-
-/// Applies one mentor decision to the node's open proposal; returns whether it changed one.
-async fn apply_decision(
-    conn: &impl ConnectionTrait,
-    node_id: &str,
-    introduction_id: &str,
-    decision: MentorDecision,
-    now: i64,
-    rules: Rules,
-) -> Result<bool, BrokerError> {
-    match decision {
-        MentorDecision::Accepted => {
-            proposal_state::mentor_accepted(conn, introduction_id, node_id, now, rules).await
-        }
-        MentorDecision::Declined => {
-            let open = proposal::Entity::find_by_id(introduction_id.to_owned())
-                .filter(proposal::Column::NodeId.eq(node_id))
-                .one(conn)
-                .await?;
-            match open {
-                Some(p) => {
-                    proposal_state::end_proposal(conn, &p, Ending::MentorDeclined, now).await
-                }
-                None => Ok(false),
-            }
-        }
-        MentorDecision::Pending | MentorDecision::Unspecified => Ok(false),
-    }
 }

@@ -105,7 +105,7 @@ impl Owner<'_> {
     fn actor(self) -> String {
         match self {
             Self::Company(c) => audit::company(c),
-            Self::Node(n) => format!("node:{n}"),
+            Self::Node(n) => audit::node(n),
         }
     }
 }

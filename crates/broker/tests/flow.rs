@@ -166,7 +166,8 @@ async fn main_flow(harness: &Harness) {
     assert_eq!(early.code(), Code::FailedPrecondition);
     assert_eq!(
         early.message(),
-        "contact card is released only after both sides accepted"
+        "contact card is released only after both sides accepted: \
+         the mentor has not accepted yet and the company has not confirmed yet"
     );
 
     assoc.decide(&proposal.proposal_id, MentorDecision::Accepted);

@@ -13,10 +13,10 @@ use tandem_proto::node_service_server::NodeService;
 use tandem_proto::{
     CloseIntroductionRequest, CloseIntroductionResponse, ContactCard, CreateMentorRequest,
     DeliverIntroductionRequest, DeliverIntroductionResponse, ForgetMenteeRequest,
-    ForgetMenteeResponse, GetDecisionsRequest, GetDecisionsResponse, GetMentorRequest,
-    GetNodeInfoRequest, GetProfileChangesRequest, GetProfileChangesResponse,
-    GetPublicationReportRequest, Introduction, ListIntroductionsRequest, ListIntroductionsResponse,
-    ListMentorsRequest, ListMentorsResponse, ListNodeAuditEventsRequest,
+    ForgetMenteeResponse, GetDecisionRequest, GetDecisionsRequest, GetDecisionsResponse,
+    GetMentorRequest, GetNodeInfoRequest, GetProfileChangesRequest, GetProfileChangesResponse,
+    GetPublicationReportRequest, Introduction, IntroductionDecision, ListIntroductionsRequest,
+    ListIntroductionsResponse, ListMentorsRequest, ListMentorsResponse, ListNodeAuditEventsRequest,
     ListNodeAuditEventsResponse, Mentor, NodeInfo, PublicationReport, RecordDecisionRequest,
     ReleaseContactCardRequest, RemoveMentorRequest, RemoveMentorResponse, UpdateMentorRequest,
 };
@@ -108,6 +108,21 @@ impl NodeService for NodeApi {
     ) -> RpcResult<GetDecisionsResponse> {
         let request = request.into_inner();
         reply(self.state.decisions(request.since, request.limit).await)
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, introduction_id = %request.get_ref().introduction_id)
+    )]
+    async fn get_decision(
+        &self,
+        request: Request<GetDecisionRequest>,
+    ) -> RpcResult<IntroductionDecision> {
+        reply(
+            self.state
+                .decision(&request.get_ref().introduction_id)
+                .await,
+        )
     }
 
     #[tracing::instrument(

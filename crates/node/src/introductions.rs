@@ -303,6 +303,22 @@ impl NodeState {
         })
     }
 
+    /// Returns the mentor's decision on one introduction (pending while the mentor has not
+    /// answered), for a broker that needs it before its next sync. Reads only: the decision
+    /// log that `decisions` serves is unchanged.
+    pub async fn decision(&self, introduction_id: &str) -> Result<IntroductionDecision, NodeError> {
+        check_introduction_id(introduction_id)?;
+        let row = introduction::Entity::find_by_id(introduction_id.to_owned())
+            .one(self.db())
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(IntroductionDecision {
+            introduction_id: row.id,
+            decision: row.decision,
+            sequence: wire(row.decision_seq),
+        })
+    }
+
     /// Ends an introduction the broker no longer pursues. Idempotent: closing a closed
     /// introduction changes nothing. An accepted introduction frees its mentor's place.
     pub async fn close_introduction(

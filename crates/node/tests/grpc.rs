@@ -9,10 +9,10 @@ use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
 use tandem_proto::node_service_client::NodeServiceClient;
 use tandem_proto::profile_change::Change;
 use tandem_proto::{
-    CloseIntroductionRequest, CreateMentorRequest, ForgetMenteeRequest, GetDecisionsRequest,
-    GetMentorRequest, GetNodeInfoRequest, GetProfileChangesRequest, ListIntroductionsRequest,
-    ListMentorsRequest, Mentor, MentorDecision, RecordDecisionRequest, ReleaseContactCardRequest,
-    RemoveMentorRequest, UpdateMentorRequest,
+    CloseIntroductionRequest, CreateMentorRequest, ForgetMenteeRequest, GetDecisionRequest,
+    GetDecisionsRequest, GetMentorRequest, GetNodeInfoRequest, GetProfileChangesRequest,
+    ListIntroductionsRequest, ListMentorsRequest, Mentor, MentorDecision, RecordDecisionRequest,
+    ReleaseContactCardRequest, RemoveMentorRequest, UpdateMentorRequest,
 };
 use tokio::net::TcpListener;
 use tonic::Code;
@@ -157,6 +157,21 @@ async fn broker_and_staff_talk_to_a_served_node() {
         .into_inner();
     assert_eq!(decisions.decisions.len(), 1);
     assert_eq!(decisions.decisions[0].decision(), MentorDecision::Accepted);
+    let one = broker
+        .get_decision(GetDecisionRequest {
+            introduction_id: "intro-1".into(),
+        })
+        .await
+        .expect("one decision")
+        .into_inner();
+    assert_eq!(one, decisions.decisions[0]);
+    let status = broker
+        .get_decision(GetDecisionRequest {
+            introduction_id: "intro-2".into(),
+        })
+        .await
+        .expect_err("an introduction the node does not hold");
+    assert_eq!(status.code(), Code::NotFound);
 
     let card = broker
         .release_contact_card(ReleaseContactCardRequest {

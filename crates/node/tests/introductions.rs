@@ -141,6 +141,15 @@ async fn decision_flow(node: &TestNode) {
         .expect("deliver b");
     let feed = state.profile_changes(0, 0).await.expect("feed");
     assert_eq!(only_upsert(&feed).free_capacity, 1);
+    let pending = state.decision("intro-a").await.expect("decision");
+    assert_eq!(
+        (
+            pending.introduction_id.as_str(),
+            pending.decision(),
+            pending.sequence
+        ),
+        ("intro-a", MentorDecision::Pending, 0)
+    );
 
     // No contact card before the mentor said yes.
     let err = state
@@ -161,6 +170,11 @@ async fn decision_flow(node: &TestNode) {
     assert_eq!(decisions.decisions[0].sequence, 1);
     assert_eq!(decisions.next, 1);
     assert!(!decisions.has_more);
+    // Asked for one introduction, the node gives the same answer as in its log.
+    assert_eq!(
+        state.decision("intro-a").await.expect("decision"),
+        decisions.decisions[0]
+    );
 
     // The place is taken, and the feed says so at a new version.
     assert_eq!(
@@ -203,6 +217,10 @@ async fn decision_flow(node: &TestNode) {
     assert_eq!(page.decisions[0].introduction_id, "intro-b");
     assert_eq!(page.decisions[0].decision(), MentorDecision::Declined);
     assert_eq!(page.next, 2);
+    assert_eq!(
+        state.decision("intro-b").await.expect("decision"),
+        page.decisions[0]
+    );
     let first = state.decisions(0, 1).await.expect("decisions");
     assert_eq!(first.decisions.len(), 1);
     assert!(first.has_more);
@@ -334,6 +352,14 @@ async fn unknown_introductions_and_bad_decisions_are_refused() {
                 .expect_err("unknown")
         ),
         Code::NotFound
+    );
+    assert_eq!(
+        code(state.decision("nope").await.expect_err("unknown")),
+        Code::NotFound
+    );
+    assert_eq!(
+        code(state.decision("").await.expect_err("empty")),
+        Code::InvalidArgument
     );
 
     let mentor = state.create_mentor(&staff, erika()).await.expect("create");

@@ -13,11 +13,11 @@ use tandem_proto::profile_change::Change;
 use tandem_proto::{
     AnonymisedProfile, CloseIntroductionRequest, CloseIntroductionResponse, ContactCard,
     DeliverIntroductionRequest, DeliverIntroductionResponse, ForgetMenteeRequest,
-    ForgetMenteeResponse, GetDecisionsRequest, GetDecisionsResponse, GetNodeInfoRequest,
-    GetProfileChangesRequest, GetProfileChangesResponse, GetTandemEventsRequest,
-    GetTandemEventsResponse, IntroductionDecision, MentorDecision, NodeInfo, ProfileChange,
-    ReleaseContactCardRequest, Tandem, UpdateTandemRequest, UpdateTandemResponse, Withdrawal,
-    WithdrawalReason,
+    ForgetMenteeResponse, GetDecisionRequest, GetDecisionsRequest, GetDecisionsResponse,
+    GetNodeInfoRequest, GetProfileChangesRequest, GetProfileChangesResponse,
+    GetTandemEventsRequest, GetTandemEventsResponse, IntroductionDecision, MentorDecision,
+    NodeInfo, ProfileChange, ReleaseContactCardRequest, Tandem, UpdateTandemRequest,
+    UpdateTandemResponse, Withdrawal, WithdrawalReason,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -157,6 +157,28 @@ impl NodeService for Service {
             next: page.last().map_or(r.since, |d| d.sequence),
             has_more: after.len() > n,
             decisions: page,
+        }))
+    }
+
+    async fn get_decision(
+        &self,
+        request: Request<GetDecisionRequest>,
+    ) -> Result<Response<IntroductionDecision>, Status> {
+        let r = request.into_inner();
+        let state = self.state();
+        let intro = state
+            .introductions
+            .get(&r.introduction_id)
+            .ok_or_else(|| Status::not_found("unknown introduction"))?;
+        let sequence = state
+            .decisions
+            .iter()
+            .rfind(|d| d.introduction_id == r.introduction_id)
+            .map_or(0, |d| d.sequence);
+        Ok(Response::new(IntroductionDecision {
+            introduction_id: r.introduction_id,
+            decision: intro.decision as i32,
+            sequence,
         }))
     }
 

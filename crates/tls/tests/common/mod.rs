@@ -52,6 +52,12 @@ impl NodeService for Counting {
     ) -> Result<Response<GetDecisionsResponse>, Status> {
         Err(Status::unimplemented("test"))
     }
+    async fn get_decision(
+        &self,
+        _: Request<GetDecisionRequest>,
+    ) -> Result<Response<IntroductionDecision>, Status> {
+        Err(Status::unimplemented("test"))
+    }
     async fn close_introduction(
         &self,
         _: Request<CloseIntroductionRequest>,
