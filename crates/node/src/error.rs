@@ -1,7 +1,7 @@
 //! The node's one error type. Each variant names what went wrong; [`ServiceError::code`] says
 //! which answer a peer gets for it, and `tandem-service` turns that into the gRPC status.
 
-use tandem_domain::ValidationError;
+use tandem_domain::{FieldViolation, Violations};
 use tandem_service::auth::AuthError;
 use tandem_service::keys::KeyError;
 use tandem_service::{ErrorCode, ServiceError};
@@ -9,9 +9,9 @@ use tandem_service::{ErrorCode, ServiceError};
 /// Everything a node operation can fail with, by cause.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// Bad input; names the field.
+    /// Bad input: every wrong field of the request, each named.
     #[error(transparent)]
-    Invalid(#[from] ValidationError),
+    Invalid(#[from] Violations),
     /// The caller presented no valid staff key, or is over its rate. The message never says
     /// which check failed.
     #[error(transparent)]
@@ -37,7 +37,13 @@ pub enum NodeError {
 impl NodeError {
     /// Returns an `Invalid` error for `field`.
     pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Self {
-        Self::Invalid(ValidationError::new(field, reason))
+        Self::Invalid(Violations::one(field, reason))
+    }
+}
+
+impl From<FieldViolation> for NodeError {
+    fn from(violation: FieldViolation) -> Self {
+        Self::Invalid(violation.into())
     }
 }
 
