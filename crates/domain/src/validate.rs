@@ -12,7 +12,7 @@ use tandem_proto::{
 
 use crate::error::{FieldViolation, Violations};
 use crate::model::{Goal, MenteeNeeds, MentorRecord};
-use crate::taxonomy::{is_language, is_region};
+use crate::taxonomy::{has_region_shape, is_country, is_language, is_subdivision};
 
 /// Most goals a mentee may have.
 pub const MAX_GOALS: usize = 5;
@@ -102,14 +102,28 @@ fn languages(field: &str, codes: &[String]) -> Checks<Vec<String>> {
     Ok(codes.to_vec())
 }
 
+/// Checks a region: an ISO 3166-1 country (`DE`) or an ISO 3166-2 subdivision (`DE-BY`) that
+/// exists.
 fn region(field: &str, value: &str, required: bool) -> Checked<String> {
     if value.is_empty() && !required {
         return Ok(String::new());
     }
-    if !is_region(value) {
+    if !has_region_shape(value) {
         return Err(FieldViolation::new(
             field,
             format!("invalid region {value:?} (expected ISO 3166, e.g. \"DE\" or \"DE-BY\")"),
+        ));
+    }
+    if value.contains('-') && !is_subdivision(value) {
+        return Err(FieldViolation::new(
+            field,
+            format!("unknown region {value:?}: no such ISO 3166-2 subdivision (e.g. \"DE-BY\")"),
+        ));
+    }
+    if !value.contains('-') && !is_country(value) {
+        return Err(FieldViolation::new(
+            field,
+            format!("unknown region {value:?}: no such ISO 3166-1 country (e.g. \"DE\")"),
         ));
     }
     Ok(value.to_owned())

@@ -149,7 +149,7 @@ fn a_mentee_with_several_problems_gets_them_all_at_once() {
             },
         ],
         languages: vec!["de".into(), "xx".into()],
-        region: "Bavaria".into(),
+        region: "XX-YY".into(),
         preferred_format: Format::InPerson as i32,
         industry: 0,
         employer_token: "nope".into(),
@@ -179,7 +179,7 @@ fn a_mentee_with_several_problems_gets_them_all_at_once() {
         "{text}"
     );
     assert!(
-        text.contains("mentee.region: invalid region \"Bavaria\""),
+        text.contains("mentee.region: unknown region \"XX-YY\""),
         "{text}"
     );
 }
@@ -237,6 +237,33 @@ fn each_bad_entry_of_a_list_is_its_own_violation() {
 }
 
 #[test]
+fn regions_must_exist_in_iso_3166() {
+    for fake in ["XX-YY", "ZZ", "DE-XX"] {
+        let err = mentor(&Mentor {
+            region: fake.into(),
+            ..good_mentor()
+        })
+        .expect_err(fake);
+        assert_eq!(err.fields(), ["mentor.region"], "{err}");
+        assert!(err.to_string().contains(fake), "{err}");
+        let err = mentee(&MenteeRequest {
+            region: fake.into(),
+            ..good_mentee()
+        })
+        .expect_err(fake);
+        assert_eq!(err.fields(), ["mentee.region"], "{err}");
+    }
+    for real in ["DE", "DE-BY", "FR-75C", "AT-9"] {
+        let record = mentor(&Mentor {
+            region: real.into(),
+            ..good_mentor()
+        })
+        .expect(real);
+        assert_eq!(record.region, real);
+    }
+}
+
+#[test]
 fn a_remote_mentee_may_leave_the_region_empty_but_not_wrong() {
     let remote = MenteeRequest {
         region: String::new(),
@@ -245,7 +272,7 @@ fn a_remote_mentee_may_leave_the_region_empty_but_not_wrong() {
     assert_eq!(mentee(&remote).expect("remote").region, "");
     let unknown_format = MenteeRequest {
         preferred_format: 42,
-        region: "Bavaria".into(),
+        region: "XX-YY".into(),
         ..good_mentee()
     };
     assert_eq!(
