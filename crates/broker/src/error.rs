@@ -70,6 +70,13 @@ impl ServiceError for BrokerError {
             other => Cow::Owned(other.to_string()),
         }
     }
+
+    fn violations(&self) -> Option<&Violations> {
+        match self {
+            Self::Invalid(violations) => Some(violations),
+            _ => None,
+        }
+    }
 }
 
 impl From<FieldViolation> for BrokerError {
@@ -110,6 +117,11 @@ mod tests {
             status.message(),
             "mentee.goals: at least one goal is required"
         );
+        let details = tonic_types::StatusExt::get_error_details(&status);
+        let violations = &details.bad_request().expect("details").field_violations;
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "mentee.goals");
+        assert_eq!(violations[0].description, "at least one goal is required");
 
         let status: tonic::Status =
             BrokerError::Db(sea_orm::DbErr::Custom("table mentees is locked".into())).into();

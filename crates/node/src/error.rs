@@ -58,6 +58,13 @@ impl ServiceError for NodeError {
             Self::Db(_) | Self::Corrupt(_) => ErrorCode::Internal,
         }
     }
+
+    fn violations(&self) -> Option<&Violations> {
+        match self {
+            Self::Invalid(violations) => Some(violations),
+            _ => None,
+        }
+    }
 }
 
 impl From<KeyError> for NodeError {
@@ -90,6 +97,30 @@ mod tests {
         assert_eq!(status.code(), Code::NotFound);
         let status = tonic::Status::from(NodeError::WrongState("closed".into()));
         assert_eq!(status.code(), Code::FailedPrecondition);
+    }
+
+    #[test]
+    fn bad_input_lists_each_field_in_the_details() {
+        use tonic_types::StatusExt;
+
+        let mut found = Violations::new();
+        found.add("mentor.region", "unknown region \"XX-YY\"");
+        found.add("mentor.capacity", "must be 1 to 10, got 0");
+        let status = tonic::Status::from(NodeError::Invalid(found));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "mentor.region: unknown region \"XX-YY\"; mentor.capacity: must be 1 to 10, got 0"
+        );
+        let details = status.get_error_details();
+        let fields: Vec<&str> = details
+            .bad_request()
+            .expect("bad request details")
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["mentor.region", "mentor.capacity"]);
     }
 
     #[test]
