@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use tandem_domain::ValidationError;
+use tandem_domain::{FieldViolation, Violations};
 use tandem_service::auth::AuthError;
 use tandem_service::keys::KeyError;
 use tandem_service::{ErrorCode, ServiceError};
@@ -12,9 +12,9 @@ use tandem_service::{ErrorCode, ServiceError};
 /// Everything that can go wrong in the broker, by cause.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    /// Bad input, naming the field.
+    /// Bad input: every wrong field of the request, each named.
     #[error(transparent)]
-    Invalid(#[from] ValidationError),
+    Invalid(#[from] Violations),
     /// The caller was refused: no key, a wrong key, a key of another scope, or over its rate.
     #[error(transparent)]
     Refused(#[from] AuthError),
@@ -70,6 +70,19 @@ impl ServiceError for BrokerError {
             other => Cow::Owned(other.to_string()),
         }
     }
+
+    fn violations(&self) -> Option<&Violations> {
+        match self {
+            Self::Invalid(violations) => Some(violations),
+            _ => None,
+        }
+    }
+}
+
+impl From<FieldViolation> for BrokerError {
+    fn from(violation: FieldViolation) -> Self {
+        Self::Invalid(violation.into())
+    }
 }
 
 impl From<KeyError> for BrokerError {
@@ -94,7 +107,7 @@ mod tests {
 
     #[test]
     fn invalid_names_the_field_and_internals_stay_hidden() {
-        let status: tonic::Status = BrokerError::Invalid(ValidationError::new(
+        let status: tonic::Status = BrokerError::Invalid(Violations::one(
             "mentee.goals",
             "at least one goal is required",
         ))
@@ -104,6 +117,11 @@ mod tests {
             status.message(),
             "mentee.goals: at least one goal is required"
         );
+        let details = tonic_types::StatusExt::get_error_details(&status);
+        let violations = &details.bad_request().expect("details").field_violations;
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "mentee.goals");
+        assert_eq!(violations[0].description, "at least one goal is required");
 
         let status: tonic::Status =
             BrokerError::Db(sea_orm::DbErr::Custom("table mentees is locked".into())).into();

@@ -8,7 +8,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sha2::{Digest, Sha256};
-use tandem_domain::{ValidationError, validate};
+use tandem_domain::{Violations, validate};
 use tandem_proto::{Mentee, MenteeStatus, ProposalStatus, SubmitMenteeRequest};
 use tandem_storage::broker::{mentee, proposal};
 
@@ -24,20 +24,23 @@ impl Broker {
         company: &str,
         request: SubmitMenteeRequest,
     ) -> Result<Mentee, BrokerError> {
-        validate::idempotency_key(&request.idempotency_key)?;
+        let mut found = Violations::new();
+        found.check(validate::idempotency_key(&request.idempotency_key));
         let Some(mentee_request) = request.mentee else {
-            return Err(ValidationError::new("mentee", "is required").into());
+            found.add("mentee", "is required");
+            return Err(found.into());
         };
-        let needs = validate::mentee(&mentee_request)?;
-        if !needs.home_node_id.is_empty() {
-            match self.node(&needs.home_node_id).await {
+        let needs = found.check(validate::mentee(&mentee_request));
+        // A well-formed home node must be registered, whatever else is wrong with the mentee.
+        let home = &mentee_request.home_node_id;
+        if !home.is_empty() && !found.names("mentee.home_node_id") {
+            match self.node(home).await {
                 Ok(_) => {}
-                Err(BrokerError::NotFound(_)) => {
-                    return Err(ValidationError::new("mentee.home_node_id", "unknown node").into());
-                }
+                Err(BrokerError::NotFound(_)) => found.add("mentee.home_node_id", "unknown node"),
                 Err(e) => return Err(e),
             }
         }
+        let needs = found.finish(|| needs)?;
         let hash = hex::encode(Sha256::digest(mentee_request.encode_to_vec()));
         let key = request.idempotency_key;
         if let Some(existing) = self.by_key(company, &key).await? {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
-use tandem_domain::{ValidationError, validate};
+use tandem_domain::{Violations, validate};
 use tandem_proto::Node;
 use tandem_proto::node_service_client::NodeServiceClient;
 use tandem_storage::broker::node;
@@ -127,15 +127,18 @@ impl Broker {
         display_name: &str,
         identity: &str,
     ) -> Result<Node, BrokerError> {
-        validate::node_id("node_id", id)?;
-        validate::endpoint("endpoint", endpoint)?;
-        validate::endpoint_scheme("endpoint", endpoint, self.clients.uses_tls())?;
-        if !identity.is_empty() {
-            tandem_tls::check_identity("identity", identity).map_err(|e| {
-                ValidationError::new("identity", e.trim_start_matches("identity: "))
-            })?;
+        let mut found = Violations::new();
+        found.check(validate::node_id("node_id", id));
+        found.check(validate::endpoint("endpoint", endpoint).and_then(|()| {
+            validate::endpoint_scheme("endpoint", endpoint, self.clients.uses_tls())
+        }));
+        if !identity.is_empty()
+            && let Err(e) = tandem_tls::check_identity("identity", identity)
+        {
+            found.add("identity", e.trim_start_matches("identity: "));
         }
-        let display_name = validate::display_name("display_name", display_name)?;
+        let display_name = found.check(validate::display_name("display_name", display_name));
+        let display_name = found.finish(|| display_name)?;
         let row = node::ActiveModel {
             id: Set(id.to_owned()),
             endpoint: Set(endpoint.to_owned()),

@@ -7,7 +7,7 @@
 //! for that one decision (`decisions`).
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use tandem_domain::ValidationError;
+use tandem_domain::FieldViolation;
 use tandem_proto::{
     CompanyDecision, ContactCard, MentorDecision, Proposal, ProposalStatus,
     ReleaseContactCardRequest,
@@ -56,7 +56,7 @@ impl Broker {
             Ok(d @ (CompanyDecision::Confirmed | CompanyDecision::Declined)) => d,
             _ => {
                 return Err(
-                    ValidationError::new("decision", "must be CONFIRMED or DECLINED").into(),
+                    FieldViolation::new("decision", "must be CONFIRMED or DECLINED").into(),
                 );
             }
         };

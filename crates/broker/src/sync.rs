@@ -67,11 +67,11 @@ fn check_page(node_id: &str, changes: &[ProfileChange]) -> Result<(), String> {
             Some(Change::Withdrawal(w)) if tandem_domain::validate::is_token(&w.pseudonym) => {
                 Ok(())
             }
-            Some(Change::Withdrawal(_)) => Err(tandem_domain::ValidationError::new(
+            Some(Change::Withdrawal(_)) => Err(tandem_domain::Violations::one(
                 format!("changes[{i}].withdrawal.pseudonym"),
                 "must be 64 lower-case hex characters",
             )),
-            None => Err(tandem_domain::ValidationError::new(
+            None => Err(tandem_domain::Violations::one(
                 format!("changes[{i}]"),
                 "neither upsert nor withdrawal",
             )),

@@ -13,7 +13,7 @@ use prost::Message;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
-use tandem_domain::ValidationError;
+use tandem_domain::FieldViolation;
 use tandem_domain::lifecycle::{self, Ended, LifecycleError, Rules};
 use tandem_proto::tandem_event::Event;
 use tandem_proto::{
@@ -198,7 +198,7 @@ async fn apply(
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, BrokerError> {
-    value.ok_or_else(|| ValidationError::new(field, "is required").into())
+    value.ok_or_else(|| FieldViolation::new(field, "is required").into())
 }
 
 impl Broker {
@@ -379,7 +379,7 @@ pub(crate) async fn apply_node_event(
         }
         None => (
             "tandem.unknown_event",
-            Err(tandem_domain::ValidationError::new("event", "is empty").into()),
+            Err(FieldViolation::new("event", "is empty").into()),
         ),
     };
     match result {

@@ -135,11 +135,14 @@ pub fn parse_mentors(bytes: &[u8]) -> Result<Vec<Mentor>, Vec<LineError>> {
         let cell = |name: &str| columns.get(name).map_or("", |&k| &record[k]);
         match mentor_of(&cell) {
             Ok(mentor) => {
-                if let Err(e) = tandem_domain::validate::mentor(&mentor) {
-                    // `mentor.languages[1]` is the column `languages`.
-                    let field = e.field.strip_prefix("mentor.").unwrap_or(&e.field);
-                    let column = field.split('[').next().unwrap_or(field);
-                    errors.push(LineError::at(line, Some(column), e.reason.clone()));
+                if let Err(found) = tandem_domain::validate::mentor(&mentor) {
+                    // Every wrong field of the line; `mentor.languages[1]` is the column
+                    // `languages`.
+                    for v in &found {
+                        let field = v.field.strip_prefix("mentor.").unwrap_or(&v.field);
+                        let column = field.split('[').next().unwrap_or(field);
+                        errors.push(LineError::at(line, Some(column), v.description.clone()));
+                    }
                 } else if mentor.member_number.is_empty() {
                     errors.push(LineError::at(line, Some("member_number"), "is required"));
                 } else if let Some(first) = seen.insert(mentor.member_number.clone(), line) {

@@ -20,5 +20,5 @@ pub mod taxonomy;
 pub mod time;
 pub mod validate;
 
-pub use error::ValidationError;
+pub use error::{FieldViolation, Violations};
 pub use model::{Goal, MenteeNeeds, MentorProfile, MentorRecord};

@@ -13,7 +13,7 @@ use tandem_proto::{
     TandemGoal, TandemPlan, TandemSide, TandemStatus, Topic,
 };
 
-use crate::ValidationError;
+use crate::error::{FieldViolation, Violations};
 pub use crate::time::DAY_MS;
 /// Most goals of one tandem: those of the mentee.
 pub use crate::validate::MAX_GOALS;
@@ -42,8 +42,8 @@ const FINAL_REVIEW_WINDOW_MS: i64 = 30 * DAY_MS;
 /// Why a change to a tandem was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LifecycleError {
-    /// A field of the request is wrong.
-    Invalid(ValidationError),
+    /// Fields of the request are wrong: every one of them.
+    Invalid(Violations),
     /// The request is well-formed but the tandem is not in a state that allows it.
     State(String),
 }
@@ -59,16 +59,22 @@ impl std::fmt::Display for LifecycleError {
 
 impl std::error::Error for LifecycleError {}
 
-impl From<ValidationError> for LifecycleError {
-    fn from(e: ValidationError) -> Self {
+impl From<Violations> for LifecycleError {
+    fn from(e: Violations) -> Self {
         Self::Invalid(e)
+    }
+}
+
+impl From<FieldViolation> for LifecycleError {
+    fn from(e: FieldViolation) -> Self {
+        Self::Invalid(e.into())
     }
 }
 
 type Result<T> = std::result::Result<T, LifecycleError>;
 
 fn invalid(field: &str, reason: impl Into<String>) -> LifecycleError {
-    LifecycleError::Invalid(ValidationError::new(field, reason))
+    LifecycleError::Invalid(Violations::one(field, reason))
 }
 
 fn state(msg: impl Into<String>) -> LifecycleError {
@@ -138,49 +144,47 @@ pub fn form(
     }
 }
 
-fn level(field: &str, value: u32) -> Result<()> {
+fn level(field: &str, value: u32) -> std::result::Result<(), FieldViolation> {
     if LEVELS.contains(&value) {
         Ok(())
     } else {
-        Err(invalid(field, "must be 1 to 5"))
+        Err(FieldViolation::new(field, "must be 1 to 5"))
     }
 }
 
-fn check_goals(goals: &[TandemGoal]) -> Result<()> {
+/// Checks a plan's goals: 1 to 5 with distinct topics of the taxonomy, each with a baseline
+/// and a higher target on the 1 to 5 scale. Records one violation per bad field of each goal.
+fn check_goals(found: &mut Violations, goals: &[TandemGoal]) {
     if goals.is_empty() || goals.len() > MAX_GOALS {
-        return Err(invalid(
-            "plan.goals",
-            format!("must hold 1 to {MAX_GOALS} goals"),
-        ));
+        found.add("plan.goals", format!("must hold 1 to {MAX_GOALS} goals"));
+        return;
     }
     let mut topics = HashSet::new();
     for (i, g) in goals.iter().enumerate() {
         let field = |name: &str| format!("plan.goals[{i}].{name}");
         match Topic::try_from(g.topic) {
             Ok(Topic::Unspecified) | Err(_) => {
-                return Err(invalid(&field("topic"), "must be a topic of the taxonomy"));
+                found.add(field("topic"), "must be a topic of the taxonomy");
+            }
+            Ok(_) if !topics.insert(g.topic) => {
+                found.add(field("topic"), "appears twice; topics must be distinct");
             }
             Ok(_) => {}
         }
-        if !topics.insert(g.topic) {
-            return Err(invalid(
-                &field("topic"),
-                "appears twice; topics must be distinct",
-            ));
-        }
         if g.description.chars().count() > MAX_DESCRIPTION {
-            return Err(invalid(
-                &field("description"),
+            found.add(
+                field("description"),
                 format!("longer than {MAX_DESCRIPTION} characters"),
-            ));
+            );
         }
-        level(&field("baseline"), g.baseline)?;
-        level(&field("target"), g.target)?;
-        if g.target <= g.baseline {
-            return Err(invalid(&field("target"), "must be above the baseline"));
+        let baseline = found.check(level(&field("baseline"), g.baseline));
+        if found.check(level(&field("target"), g.target)).is_some()
+            && baseline.is_some()
+            && g.target <= g.baseline
+        {
+            found.add(field("target"), "must be above the baseline");
         }
     }
-    Ok(())
 }
 
 fn touch(t: &mut Tandem) {
@@ -195,14 +199,15 @@ pub fn start(t: &mut Tandem, plan: &TandemPlan, now: i64) -> Result<()> {
             status_name(status_of(t))
         )));
     }
+    let mut found = Violations::new();
     if !CADENCE_DAYS.contains(&plan.cadence_days) {
-        return Err(invalid(
+        found.add(
             "plan.cadence_days",
             "must be 14 to 42 days (every 2 to 6 weeks)",
-        ));
+        );
     }
     if !PROGRAMME_MONTHS.contains(&plan.programme_months) {
-        return Err(invalid("plan.programme_months", "must be 3 to 12 months"));
+        found.add("plan.programme_months", "must be 3 to 12 months");
     }
     let starts = if plan.starts_at_ms == 0 {
         now
@@ -210,15 +215,12 @@ pub fn start(t: &mut Tandem, plan: &TandemPlan, now: i64) -> Result<()> {
         plan.starts_at_ms
     };
     if starts < t.formed_at_ms.saturating_sub(DAY_MS) {
-        return Err(invalid(
-            "plan.starts_at_ms",
-            "is before both sides said yes",
-        ));
+        found.add("plan.starts_at_ms", "is before both sides said yes");
+    } else if starts > now.saturating_add(MAX_START_AHEAD_MS) {
+        found.add("plan.starts_at_ms", "is more than 90 days ahead");
     }
-    if starts > now.saturating_add(MAX_START_AHEAD_MS) {
-        return Err(invalid("plan.starts_at_ms", "is more than 90 days ahead"));
-    }
-    check_goals(&plan.goals)?;
+    check_goals(&mut found, &plan.goals);
+    found.into_result()?;
     t.started_at_ms = starts;
     t.cadence_days = plan.cadence_days;
     t.programme_months = plan.programme_months;
@@ -255,59 +257,45 @@ pub fn check_in(t: &mut Tandem, c: &CheckIn, side: TandemSide, now: i64) -> Resu
             "the tandem already holds {MAX_CHECK_INS} meetings"
         )));
     }
+    let mut found = Violations::new();
+    let latest = t.check_ins.last().map(|last| last.met_at_ms);
     if c.met_at_ms < t.started_at_ms {
-        return Err(invalid(
-            "check_in.met_at_ms",
-            "is before the tandem started",
-        ));
-    }
-    if c.met_at_ms > now.saturating_add(CLOCK_SKEW_MS) {
-        return Err(invalid("check_in.met_at_ms", "is in the future"));
-    }
-    if let Some(last) = t.check_ins.last()
-        && c.met_at_ms < last.met_at_ms
-    {
-        return Err(invalid(
+        found.add("check_in.met_at_ms", "is before the tandem started");
+    } else if c.met_at_ms > now.saturating_add(CLOCK_SKEW_MS) {
+        found.add("check_in.met_at_ms", "is in the future");
+    } else if latest.is_some_and(|latest| c.met_at_ms < latest) {
+        found.add(
             "check_in.met_at_ms",
             "is before the latest recorded meeting",
-        ));
+        );
     }
     if !DURATION_MINUTES.contains(&c.duration_minutes) {
-        return Err(invalid(
-            "check_in.duration_minutes",
-            "must be 15 to 480 minutes",
-        ));
+        found.add("check_in.duration_minutes", "must be 15 to 480 minutes");
     }
-    match Format::try_from(c.format) {
-        Ok(Format::InPerson | Format::Remote | Format::Hybrid) => {}
-        _ => {
-            return Err(invalid(
-                "check_in.format",
-                "must be IN_PERSON, REMOTE or HYBRID",
-            ));
-        }
+    if !matches!(
+        Format::try_from(c.format),
+        Ok(Format::InPerson | Format::Remote | Format::Hybrid)
+    ) {
+        found.add("check_in.format", "must be IN_PERSON, REMOTE or HYBRID");
     }
     let mut seen = HashSet::new();
     for (i, p) in c.progress.iter().enumerate() {
         let index = usize::try_from(p.goal).unwrap_or(usize::MAX);
         if index >= t.goals.len() {
-            return Err(invalid(
-                &format!("check_in.progress[{i}].goal"),
+            found.add(
+                format!("check_in.progress[{i}].goal"),
                 format!(
                     "the tandem has {} goals (0 to {})",
                     t.goals.len(),
                     t.goals.len().saturating_sub(1)
                 ),
-            ));
+            );
+        } else if !seen.insert(index) {
+            found.add(format!("check_in.progress[{i}].goal"), "appears twice");
         }
-        if !seen.insert(index) {
-            return Err(invalid(
-                &format!("check_in.progress[{i}].goal"),
-                "appears twice",
-            ));
-        }
-        level(&format!("check_in.progress[{i}].level"), p.level)?;
+        found.check(level(&format!("check_in.progress[{i}].level"), p.level));
     }
+    found.into_result()?;
     for p in &c.progress {
         if let Some(goal) = usize::try_from(p.goal)
             .ok()
@@ -463,15 +451,15 @@ pub fn feedback(t: &mut Tandem, f: &Feedback, side: TandemSide, now: i64) -> Res
     if !is_ended(t) {
         return Err(state("feedback is given once the tandem has ended"));
     }
-    if !LEVELS.contains(&f.rating) {
-        return Err(invalid("feedback.rating", "must be 1 to 5"));
-    }
+    let mut found = Violations::new();
+    found.check(level("feedback.rating", f.rating));
     if f.comment.chars().count() > MAX_COMMENT {
-        return Err(invalid(
+        found.add(
             "feedback.comment",
             format!("longer than {MAX_COMMENT} characters"),
-        ));
+        );
     }
+    found.into_result()?;
     let slot = match side {
         TandemSide::Mentee => &mut t.mentee_feedback,
         TandemSide::Mentor => &mut t.mentor_feedback,

@@ -24,8 +24,9 @@ pub fn language_index(code: &str) -> Option<usize> {
 }
 
 /// Returns whether `region` has the form of an ISO 3166 region: a country (`DE`) or a country
-/// with a subdivision (`DE-BY`).
-pub fn is_region(region: &str) -> bool {
+/// with a subdivision (`DE-BY`), in upper case. It need not exist; [`is_region`] says whether
+/// it does.
+pub fn has_region_shape(region: &str) -> bool {
     let (country, subdivision) = match region.split_once('-') {
         Some((c, s)) => (c, Some(s)),
         None => (region, None),
@@ -37,6 +38,27 @@ pub fn is_region(region: &str) -> bool {
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
     });
     country_ok && sub_ok
+}
+
+/// Returns whether `code` is an ISO 3166-1 alpha-2 country code (`DE`).
+pub fn is_country(code: &str) -> bool {
+    rust_iso3166::from_alpha2(code).is_some()
+}
+
+/// Returns whether `code` is an ISO 3166-2 subdivision code (`DE-BY`, `FR-75C`).
+pub fn is_subdivision(code: &str) -> bool {
+    rust_iso3166::iso3166_2::from_code(code).is_some()
+}
+
+/// Returns whether `region` is an ISO 3166 region that exists: a country (`DE`, ISO 3166-1
+/// alpha-2) or one of its subdivisions (`DE-BY`, ISO 3166-2).
+pub fn is_region(region: &str) -> bool {
+    has_region_shape(region)
+        && if region.contains('-') {
+            is_subdivision(region)
+        } else {
+            is_country(region)
+        }
 }
 
 /// Returns the country part of a region (`DE-BY` → `DE`).
@@ -152,12 +174,32 @@ mod tests {
 
     #[test]
     fn regions_have_iso_3166_shape() {
-        assert!(is_region("DE"));
-        assert!(is_region("DE-BY"));
-        assert!(is_region("AT-9"));
-        assert!(!is_region("de-by"));
-        assert!(!is_region("Bavaria"));
-        assert!(!is_region(""));
+        assert!(has_region_shape("DE"));
+        assert!(has_region_shape("DE-BY"));
+        assert!(has_region_shape("AT-9"));
+        assert!(
+            has_region_shape("XX-YY"),
+            "well-formed, though it does not exist"
+        );
+        assert!(!has_region_shape("de-by"));
+        assert!(!has_region_shape("Bavaria"));
+        assert!(!has_region_shape(""));
+    }
+
+    #[test]
+    fn regions_exist_in_iso_3166() {
+        for real in [
+            "DE", "AT", "CH", "FR", "DE-BY", "DE-BE", "AT-9", "FR-75C", "FR-IDF",
+        ] {
+            assert!(is_region(real), "{real}");
+        }
+        for fake in [
+            "XX-YY", "ZZ", "DE-XX", "AT-99", "de-by", "Bavaria", "", "DE-",
+        ] {
+            assert!(!is_region(fake), "{fake:?}");
+        }
+        assert!(is_country("DE") && !is_country("ZZ"));
+        assert!(is_subdivision("DE-BY") && !is_subdivision("XX-YY"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The node's one error type. Each variant names what went wrong; [`ServiceError::code`] says
 //! which answer a peer gets for it, and `tandem-service` turns that into the gRPC status.
 
-use tandem_domain::ValidationError;
+use tandem_domain::{FieldViolation, Violations};
 use tandem_service::auth::AuthError;
 use tandem_service::keys::KeyError;
 use tandem_service::{ErrorCode, ServiceError};
@@ -9,9 +9,9 @@ use tandem_service::{ErrorCode, ServiceError};
 /// Everything a node operation can fail with, by cause.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// Bad input; names the field.
+    /// Bad input: every wrong field of the request, each named.
     #[error(transparent)]
-    Invalid(#[from] ValidationError),
+    Invalid(#[from] Violations),
     /// The caller presented no valid staff key, or is over its rate. The message never says
     /// which check failed.
     #[error(transparent)]
@@ -37,7 +37,13 @@ pub enum NodeError {
 impl NodeError {
     /// Returns an `Invalid` error for `field`.
     pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Self {
-        Self::Invalid(ValidationError::new(field, reason))
+        Self::Invalid(Violations::one(field, reason))
+    }
+}
+
+impl From<FieldViolation> for NodeError {
+    fn from(violation: FieldViolation) -> Self {
+        Self::Invalid(violation.into())
     }
 }
 
@@ -50,6 +56,13 @@ impl ServiceError for NodeError {
             Self::WrongState(_) => ErrorCode::FailedPrecondition,
             Self::Conflict(_) => ErrorCode::AlreadyExists,
             Self::Db(_) | Self::Corrupt(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn violations(&self) -> Option<&Violations> {
+        match self {
+            Self::Invalid(violations) => Some(violations),
+            _ => None,
         }
     }
 }
@@ -84,6 +97,30 @@ mod tests {
         assert_eq!(status.code(), Code::NotFound);
         let status = tonic::Status::from(NodeError::WrongState("closed".into()));
         assert_eq!(status.code(), Code::FailedPrecondition);
+    }
+
+    #[test]
+    fn bad_input_lists_each_field_in_the_details() {
+        use tonic_types::StatusExt;
+
+        let mut found = Violations::new();
+        found.add("mentor.region", "unknown region \"XX-YY\"");
+        found.add("mentor.capacity", "must be 1 to 10, got 0");
+        let status = tonic::Status::from(NodeError::Invalid(found));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "mentor.region: unknown region \"XX-YY\"; mentor.capacity: must be 1 to 10, got 0"
+        );
+        let details = status.get_error_details();
+        let fields: Vec<&str> = details
+            .bad_request()
+            .expect("bad request details")
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["mentor.region", "mentor.capacity"]);
     }
 
     #[test]

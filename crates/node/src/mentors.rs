@@ -10,7 +10,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
     EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, TryIntoModel,
 };
-use tandem_domain::{MentorRecord, validate};
+use tandem_domain::{FieldViolation, MentorRecord, Violations, validate};
 use tandem_proto::{Mentor, PublicationState};
 use tandem_storage::node::{counter, introduction, mentor};
 use tracing::info;
@@ -23,6 +23,16 @@ pub const CLOSED_MENTOR_REMOVED: &str = "mentor_removed";
 
 fn not_found() -> NodeError {
     NodeError::NotFound("mentor not found".to_owned())
+}
+
+/// Returns the id of a new mentor: the UUID staff chose, in its hyphenated form, or a fresh one.
+fn chosen_id(id: &str) -> Result<String, FieldViolation> {
+    if id.is_empty() {
+        return Ok(uuid::Uuid::new_v4().to_string());
+    }
+    uuid::Uuid::parse_str(id)
+        .map(|uuid| uuid.hyphenated().to_string())
+        .map_err(|_| FieldViolation::new("mentor.id", "must be empty or a UUID"))
 }
 
 /// Copies a validated record into a row.
@@ -93,16 +103,11 @@ impl NodeState {
     /// already in use returns that mentor when it holds the same record (a retried create), and
     /// is refused otherwise.
     pub async fn create_mentor(&self, staff: &Staff, mentor: Mentor) -> Result<Mentor, NodeError> {
-        let record = validate::mentor(&mentor)?;
+        let mut found = Violations::new();
         // Staff may bring the id their own member records use; otherwise the node picks one.
-        let id = if mentor.id.is_empty() {
-            uuid::Uuid::new_v4().to_string()
-        } else {
-            uuid::Uuid::parse_str(&mentor.id)
-                .map_err(|_| NodeError::invalid("mentor.id", "must be empty or a UUID"))?
-                .hyphenated()
-                .to_string()
-        };
+        let id = found.check(chosen_id(&mentor.id));
+        let record = found.check(validate::mentor(&mentor));
+        let (id, record) = found.finish(|| Some((id?, record?)))?;
 
         let txn = self.write().await?;
         if let Some(existing) = find_by_member_number(&*txn, &record.member_number).await? {
@@ -229,10 +234,12 @@ impl NodeState {
 
     /// Replaces a mentor's record (identified by `mentor.id`) and republishes the profile.
     pub async fn update_mentor(&self, staff: &Staff, mentor: Mentor) -> Result<Mentor, NodeError> {
+        let mut found = Violations::new();
         if mentor.id.is_empty() {
-            return Err(NodeError::invalid("mentor.id", "is required"));
+            found.add("mentor.id", "is required");
         }
-        let record = validate::mentor(&mentor)?;
+        let record = found.check(validate::mentor(&mentor));
+        let record = found.finish(|| record)?;
 
         let txn = self.write().await?;
         let existing = mentor::Entity::find_by_id(mentor.id.clone())

@@ -332,7 +332,7 @@ async fn a_capacity_out_of_range_is_refused_and_nothing_stored() {
             )
             .await
             .expect_err("refused");
-        assert!(matches!(&err, NodeError::Invalid(e) if e.field == "mentor.capacity"));
+        assert!(matches!(&err, NodeError::Invalid(e) if e.fields() == ["mentor.capacity"]));
         let status = tonic::Status::from(err);
         assert_eq!(status.code(), Code::InvalidArgument);
         assert_eq!(
@@ -533,7 +533,10 @@ async fn staff_may_bring_their_own_mentor_id() {
             .await
             .expect_err("refused");
         assert!(
-            matches!(&err, NodeError::Invalid(e) if e.field == "mentor.id" && e.reason == reason),
+            matches!(&err, NodeError::Invalid(e) if e
+                .iter()
+                .map(|v| (v.field.as_str(), v.description.as_str()))
+                .eq([("mentor.id", reason)])),
             "{err:?}"
         );
     }

@@ -9,7 +9,7 @@
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tandem_domain::ValidationError;
+use tandem_domain::FieldViolation;
 
 /// Prefix of every key.
 pub const PREFIX: &str = "tdm_";
@@ -69,9 +69,9 @@ pub fn split(presented: &str) -> Option<(&str, &str)> {
 
 /// Checks a key chosen by tooling (`tdm_<id>_<secret>`, secret at least 32 characters) and
 /// returns its id and secret; the error names the field `key`.
-pub fn parse_installable(key: &str) -> Result<(&str, &str), ValidationError> {
+pub fn parse_installable(key: &str) -> Result<(&str, &str), FieldViolation> {
     let malformed = || {
-        ValidationError::new(
+        FieldViolation::new(
             "key",
             format!(
                 "must look like tdm_<id>_<secret> with a secret of at least {MIN_INSTALLED_SECRET} characters"

@@ -1,16 +1,19 @@
 //! What an error becomes for a peer. Each crate's error enum names the cause; its
 //! [`ServiceError::code`] picks one [`ErrorCode`], and this module alone says which gRPC status
-//! and which HTTP status that code is. Internal details (database errors, corrupt rows) are
-//! logged here and never reach a peer.
+//! and which HTTP status that code is. Bad input carries every wrong field
+//! ([`ServiceError::violations`]), which the status lists as `google.rpc.BadRequest` details.
+//! Internal details (database errors, corrupt rows) are logged here and never reach a peer.
 
 use std::borrow::Cow;
 
+use tandem_domain::Violations;
 use tonic::codegen::http::StatusCode;
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// The small, deliberate set of answers a caller can get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
-    /// The request is wrong; the message names the field.
+    /// The request is wrong; the message and the details name every wrong field.
     InvalidArgument,
     /// The object does not exist, or belongs to someone else.
     NotFound,
@@ -74,9 +77,17 @@ pub trait ServiceError: std::error::Error {
             _ => Cow::Owned(self.to_string()),
         }
     }
+
+    /// Returns the wrong fields of bad input, one violation per field; `None` for errors of
+    /// other causes.
+    fn violations(&self) -> Option<&Violations> {
+        None
+    }
 }
 
-/// Returns the gRPC status a peer gets for `err`, logging what the peer does not see.
+/// Returns the gRPC status a peer gets for `err`, logging what the peer does not see. Bad
+/// input gets a `google.rpc.BadRequest` with one field violation per wrong field in the
+/// status's details, besides the message that lists them too.
 pub fn status(err: &(impl ServiceError + ?Sized)) -> tonic::Status {
     let code = err.code();
     match code {
@@ -84,7 +95,26 @@ pub fn status(err: &(impl ServiceError + ?Sized)) -> tonic::Status {
         ErrorCode::Unavailable => tracing::warn!(error = %err, "dependency unavailable"),
         _ => {}
     }
-    tonic::Status::new(code.grpc(), err.public_message())
+    match err.violations() {
+        Some(violations) if code == ErrorCode::InvalidArgument && !violations.is_empty() => {
+            tonic::Status::with_error_details(
+                code.grpc(),
+                err.public_message(),
+                bad_request(violations),
+            )
+        }
+        _ => tonic::Status::new(code.grpc(), err.public_message()),
+    }
+}
+
+/// Returns the `google.rpc.BadRequest` details of `violations`, in their order.
+fn bad_request(violations: &Violations) -> ErrorDetails {
+    ErrorDetails::with_bad_request(
+        violations
+            .iter()
+            .map(|v| tonic_types::FieldViolation::new(&v.field, &v.description))
+            .collect::<Vec<_>>(),
+    )
 }
 
 #[cfg(test)]
@@ -106,6 +136,54 @@ mod tests {
         let status = status(&Broken);
         assert_eq!(status.code(), tonic::Code::Internal);
         assert_eq!(status.message(), "internal error");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error(transparent)]
+    struct Invalid(Violations);
+
+    impl ServiceError for Invalid {
+        fn code(&self) -> ErrorCode {
+            ErrorCode::InvalidArgument
+        }
+
+        fn violations(&self) -> Option<&Violations> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn bad_input_lists_every_field_in_the_message_and_the_details() {
+        let mut found = Violations::new();
+        found.add("mentee.region", "unknown region \"XX-YY\"");
+        found.add("mentee.goals", "at least one goal is required");
+        let status = status(&Invalid(found));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "mentee.region: unknown region \"XX-YY\"; mentee.goals: at least one goal is required"
+        );
+        let details = status.get_error_details();
+        let bad_request = details.bad_request().expect("bad request details");
+        let fields: Vec<(&str, &str)> = bad_request
+            .field_violations
+            .iter()
+            .map(|v| (v.field.as_str(), v.description.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("mentee.region", "unknown region \"XX-YY\""),
+                ("mentee.goals", "at least one goal is required"),
+            ]
+        );
+    }
+
+    #[test]
+    fn other_errors_carry_no_details() {
+        let status = status(&Broken);
+        assert!(status.details().is_empty());
+        assert!(status.get_error_details().bad_request().is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder,
 };
-use tandem_domain::{ValidationError, validate};
+use tandem_domain::{FieldViolation, Violations, validate};
 use tandem_storage::api_key;
 
 use crate::api_key as key_format;
@@ -45,14 +45,20 @@ impl From<api_key::Model> for KeyInfo {
 /// What can go wrong with a key change.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// A bad tenant, label or provisioned key; names the field.
+    /// A bad tenant, label or provisioned key: every wrong field, each named.
     #[error(transparent)]
-    Invalid(#[from] ValidationError),
+    Invalid(#[from] Violations),
     /// No key has that id.
     #[error("key not found")]
     NotFound,
     #[error("database error: {0}")]
     Db(#[from] DbErr),
+}
+
+impl From<FieldViolation> for KeyError {
+    fn from(violation: FieldViolation) -> Self {
+        Self::Invalid(violation.into())
+    }
 }
 
 /// Who issues a key and what for: the scope, and the tenant it is bound to.
@@ -66,15 +72,20 @@ pub struct Grant<'a> {
 }
 
 impl Grant<'_> {
-    /// Checks the grant and returns the tenant to store.
-    fn tenant(&self) -> Result<String, ValidationError> {
-        validate::label("label", self.label)?;
-        match self.scope {
-            Scope::Company => validate::company_id("company", self.tenant)?,
-            Scope::NodeAdmin => validate::node_id("node_id", self.tenant)?,
-            Scope::Operator => return Ok(String::new()),
-        }
-        Ok(self.tenant.to_owned())
+    /// Checks the grant and returns the tenant to store; the error names every wrong field.
+    fn tenant(&self) -> Result<String, Violations> {
+        let mut found = Violations::new();
+        found.check(validate::label("label", self.label));
+        let checked = match self.scope {
+            Scope::Company => validate::company_id("company", self.tenant),
+            Scope::NodeAdmin => validate::node_id("node_id", self.tenant),
+            Scope::Operator => Ok(()),
+        };
+        let tenant = found.check(checked).map(|()| match self.scope {
+            Scope::Operator => String::new(),
+            Scope::Company | Scope::NodeAdmin => self.tenant.to_owned(),
+        });
+        found.finish(|| tenant)
     }
 }
 

@@ -138,7 +138,7 @@ async fn bad_grants_name_the_field_and_store_nothing() {
         ),
     ] {
         match keys::create(&db, 1, "operator", grant).await {
-            Err(KeyError::Invalid(e)) => assert_eq!(e.field, field),
+            Err(KeyError::Invalid(e)) => assert_eq!(e.fields(), [field]),
             other => panic!("expected invalid {field}: {other:?}"),
         }
     }

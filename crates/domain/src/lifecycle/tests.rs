@@ -42,9 +42,11 @@ fn meeting(at: i64, progress: &[(u32, u32)]) -> CheckIn {
     }
 }
 
+/// Returns the wrong fields of a refused change, joined by ", ": just the field when it is the
+/// only one.
 fn field_of(e: LifecycleError) -> String {
     match e {
-        LifecycleError::Invalid(v) => v.field,
+        LifecycleError::Invalid(v) => v.fields().join(", "),
         LifecycleError::State(s) => panic!("expected a field error, got state error {s}"),
     }
 }
@@ -102,6 +104,44 @@ fn a_bad_plan_names_the_field_and_changes_nothing() {
         assert_eq!(field_of(err), field);
         assert_eq!(t, fresh, "a refused plan leaves the tandem unchanged");
     }
+}
+
+#[test]
+fn a_plan_with_several_problems_names_them_all() {
+    let mut t = form("p1", "m1", "node-a", "ps", T0, Rules::default());
+    let mut p = plan();
+    p.cadence_days = 7;
+    p.starts_at_ms = T0 + 100 * DAY_MS;
+    p.goals[0].baseline = 0;
+    p.goals[1].topic = p.goals[0].topic;
+    p.goals[1].target = 1;
+    let err = start(&mut t, &p, T0).expect_err("several problems");
+    assert_eq!(
+        field_of(err.clone()),
+        "plan.cadence_days, plan.starts_at_ms, plan.goals[0].baseline, plan.goals[1].topic, \
+         plan.goals[1].target"
+    );
+    assert!(
+        err.to_string()
+            .contains("plan.goals[1].target: must be above the baseline"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_check_in_with_several_problems_names_them_all() {
+    let mut t = active();
+    let c = CheckIn {
+        duration_minutes: 5,
+        format: 0,
+        ..meeting(T0 - DAY_MS, &[(0, 3), (0, 9), (7, 2)])
+    };
+    let err = check_in(&mut t, &c, TandemSide::Mentee, T0).expect_err("several problems");
+    assert_eq!(
+        field_of(err),
+        "check_in.met_at_ms, check_in.duration_minutes, check_in.format, \
+         check_in.progress[1].goal, check_in.progress[1].level, check_in.progress[2].goal"
+    );
 }
 
 #[test]
