@@ -180,8 +180,8 @@ impl NodeState {
         Ok(version)
     }
 
-    /// Imports mentors keyed by their member numbers, all or nothing: each record is validated
-    /// first, then one transaction creates the unknown ones and rewrites the changed ones.
+    /// Imports mentors keyed by their member numbers, all or nothing: every record is validated
+    /// first (a refusal names every wrong field of every record), then one transaction creates the unknown ones and rewrites the changed ones.
     /// Importing the same records again changes nothing. `actor` goes into the audit log. A dry
     /// run does the same work and rolls it back, so its report is exactly what a real run
     /// would do.
@@ -191,17 +191,25 @@ impl NodeState {
         mentors: &[Mentor],
         dry_run: bool,
     ) -> Result<ImportReport, NodeError> {
+        // Every wrong field of every record, named `mentors[k].<field>`.
+        let mut violations = Violations::new();
         let mut records = Vec::with_capacity(mentors.len());
         for (k, mentor) in mentors.iter().enumerate() {
-            let record = validate::mentor(mentor)?;
-            if record.member_number.is_empty() {
-                return Err(NodeError::invalid(
-                    &format!("mentors[{k}].member_number"),
-                    "is required to import",
-                ));
+            let at = format!("mentors[{k}].");
+            match validate::mentor(mentor) {
+                Ok(record) if record.member_number.is_empty() => {
+                    violations.add(format!("{at}member_number"), "is required to import");
+                }
+                Ok(record) => records.push(record),
+                Err(found) => {
+                    for v in found.iter() {
+                        let field = v.field.strip_prefix("mentor.").unwrap_or(&v.field);
+                        violations.add(format!("{at}{field}"), v.description.clone());
+                    }
+                }
             }
-            records.push(record);
         }
+        violations.into_result()?;
         let mut report = ImportReport::default();
         let txn = self.write().await?;
         for record in &records {

@@ -656,3 +656,45 @@ async fn a_mentor_whose_places_are_all_taken_is_shown_as_such() {
         "still published, under its pseudonym"
     );
 }
+
+#[tokio::test]
+async fn an_import_with_bad_records_names_each_and_stores_nothing() {
+    let node = sqlite_node().await;
+    let good = Mentor {
+        member_number: "M-1".into(),
+        ..erika()
+    };
+    let no_number = max();
+    let bad_capacity = Mentor {
+        member_number: "M-3".into(),
+        capacity: 0,
+        ..erika()
+    };
+    let err = node
+        .state
+        .import_mentors("cli", &[good.clone(), no_number, bad_capacity], false)
+        .await
+        .expect_err("bad records");
+    let status = tonic::Status::from(err);
+    assert_eq!(status.code(), Code::InvalidArgument);
+    for field in ["mentors[1].member_number", "mentors[2].capacity"] {
+        assert!(
+            status.message().contains(field),
+            "{field} in {}",
+            status.message()
+        );
+    }
+    assert!(
+        !status.message().contains("mentors[0]"),
+        "{}",
+        status.message()
+    );
+    assert!(node.state.list_mentors().await.expect("list").is_empty());
+
+    let report = node
+        .state
+        .import_mentors("cli", &[good], false)
+        .await
+        .expect("import");
+    assert_eq!(report.created, 1);
+}
