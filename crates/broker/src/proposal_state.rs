@@ -79,18 +79,7 @@ pub(crate) async fn end_proposal(
     if update.exec(conn).await?.rows_affected == 0 {
         return Ok(false);
     }
-    mentee::Entity::update_many()
-        .col_expr(
-            mentee::Column::Status,
-            Expr::value(MenteeStatus::Waiting as i32),
-        )
-        .col_expr(mentee::Column::WaitingReason, Expr::value(""))
-        .col_expr(mentee::Column::WaitingDetail, Expr::value(""))
-        .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
-        .filter(mentee::Column::Id.eq(&p.mentee_id))
-        .filter(mentee::Column::Status.eq(MenteeStatus::Proposed as i32))
-        .exec(conn)
-        .await?;
+    leave_proposed(conn, &p.mentee_id, MenteeStatus::Waiting, now).await?;
     if let Some(reason) = ending.close_reason() {
         outbox::enqueue(conn, vec![outbox::close_message(p, reason, now)]).await?;
     }
@@ -186,19 +175,28 @@ async fn complete_if_tandem(
     if p.status != ProposalStatus::Tandem as i32 {
         return Ok(());
     }
+    leave_proposed(conn, &p.mentee_id, MenteeStatus::InTandem, now).await?;
+    crate::tandems::form(conn, &p, now, rules).await?;
+    tracing::info!(proposal = %p.id, node = %p.node_id, cross_node = p.cross_node, "tandem formed");
+    Ok(())
+}
+
+/// Moves a mentee that is still PROPOSED to `status`, clearing its waiting reason; a mentee
+/// that moved on meanwhile (withdrawn, erased) is left alone.
+async fn leave_proposed(
+    conn: &impl ConnectionTrait,
+    mentee_id: &str,
+    status: MenteeStatus,
+    now: i64,
+) -> Result<(), BrokerError> {
     mentee::Entity::update_many()
-        .col_expr(
-            mentee::Column::Status,
-            Expr::value(MenteeStatus::InTandem as i32),
-        )
+        .col_expr(mentee::Column::Status, Expr::value(status as i32))
         .col_expr(mentee::Column::WaitingReason, Expr::value(""))
         .col_expr(mentee::Column::WaitingDetail, Expr::value(""))
         .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
-        .filter(mentee::Column::Id.eq(&p.mentee_id))
+        .filter(mentee::Column::Id.eq(mentee_id))
         .filter(mentee::Column::Status.eq(MenteeStatus::Proposed as i32))
         .exec(conn)
         .await?;
-    crate::tandems::form(conn, &p, now, rules).await?;
-    tracing::info!(proposal = %p.id, node = %p.node_id, cross_node = p.cross_node, "tandem formed");
     Ok(())
 }
