@@ -21,4 +21,4 @@ pub mod time;
 pub mod validate;
 
 pub use error::{FieldViolation, Violations};
-pub use model::{Goal, MenteeNeeds, MentorProfile, MentorRecord};
+pub use model::{CompanyRecord, Employer, Goal, MenteeNeeds, MentorProfile, MentorRecord};

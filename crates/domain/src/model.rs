@@ -94,8 +94,32 @@ pub struct MenteeNeeds {
     pub industry: i32,
     pub industry_preference: i32,
     pub company_size_band: i32,
+    /// The submitting company's employer and group tokens and its home node, from its
+    /// membership ([`Employer`]), never from the request.
     pub employer_token: String,
     pub group_token: String,
+    pub home_node_id: String,
+}
+
+/// A member company as association staff record it (validated); it stays at the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompanyRecord {
+    pub legal_name: String,
+    pub register_number: String,
+    /// Empty when the company belongs to no group.
+    pub group_register_number: String,
+    /// The association's own reference; empty when none was given.
+    pub reference: String,
+}
+
+/// Who submits a mentee, as the broker knows it from the company's membership: the tokens the
+/// company's node computed from its register numbers, and that node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Employer {
+    pub employer_token: String,
+    /// Equal to `employer_token` for a company without a group.
+    pub group_token: String,
+    /// The node that admitted the company.
     pub home_node_id: String,
 }
 
@@ -149,9 +173,6 @@ impl MenteeNeeds {
             industry: self.industry,
             industry_preference: self.industry_preference,
             company_size_band: self.company_size_band,
-            employer_token: self.employer_token.clone(),
-            group_token: self.group_token.clone(),
-            home_node_id: self.home_node_id.clone(),
         }
     }
 

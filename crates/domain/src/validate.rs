@@ -11,7 +11,7 @@ use tandem_proto::{
 };
 
 use crate::error::{FieldViolation, Violations};
-use crate::model::{Goal, MenteeNeeds, MentorRecord};
+use crate::model::{CompanyRecord, Employer, Goal, MenteeNeeds, MentorRecord};
 use crate::taxonomy::{has_region_shape, is_country, is_language, is_subdivision};
 
 /// Most goals a mentee may have.
@@ -304,7 +304,7 @@ pub fn endpoint_scheme(field: &str, endpoint: &str, tls: bool) -> Result<(), Fie
 
 /// Validates a mentee a company submits and returns what the broker keeps; the error lists
 /// every wrong field.
-pub fn mentee(m: &MenteeRequest) -> Checks<MenteeNeeds> {
+pub fn mentee(m: &MenteeRequest, employer: &Employer) -> Checks<MenteeNeeds> {
     let mut found = Violations::new();
     let level = found.check(mentee_level(m.career_level));
     let goals = found.check(mentee_goals(&m.goals));
@@ -327,15 +327,6 @@ pub fn mentee(m: &MenteeRequest) -> Checks<MenteeNeeds> {
         m.company_size_band,
         "company size band",
     ));
-    let employer_token = found.check(token("mentee.employer_token", &m.employer_token));
-    let group_token = if m.group_token.is_empty() {
-        employer_token.clone()
-    } else {
-        found.check(token("mentee.group_token", &m.group_token))
-    };
-    if !m.home_node_id.is_empty() {
-        found.check(node_id("mentee.home_node_id", &m.home_node_id));
-    }
     found.finish(|| {
         Some(MenteeNeeds {
             career_level: level? as i32,
@@ -346,9 +337,9 @@ pub fn mentee(m: &MenteeRequest) -> Checks<MenteeNeeds> {
             industry: industry? as i32,
             industry_preference: m.industry_preference,
             company_size_band: size? as i32,
-            employer_token: employer_token?,
-            group_token: group_token?,
-            home_node_id: m.home_node_id.clone(),
+            employer_token: employer.employer_token.clone(),
+            group_token: employer.group_token.clone(),
+            home_node_id: employer.home_node_id.clone(),
         })
     })
 }
@@ -470,6 +461,74 @@ pub fn mentor(m: &Mentor) -> Checks<MentorRecord> {
             publish_consent: publish_consent?,
         })
     })
+}
+
+/// Checks a member company that association staff admit; the error lists every wrong field.
+/// Register numbers must hold at least one letter or digit (what the employer token is
+/// computed from).
+pub fn company(c: &tandem_proto::Company) -> Checks<CompanyRecord> {
+    let mut found = Violations::new();
+    let legal_name = found.check(text("company.legal_name", &c.legal_name, true));
+    let register = found.check(register_number(
+        "company.register_number",
+        &c.register_number,
+        true,
+    ));
+    let group_register = found.check(register_number(
+        "company.group_register_number",
+        &c.group_register_number,
+        false,
+    ));
+    let reference = found.check(member_number("company.reference", &c.reference));
+    found.finish(|| {
+        Some(CompanyRecord {
+            legal_name: legal_name?,
+            register_number: register?,
+            group_register_number: group_register?,
+            reference: reference?,
+        })
+    })
+}
+
+fn register_number(field: &str, value: &str, required: bool) -> Checked<String> {
+    let value = text(field, value, required)?;
+    if !value.is_empty() && !value.chars().any(char::is_alphanumeric) {
+        return Err(FieldViolation::new(
+            field,
+            "must contain letters or digits (e.g. \"HRB 12345 München\")",
+        ));
+    }
+    Ok(value)
+}
+
+/// Checks a membership a node publishes: a UUID company id, 64-hex tokens, and an enrolment
+/// code hash that is empty or 64 hex characters.
+pub fn membership(field: &str, m: &tandem_proto::Membership) -> Checks<()> {
+    let mut found = Violations::new();
+    if uuid_shape(&m.company_id).is_none() {
+        found.add(format!("{field}.company_id"), "must be a UUID");
+    }
+    found.check(token(&format!("{field}.employer_token"), &m.employer_token));
+    found.check(token(&format!("{field}.group_token"), &m.group_token));
+    if !m.enrolment_code_hash.is_empty() {
+        found.check(token(
+            &format!("{field}.enrolment_code_hash"),
+            &m.enrolment_code_hash,
+        ));
+    }
+    found.into_result()
+}
+
+/// Returns the id in canonical lower case when it has the shape of a UUID (8-4-4-4-12 hex).
+fn uuid_shape(id: &str) -> Option<String> {
+    let groups: Vec<&str> = id.split('-').collect();
+    let lengths = [8, 4, 4, 4, 12];
+    let ok = groups.len() == lengths.len()
+        && groups
+            .iter()
+            .zip(lengths)
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    ok.then(|| id.to_ascii_lowercase())
 }
 
 fn mentor_level(value: i32) -> Checked<CareerLevel> {

@@ -6,7 +6,9 @@
 //! reads it with [`caller`]; an HTTP handler calls [`Gate::admit`] itself.
 //!
 //! Unknown, malformed, revoked, foreign and wrong keys all get the same answer, so a caller
-//! learns nothing about which keys exist.
+//! learns nothing about which keys exist. The one exception needs the key's secret: a key
+//! revoked with a reason its holder must hear ("membership ended") gets PERMISSION_DENIED with
+//! that reason.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -89,6 +91,9 @@ pub enum AuthError {
     /// The key is not one this service issued and still honours.
     #[error("invalid api key")]
     Invalid,
+    /// The key was revoked for a reason its holder is told, e.g. "membership ended".
+    #[error("{0}")]
+    Ended(String),
     /// The key is valid but its scope does not allow this API.
     #[error("this key may not call {} services", .0.name())]
     WrongScope(Scope),
@@ -104,7 +109,7 @@ impl ServiceError for AuthError {
     fn code(&self) -> ErrorCode {
         match self {
             Self::Missing | Self::Invalid => ErrorCode::Unauthenticated,
-            Self::WrongScope(_) => ErrorCode::PermissionDenied,
+            Self::WrongScope(_) | Self::Ended(_) => ErrorCode::PermissionDenied,
             Self::RateLimited => ErrorCode::ResourceExhausted,
             Self::Db(_) => ErrorCode::Internal,
         }
@@ -143,9 +148,16 @@ impl Gate {
     /// Checks a presented key (`tdm_<id>_<secret>`) and returns its caller.
     pub async fn authenticate(&self, presented: &str) -> Result<Caller, AuthError> {
         let (id, secret) = key_format::split(presented).ok_or(AuthError::Invalid)?;
-        let key = keys::valid(&self.db, id).await?.ok_or(AuthError::Invalid)?;
+        let key = keys::by_id(&self.db, id).await?.ok_or(AuthError::Invalid)?;
         if !key_format::verify(&key.secret_hash, secret) {
             return Err(AuthError::Invalid);
+        }
+        if key.revoked_at_ms != 0 {
+            // Only the holder of the secret gets here; a reason given at revocation is theirs.
+            return Err(match key.revoked_reason.as_str() {
+                "" => AuthError::Invalid,
+                reason => AuthError::Ended(reason.to_owned()),
+            });
         }
         let scope = Scope::parse(&key.scope)
             .filter(|s| self.issues.contains(s))

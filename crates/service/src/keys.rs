@@ -106,6 +106,7 @@ async fn store(
         label: Set(grant.label.to_owned()),
         created_at_ms: Set(at_ms),
         revoked_at_ms: Set(0),
+        revoked_reason: Set(String::new()),
     }
     .insert(conn)
     .await?;
@@ -183,6 +184,39 @@ pub async fn revoke(
     Ok(())
 }
 
+/// Revokes every valid key of `scope` bound to `tenant`, telling their holders `reason` from
+/// now on (e.g. "membership ended"): a call with such a key is refused with that reason
+/// instead of looking like an unknown key, since only the holder of the secret can see it.
+/// Each revocation is audited. Returns the ids revoked.
+pub async fn revoke_tenant(
+    conn: &impl ConnectionTrait,
+    at_ms: i64,
+    actor: &str,
+    scope: Scope,
+    tenant: &str,
+    reason: &str,
+) -> Result<Vec<String>, DbErr> {
+    let keys = api_key::Entity::find()
+        .filter(api_key::Column::Scope.eq(scope.name()))
+        .filter(api_key::Column::Tenant.eq(tenant))
+        .filter(api_key::Column::RevokedAtMs.eq(0))
+        .order_by_asc(api_key::Column::Id)
+        .all(conn)
+        .await?;
+    let mut revoked = Vec::with_capacity(keys.len());
+    for key in keys {
+        let id = key.id.clone();
+        let mut row = key.into_active_model();
+        row.revoked_at_ms = Set(at_ms);
+        row.revoked_reason = Set(reason.to_owned());
+        row.update(conn).await?;
+        audit::record(conn, at_ms, actor, "key.revoked", "api_key", &id, reason).await?;
+        tracing::info!(key_id = %id, reason, "api key revoked");
+        revoked.push(id);
+    }
+    Ok(revoked)
+}
+
 /// Lists every key, newest first, without secrets.
 pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<KeyInfo>, DbErr> {
     Ok(api_key::Entity::find()
@@ -195,13 +229,10 @@ pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<KeyInfo>, DbErr> {
         .collect())
 }
 
-/// Returns the key with `id` unless it is revoked.
-pub(crate) async fn valid(
+/// Returns the key with `id`, revoked or not.
+pub(crate) async fn by_id(
     conn: &impl ConnectionTrait,
     id: &str,
 ) -> Result<Option<api_key::Model>, DbErr> {
-    api_key::Entity::find_by_id(id.to_owned())
-        .filter(api_key::Column::RevokedAtMs.eq(0))
-        .one(conn)
-        .await
+    api_key::Entity::find_by_id(id.to_owned()).one(conn).await
 }

@@ -24,6 +24,7 @@ pub mod api_key;
 pub mod audit;
 pub mod auth;
 pub mod clock;
+pub mod enrolment;
 pub mod error;
 pub mod keys;
 pub mod rate_limit;

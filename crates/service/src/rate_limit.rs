@@ -45,6 +45,16 @@ impl RateLimiter {
         Self { buckets }
     }
 
+    /// Returns a limiter of `rate` requests per minute per caller with bursts up to `burst`,
+    /// for rare calls such as enrolment; a `rate` of 0 disables limiting.
+    pub fn per_minute(rate: u32, burst: u32) -> Self {
+        let buckets = NonZeroU32::new(rate).map(|rate| {
+            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+            governor::RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst))
+        });
+        Self { buckets }
+    }
+
     /// Takes one request of `caller`'s allowance, or refuses.
     pub fn admit(&self, caller: &str) -> Result<(), RateLimited> {
         match &self.buckets {

@@ -22,6 +22,9 @@ pub struct Model {
     pub created_at_ms: i64,
     /// Unix ms of revocation; 0 while valid.
     pub revoked_at_ms: i64,
+    /// Why the key was revoked when its holder may be told (e.g. "membership ended"); empty
+    /// for an ordinary revocation, which looks like an unknown key.
+    pub revoked_reason: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

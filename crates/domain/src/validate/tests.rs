@@ -49,10 +49,20 @@ fn good_mentee() -> MenteeRequest {
         industry: Industry::ItSoftware as i32,
         industry_preference: 0,
         company_size_band: CompanySizeBand::Small as i32,
+    }
+}
+
+/// The submitting company as its membership describes it.
+fn employer() -> crate::Employer {
+    crate::Employer {
         employer_token: "a".repeat(64),
-        group_token: String::new(),
+        group_token: "b".repeat(64),
         home_node_id: "startups".into(),
     }
+}
+
+fn mentee(m: &MenteeRequest) -> Result<crate::MenteeNeeds, crate::Violations> {
+    super::mentee(m, &employer())
 }
 
 fn good_mentor() -> Mentor {
@@ -75,9 +85,81 @@ fn good_mentor() -> Mentor {
 }
 
 #[test]
-fn accepts_a_good_mentee_and_defaults_the_group_token() {
+fn a_good_mentee_takes_its_tokens_and_home_node_from_the_membership() {
     let needs = mentee(&good_mentee()).expect("valid");
-    assert_eq!(needs.group_token, needs.employer_token);
+    assert_eq!(needs.employer_token, "a".repeat(64));
+    assert_eq!(needs.group_token, "b".repeat(64));
+    assert_eq!(needs.home_node_id, "startups");
+}
+
+fn good_company() -> tandem_proto::Company {
+    tandem_proto::Company {
+        legal_name: " Muster GmbH ".into(),
+        register_number: "HRB 1234 München".into(),
+        reference: "M-17".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_company_is_checked_whole() {
+    let record = company(&good_company()).expect("valid");
+    assert_eq!(record.legal_name, "Muster GmbH");
+    assert_eq!(record.group_register_number, "");
+    let err = company(&tandem_proto::Company {
+        legal_name: String::new(),
+        register_number: " - ".into(),
+        group_register_number: "a\u{7}".into(),
+        reference: "x".repeat(65),
+        ..Default::default()
+    })
+    .expect_err("four problems");
+    assert_eq!(
+        err.fields(),
+        [
+            "company.legal_name",
+            "company.register_number",
+            "company.group_register_number",
+            "company.reference",
+        ],
+        "{err}"
+    );
+    let empty = company(&tandem_proto::Company {
+        register_number: "  ".into(),
+        ..good_company()
+    })
+    .expect_err("empty register number");
+    assert_eq!(empty.to_string(), "company.register_number: is required");
+}
+
+#[test]
+fn a_membership_from_a_node_must_carry_tokens_and_a_uuid() {
+    let good = tandem_proto::Membership {
+        company_id: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+        employer_token: "a".repeat(64),
+        group_token: "b".repeat(64),
+        enrolment_code_hash: String::new(),
+        enrolment_code_expires_at_ms: 0,
+        active: true,
+        version: 3,
+    };
+    assert!(membership("memberships[0]", &good).is_ok());
+    let bad = tandem_proto::Membership {
+        company_id: "acme".into(),
+        employer_token: "nope".into(),
+        enrolment_code_hash: "xyz".into(),
+        ..good
+    };
+    assert_eq!(
+        membership("memberships[0]", &bad)
+            .expect_err("bad")
+            .fields(),
+        [
+            "memberships[0].company_id",
+            "memberships[0].employer_token",
+            "memberships[0].enrolment_code_hash",
+        ]
+    );
 }
 
 #[test]
@@ -95,10 +177,6 @@ fn names_the_field_of_a_bad_mentee() {
         (
             |m| m.preferred_format = Format::InPerson as i32,
             "mentee.region",
-        ),
-        (
-            |m| m.employer_token = "nope".into(),
-            "mentee.employer_token",
         ),
     ];
     for (mutate, field) in cases {
@@ -152,7 +230,6 @@ fn a_mentee_with_several_problems_gets_them_all_at_once() {
         region: "XX-YY".into(),
         preferred_format: Format::InPerson as i32,
         industry: 0,
-        employer_token: "nope".into(),
         ..good_mentee()
     };
     let err = mentee(&m).expect_err("several problems");
@@ -165,7 +242,6 @@ fn a_mentee_with_several_problems_gets_them_all_at_once() {
             "mentee.languages[1]",
             "mentee.region",
             "mentee.industry",
-            "mentee.employer_token",
         ],
         "{err}"
     );

@@ -6,6 +6,7 @@
 pub use crate::{api_key, audit_event};
 
 pub mod matching_round;
+pub mod membership;
 pub mod mentee;
 pub mod node;
 pub mod outbox;

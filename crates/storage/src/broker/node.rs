@@ -23,6 +23,8 @@ pub struct Model {
     pub identity: String,
     /// Tandem event log cursor reached.
     pub tandem_event_cursor: i64,
+    /// Membership feed cursor reached.
+    pub membership_cursor: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -23,6 +23,7 @@ impl MigratorTrait for NodeMigrator {
             Box::new(node::m20261204_000013_mentee_ref::Migration),
             Box::new(node::m20261205_000014_shared_key_and_audit_columns::Migration),
             Box::new(node::m20261206_000015_mentor_member_number::Migration),
+            Box::new(node::m20261207_000016_companies::Migration),
         ]
     }
 }
@@ -42,6 +43,7 @@ impl MigratorTrait for BrokerMigrator {
             Box::new(broker::m20261203_000005_node_identity::Migration),
             Box::new(broker::m20261204_000006_tandems::Migration),
             Box::new(broker::m20261204_000010_mentee_erasure::Migration),
+            Box::new(broker::m20261207_000011_memberships::Migration),
         ]
     }
 }

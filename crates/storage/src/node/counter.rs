@@ -6,6 +6,8 @@ use sea_orm::entity::prelude::*;
 
 /// Name of the profile feed counter.
 pub const FEED_VERSION: &str = "feed_version";
+/// Name of the membership feed counter.
+pub const MEMBERSHIP_VERSION: &str = "membership_version";
 /// Name of the decision log counter.
 pub const DECISION_SEQ: &str = "decision_seq";
 /// Name of the tandem event log counter.

@@ -7,3 +7,4 @@ pub mod m20261204_000012_forgotten_mentees;
 pub mod m20261204_000013_mentee_ref;
 pub mod m20261205_000014_shared_key_and_audit_columns;
 pub mod m20261206_000015_mentor_member_number;
+pub mod m20261207_000016_companies;
