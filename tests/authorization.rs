@@ -5,7 +5,7 @@
 //! `NodeAdminService` RPC refuses every key but a staff key of that very node.
 
 use tandem_cli::demo::federation::{Bearer, NodeAdminClient, demo_key, demo_staff_key};
-use tandem_e2e::{as_company, mentee, mentor, start, submission};
+use tandem_e2e::{mentee, mentor, start, submission};
 use tandem_proto::mentee_service_client::MenteeServiceClient;
 use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
 use tandem_proto::operator_service_client::OperatorServiceClient;
@@ -21,10 +21,6 @@ use tandem_proto::{
     UpdateMentorRequest,
 };
 use tonic::Code;
-
-fn globex<T>(message: T) -> anyhow::Result<tonic::Request<T>> {
-    as_company("globex", message)
-}
 
 fn refused(result: Result<tonic::Status, ()>, expected: &[Code], secret: &str, what: &str) {
     let Ok(status) = result else {
@@ -47,10 +43,7 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
         .await?;
     let own = f
         .mentees
-        .submit_mentee(as_company(
-            "acme",
-            submission("k1", mentee("HRB 9", "chamber")),
-        )?)
+        .submit_mentee(f.as_company("acme", submission("k1", mentee()))?)
         .await?
         .into_inner();
     f.operator.sync_nodes(SyncNodesRequest::default()).await?;
@@ -59,7 +52,7 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
         .await?;
     let proposal = f
         .mentees
-        .list_proposals(as_company(
+        .list_proposals(f.as_company(
             "acme",
             ListProposalsRequest {
                 mentee_id: own.mentee_id.clone(),
@@ -72,12 +65,16 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
     let (m, p) = (own.mentee_id.clone(), proposal.proposal_id.clone());
 
     // Another company: every object of acme is NOT_FOUND, and its lists are empty.
+    let globex_key = f.companies["globex"].api_key.clone();
     let c = &mut f.mentees;
     let not_found = [Code::NotFound];
     refused(
-        c.get_mentee(globex(GetMenteeRequest {
-            mentee_id: m.clone(),
-        })?)
+        c.get_mentee(tandem_e2e::with_key(
+            &globex_key,
+            GetMenteeRequest {
+                mentee_id: m.clone(),
+            },
+        )?)
         .await
         .err()
         .ok_or(()),
@@ -86,9 +83,12 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
         "get_mentee",
     );
     refused(
-        c.withdraw_mentee(globex(WithdrawMenteeRequest {
-            mentee_id: m.clone(),
-        })?)
+        c.withdraw_mentee(tandem_e2e::with_key(
+            &globex_key,
+            WithdrawMenteeRequest {
+                mentee_id: m.clone(),
+            },
+        )?)
         .await
         .err()
         .ok_or(()),
@@ -97,9 +97,12 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
         "withdraw_mentee",
     );
     refused(
-        c.list_proposals(globex(ListProposalsRequest {
-            mentee_id: m.clone(),
-        })?)
+        c.list_proposals(tandem_e2e::with_key(
+            &globex_key,
+            ListProposalsRequest {
+                mentee_id: m.clone(),
+            },
+        )?)
         .await
         .err()
         .ok_or(()),
@@ -112,7 +115,7 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
         decision: CompanyDecision::Confirmed as i32,
     };
     refused(
-        c.respond_to_proposal(globex(respond)?)
+        c.respond_to_proposal(tandem_e2e::with_key(&globex_key, respond)?)
             .await
             .err()
             .ok_or(()),
@@ -121,9 +124,12 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
         "respond_to_proposal",
     );
     refused(
-        c.get_contact_card(globex(GetContactCardRequest {
-            proposal_id: p.clone(),
-        })?)
+        c.get_contact_card(tandem_e2e::with_key(
+            &globex_key,
+            GetContactCardRequest {
+                proposal_id: p.clone(),
+            },
+        )?)
         .await
         .err()
         .ok_or(()),
@@ -132,7 +138,7 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
         "get_contact_card",
     );
     assert!(
-        c.list_mentees(globex(ListMenteesRequest {})?)
+        c.list_mentees(tandem_e2e::with_key(&globex_key, ListMenteesRequest {})?)
             .await?
             .into_inner()
             .mentees
@@ -175,7 +181,7 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
         f.federation
             .channel(&f.federation.broker_endpoint())
             .await?,
-        Bearer::new(&demo_key("acme"))?,
+        Bearer::new(&f.companies["acme"].api_key)?,
     );
     let register = RegisterNodeRequest {
         node_id: "rogue".into(),
@@ -264,7 +270,7 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
     // The rightful company still sees its mentee, untouched by all of the above.
     let mine = f
         .mentees
-        .get_mentee(as_company("acme", GetMenteeRequest { mentee_id: m })?)
+        .get_mentee(f.as_company("acme", GetMenteeRequest { mentee_id: m })?)
         .await?
         .into_inner();
     assert_eq!(mine.status, own.status + 1, "proposed, not withdrawn");
@@ -281,7 +287,7 @@ async fn a_caller_over_its_rate_gets_resource_exhausted_and_others_do_not() -> a
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..400 {
         let mut client = f.mentees.clone();
-        let request = as_company("acme", ListMenteesRequest {})?;
+        let request = f.as_company("acme", ListMenteesRequest {})?;
         calls.spawn(async move { client.list_mentees(request).await });
     }
     while let Some(answer) = calls.join_next().await {
@@ -293,7 +299,7 @@ async fn a_caller_over_its_rate_gets_resource_exhausted_and_others_do_not() -> a
     }
     assert!(exhausted, "acme was never limited");
     f.mentees
-        .list_mentees(as_company("globex", ListMenteesRequest {})?)
+        .list_mentees(f.as_company("globex", ListMenteesRequest {})?)
         .await?;
     f.operator.list_nodes(ListNodesRequest {}).await?;
     f.federation.shutdown().await;
@@ -398,7 +404,7 @@ async fn node_admin_service_accepts_only_a_staff_key_of_that_node() -> anyhow::R
     // at the guild every RPC is UNAUTHENTICATED with the same message, which names nothing.
     for (who, key) in [
         ("chamber staff", demo_staff_key("chamber")),
-        ("company acme", demo_key("acme")),
+        ("company acme", f.companies["acme"].api_key.clone()),
         ("operator", demo_key("operator")),
         (
             "made up",

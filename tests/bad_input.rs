@@ -2,7 +2,7 @@
 //! the field, and nothing is stored. A request with several problems gets them all at once:
 //! one `google.rpc.BadRequest` field violation per wrong field, and the message lists them.
 
-use tandem_e2e::{as_company, mentee, mentor, start, submission};
+use tandem_e2e::{mentee, mentor, start, submission};
 use tandem_proto::{
     CareerLevel, CreateMentorRequest, Format, Goal, ListMenteesRequest, ListMentorsRequest,
     MenteeRequest, Mentor, Topic,
@@ -59,7 +59,7 @@ async fn bad_mentees_are_refused_naming_the_field() -> anyhow::Result<()> {
             "mentee.goals",
             MenteeRequest {
                 goals: vec![],
-                ..mentee("HRB 9", "chamber")
+                ..mentee()
             },
         ),
         (
@@ -67,7 +67,7 @@ async fn bad_mentees_are_refused_naming_the_field() -> anyhow::Result<()> {
             "mentee.languages[0]",
             MenteeRequest {
                 languages: vec!["xx".into()],
-                ..mentee("HRB 9", "chamber")
+                ..mentee()
             },
         ),
         (
@@ -75,16 +75,15 @@ async fn bad_mentees_are_refused_naming_the_field() -> anyhow::Result<()> {
             "mentee.career_level",
             MenteeRequest {
                 career_level: 42,
-                ..mentee("HRB 9", "chamber")
+                ..mentee()
             },
         ),
-        ("", "idempotency_key", mentee("HRB 9", "chamber")),
-        ("k5", "mentee.home_node_id", mentee("HRB 9", "no-such-node")),
+        ("", "idempotency_key", mentee()),
     ];
     for (key, field, request) in cases {
         let status = f
             .mentees
-            .submit_mentee(as_company("acme", submission(key, request))?)
+            .submit_mentee(f.as_company("acme", submission(key, request))?)
             .await
             .expect_err(field);
         assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
@@ -96,16 +95,13 @@ async fn bad_mentees_are_refused_naming_the_field() -> anyhow::Result<()> {
     }
     let missing = f
         .mentees
-        .submit_mentee(tonic::Request::new(submission(
-            "k6",
-            mentee("HRB 9", "chamber"),
-        )))
+        .submit_mentee(tonic::Request::new(submission("k6", mentee())))
         .await
         .expect_err("no company");
     assert_eq!(missing.code(), Code::Unauthenticated);
     let stored = f
         .mentees
-        .list_mentees(as_company("acme", ListMenteesRequest {})?)
+        .list_mentees(f.as_company("acme", ListMenteesRequest {})?)
         .await?
         .into_inner();
     assert!(stored.mentees.is_empty(), "nothing stored: {stored:?}");
@@ -150,7 +146,7 @@ async fn mentors_with_capacity_out_of_range_are_refused() -> anyhow::Result<()> 
 #[tokio::test]
 async fn a_mentee_with_several_problems_gets_them_all_at_once() -> anyhow::Result<()> {
     let mut f = start(&["chamber"]).await?;
-    let good = mentee("HRB 9", "chamber");
+    let good = mentee();
     let bad = MenteeRequest {
         goals: vec![
             Goal {
@@ -167,15 +163,13 @@ async fn a_mentee_with_several_problems_gets_them_all_at_once() -> anyhow::Resul
         region: "XX-YY".into(),
         industry: 0,
         company_size_band: 0,
-        employer_token: "nope".into(),
-        home_node_id: "no-such-node".into(),
         ..good.clone()
     };
     let status = f
         .mentees
-        .submit_mentee(as_company("acme", submission("", bad))?)
+        .submit_mentee(f.as_company("acme", submission("", bad))?)
         .await
-        .expect_err("nine problems");
+        .expect_err("seven problems");
     assert_names_every_field(
         &status,
         &[
@@ -186,8 +180,6 @@ async fn a_mentee_with_several_problems_gets_them_all_at_once() -> anyhow::Resul
             "mentee.region",
             "mentee.industry",
             "mentee.company_size_band",
-            "mentee.employer_token",
-            "mentee.home_node_id",
         ],
     );
     let region = field_violations(&status)
@@ -198,7 +190,7 @@ async fn a_mentee_with_several_problems_gets_them_all_at_once() -> anyhow::Resul
     assert!(region.contains("XX-YY"), "{region}");
     let stored = f
         .mentees
-        .list_mentees(as_company("acme", ListMenteesRequest {})?)
+        .list_mentees(f.as_company("acme", ListMenteesRequest {})?)
         .await?
         .into_inner();
     assert!(stored.mentees.is_empty(), "nothing stored: {stored:?}");
@@ -211,7 +203,7 @@ async fn a_mentee_with_several_problems_gets_them_all_at_once() -> anyhow::Resul
     };
     let stored = f
         .mentees
-        .submit_mentee(as_company("acme", submission("k1", fixed))?)
+        .submit_mentee(f.as_company("acme", submission("k1", fixed))?)
         .await?
         .into_inner();
     assert_eq!(

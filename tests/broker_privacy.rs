@@ -1,5 +1,6 @@
 //! After a whole demo run, the broker's database holds no mentor name, e-mail address, phone
-//! number or employer name: every text and binary column of every table is inspected.
+//! number or employer name, and no member company's legal name or register number: every text
+//! and binary column of every table is inspected.
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tandem_cli::demo::{self, DemoOptions};
@@ -62,6 +63,17 @@ async fn mentor_identities(node_db: &DatabaseConnection) -> anyhow::Result<Vec<S
     Ok(out)
 }
 
+/// Returns the legal names and register numbers of a node's member companies.
+async fn company_identities(node_db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for row in rows(node_db, "SELECT legal_name, register_number FROM companies").await? {
+        for k in 0..2 {
+            out.push(row.try_get_by_index(k)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Finds `local@domain.tld`. Binary columns hold protobuf, whose length byte for a 64-character
 /// token is `@`, so a bare `@` proves nothing; a domain with a dot after it does.
 fn looks_like_email(text: &str) -> bool {
@@ -110,13 +122,20 @@ async fn the_broker_database_holds_no_personal_data_after_the_demo() -> anyhow::
     assert!(summary.contact_cards_released > 0);
 
     let mut identities = Vec::new();
+    let mut companies = Vec::new();
     for node in ["ind-assoc", "startup-net", "chamber"] {
         let db = tandem_storage::connect(&tandem_storage::sqlite_url(
             &dir.path().join(format!("{node}.sqlite")),
         ))
         .await?;
         identities.extend(mentor_identities(&db).await?);
+        companies.extend(company_identities(&db).await?);
     }
+    assert!(
+        companies.len() >= 2 * 20,
+        "the nodes hold their member companies: {companies:?}"
+    );
+    identities.extend(companies);
     assert!(
         identities.len() >= 3 * 25 * 3,
         "the nodes hold the mentors' identities"

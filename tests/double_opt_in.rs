@@ -3,7 +3,7 @@
 //! on its next call; a refusal names the side that has not said yes. No test here syncs
 //! between the answers and the card (the test federation's periodic sync is off).
 
-use tandem_e2e::{TestFederation, as_company, mentee, mentor, start, submission};
+use tandem_e2e::{TestFederation, mentee, mentor, start, submission};
 use tandem_proto::{
     CompanyDecision, ContactCard, CreateMentorRequest, GetContactCardRequest, GetMenteeRequest,
     ListAuditEventsRequest, ListProposalsRequest, MenteeStatus, MentorDecision, Proposal,
@@ -25,10 +25,7 @@ async fn proposed(f: &mut TestFederation) -> anyhow::Result<(String, String)> {
         .await?;
     let m = f
         .mentees
-        .submit_mentee(as_company(
-            "acme",
-            submission("k1", mentee("HRB 9 Berlin", "chamber")),
-        )?)
+        .submit_mentee(f.as_company("acme", submission("k1", mentee()))?)
         .await?
         .into_inner();
     f.operator.sync_nodes(SyncNodesRequest::default()).await?;
@@ -40,7 +37,7 @@ async fn proposed(f: &mut TestFederation) -> anyhow::Result<(String, String)> {
     anyhow::ensure!(round.proposals == 1, "{round:?}");
     let proposal = f
         .mentees
-        .list_proposals(as_company(
+        .list_proposals(f.as_company(
             "acme",
             ListProposalsRequest {
                 mentee_id: m.mentee_id.clone(),
@@ -71,14 +68,15 @@ async fn company_confirms(
     f: &mut TestFederation,
     proposal_id: &str,
 ) -> Result<Proposal, tonic::Status> {
-    let request = as_company(
-        "acme",
-        RespondToProposalRequest {
-            proposal_id: proposal_id.to_owned(),
-            decision: CompanyDecision::Confirmed as i32,
-        },
-    )
-    .map_err(|e| tonic::Status::internal(e.to_string()))?;
+    let request = f
+        .as_company(
+            "acme",
+            RespondToProposalRequest {
+                proposal_id: proposal_id.to_owned(),
+                decision: CompanyDecision::Confirmed as i32,
+            },
+        )
+        .map_err(|e| tonic::Status::internal(e.to_string()))?;
     f.mentees
         .respond_to_proposal(request)
         .await
@@ -89,13 +87,14 @@ async fn contact_card(
     f: &mut TestFederation,
     proposal_id: &str,
 ) -> Result<ContactCard, tonic::Status> {
-    let request = as_company(
-        "acme",
-        GetContactCardRequest {
-            proposal_id: proposal_id.to_owned(),
-        },
-    )
-    .map_err(|e| tonic::Status::internal(e.to_string()))?;
+    let request = f
+        .as_company(
+            "acme",
+            GetContactCardRequest {
+                proposal_id: proposal_id.to_owned(),
+            },
+        )
+        .map_err(|e| tonic::Status::internal(e.to_string()))?;
     f.mentees
         .get_contact_card(request)
         .await
@@ -113,7 +112,7 @@ fn refusal(result: Result<ContactCard, tonic::Status>) -> anyhow::Result<String>
 
 async fn mentee_status(f: &mut TestFederation, mentee_id: &str) -> anyhow::Result<i32> {
     Ok(f.mentees
-        .get_mentee(as_company(
+        .get_mentee(f.as_company(
             "acme",
             GetMenteeRequest {
                 mentee_id: mentee_id.to_owned(),

@@ -3,7 +3,7 @@
 //! mentee summary it received while keeping the introduction for its records. Nothing of any
 //! other mentee is lost.
 
-use tandem_e2e::{as_company, mentee, mentor, start, submission};
+use tandem_e2e::{mentee, mentor, start, submission};
 use tandem_proto::{
     CreateMentorRequest, EraseMenteeRequest, GetMenteeRequest, Introduction,
     ListAuditEventsRequest, ListIntroductionsRequest, ListNodeAuditEventsRequest,
@@ -28,10 +28,7 @@ async fn an_erased_mentee_is_forgotten_by_the_broker_and_the_mentors_node() -> a
     for (company, key) in [("acme", "anna"), ("globex", "ben")] {
         let submitted = f
             .mentees
-            .submit_mentee(as_company(
-                company,
-                submission(key, mentee(&format!("HRB 9 {company}"), "guild")),
-            )?)
+            .submit_mentee(f.as_company(company, submission(key, mentee()))?)
             .await?
             .into_inner();
         ids.push(submitted.mentee_id);
@@ -48,7 +45,7 @@ async fn an_erased_mentee_is_forgotten_by_the_broker_and_the_mentors_node() -> a
     for (company, id) in [("acme", &ids[0]), ("globex", &ids[1])] {
         let listed = f
             .mentees
-            .list_proposals(as_company(
+            .list_proposals(f.as_company(
                 company,
                 ListProposalsRequest {
                     mentee_id: id.clone(),
@@ -79,7 +76,7 @@ async fn an_erased_mentee_is_forgotten_by_the_broker_and_the_mentors_node() -> a
     // Globex cannot erase acme's mentee, and learns nothing about it.
     let status = f
         .mentees
-        .erase_mentee(as_company(
+        .erase_mentee(f.as_company(
             "globex",
             EraseMenteeRequest {
                 mentee_id: ids[0].clone(),
@@ -92,7 +89,7 @@ async fn an_erased_mentee_is_forgotten_by_the_broker_and_the_mentors_node() -> a
 
     let tombstone = f
         .mentees
-        .erase_mentee(as_company(
+        .erase_mentee(f.as_company(
             "acme",
             EraseMenteeRequest {
                 mentee_id: ids[0].clone(),
@@ -105,7 +102,7 @@ async fn an_erased_mentee_is_forgotten_by_the_broker_and_the_mentors_node() -> a
     assert_eq!(tombstone.request, None);
     let read = f
         .mentees
-        .get_mentee(as_company(
+        .get_mentee(f.as_company(
             "acme",
             GetMenteeRequest {
                 mentee_id: ids[0].clone(),
@@ -139,7 +136,7 @@ async fn an_erased_mentee_is_forgotten_by_the_broker_and_the_mentors_node() -> a
     // Nothing else lost: the other mentee, its proposal and its introduction are intact.
     let kept = f
         .mentees
-        .get_mentee(as_company(
+        .get_mentee(f.as_company(
             "globex",
             GetMenteeRequest {
                 mentee_id: ids[1].clone(),
@@ -165,8 +162,11 @@ async fn an_erased_mentee_is_forgotten_by_the_broker_and_the_mentors_node() -> a
         .find(|e| e.action == "mentee.erased")
         .expect("erasure audited");
     assert_eq!(
-        (erasure.actor.as_str(), erasure.object_id.as_str()),
-        ("company:acme", ids[0].as_str())
+        (erasure.actor.clone(), erasure.object_id.as_str()),
+        (
+            format!("company:{}", f.companies["acme"].company_id),
+            ids[0].as_str()
+        )
     );
     f.federation.shutdown().await;
     Ok(())

@@ -2,7 +2,7 @@
 //! syncs two nodes and proposes a mentor across the node boundary, the mentor's node receives
 //! the introduction, both sides say yes, and the contact card reaches that company only.
 
-use tandem_e2e::{as_company, mentee, mentor, start, submission};
+use tandem_e2e::{mentee, mentor, start, submission};
 use tandem_proto::{
     CompanyDecision, CreateMentorRequest, GetContactCardRequest, GetMenteeRequest,
     ListAuditEventsRequest, ListIntroductionsRequest, ListMenteesRequest, ListProposalsRequest,
@@ -24,10 +24,7 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
         .into_inner();
     let submitted = f
         .mentees
-        .submit_mentee(as_company(
-            "acme",
-            submission("k1", mentee("HRB 9 Berlin", "startups")),
-        )?)
+        .submit_mentee(f.as_company("acme", submission("k1", mentee()))?)
         .await?
         .into_inner();
     assert_eq!(submitted.status, MenteeStatus::Waiting as i32);
@@ -59,7 +56,7 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
 
     let proposals = f
         .mentees
-        .list_proposals(as_company(
+        .list_proposals(f.as_company(
             "acme",
             ListProposalsRequest {
                 mentee_id: submitted.mentee_id.clone(),
@@ -91,7 +88,7 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
     // Before any yes, and after only the company's yes, the card is refused.
     let card = f
         .mentees
-        .get_contact_card(as_company(
+        .get_contact_card(f.as_company(
             "acme",
             GetContactCardRequest {
                 proposal_id: proposal.proposal_id.clone(),
@@ -104,7 +101,7 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
     );
     let confirmed = f
         .mentees
-        .respond_to_proposal(as_company(
+        .respond_to_proposal(f.as_company(
             "acme",
             RespondToProposalRequest {
                 proposal_id: proposal.proposal_id.clone(),
@@ -120,7 +117,7 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
     );
     let card = f
         .mentees
-        .get_contact_card(as_company(
+        .get_contact_card(f.as_company(
             "acme",
             GetContactCardRequest {
                 proposal_id: proposal.proposal_id.clone(),
@@ -142,7 +139,7 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
 
     let mentee_now = f
         .mentees
-        .get_mentee(as_company(
+        .get_mentee(f.as_company(
             "acme",
             GetMenteeRequest {
                 mentee_id: submitted.mentee_id.clone(),
@@ -153,7 +150,7 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
     assert_eq!(mentee_now.status, MenteeStatus::InTandem as i32);
     let card = f
         .mentees
-        .get_contact_card(as_company(
+        .get_contact_card(f.as_company(
             "acme",
             GetContactCardRequest {
                 proposal_id: proposal.proposal_id.clone(),
@@ -168,7 +165,7 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
     // Another company sees none of it.
     let other = f
         .mentees
-        .get_contact_card(as_company(
+        .get_contact_card(f.as_company(
             "globex",
             GetContactCardRequest {
                 proposal_id: proposal.proposal_id.clone(),
@@ -180,7 +177,7 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
     assert!(!other.message().contains("Erika"), "{other:?}");
     let other = f
         .mentees
-        .get_mentee(as_company(
+        .get_mentee(f.as_company(
             "globex",
             GetMenteeRequest {
                 mentee_id: submitted.mentee_id.clone(),
@@ -191,7 +188,7 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
     assert_eq!(other.code(), Code::NotFound);
     let listed = f
         .mentees
-        .list_mentees(as_company("globex", ListMenteesRequest {})?)
+        .list_mentees(f.as_company("globex", ListMenteesRequest {})?)
         .await?
         .into_inner()
         .mentees;
@@ -208,23 +205,13 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
         .iter()
         .map(|e| (e.actor.as_str(), e.action.as_str(), e.object_id.as_str()))
         .collect();
+    let acme = format!("company:{}", f.companies["acme"].company_id);
+    let acme = acme.as_str();
     for expected in [
-        (
-            "company:acme",
-            "mentee.submitted",
-            submitted.mentee_id.as_str(),
-        ),
+        (acme, "mentee.submitted", submitted.mentee_id.as_str()),
         ("operator", "round.completed", round.round_id.as_str()),
-        (
-            "company:acme",
-            "proposal.confirmed",
-            proposal.proposal_id.as_str(),
-        ),
-        (
-            "company:acme",
-            "contact_card.released",
-            proposal.proposal_id.as_str(),
-        ),
+        (acme, "proposal.confirmed", proposal.proposal_id.as_str()),
+        (acme, "contact_card.released", proposal.proposal_id.as_str()),
     ] {
         assert!(
             entries.contains(&expected),
@@ -259,10 +246,7 @@ async fn a_declined_mentor_is_replaced_by_another_in_the_next_round() -> anyhow:
         .await?;
     let m = f
         .mentees
-        .submit_mentee(as_company(
-            "acme",
-            submission("k1", mentee("HRB 9", "startups")),
-        )?)
+        .submit_mentee(f.as_company("acme", submission("k1", mentee()))?)
         .await?
         .into_inner();
     f.operator.sync_nodes(SyncNodesRequest::default()).await?;
@@ -271,7 +255,7 @@ async fn a_declined_mentor_is_replaced_by_another_in_the_next_round() -> anyhow:
         .await?;
     let first = f
         .mentees
-        .list_proposals(as_company(
+        .list_proposals(f.as_company(
             "acme",
             ListProposalsRequest {
                 mentee_id: m.mentee_id.clone(),
@@ -297,7 +281,7 @@ async fn a_declined_mentor_is_replaced_by_another_in_the_next_round() -> anyhow:
     f.operator.sync_nodes(SyncNodesRequest::default()).await?;
     let waiting = f
         .mentees
-        .get_mentee(as_company(
+        .get_mentee(f.as_company(
             "acme",
             GetMenteeRequest {
                 mentee_id: m.mentee_id.clone(),
@@ -315,7 +299,7 @@ async fn a_declined_mentor_is_replaced_by_another_in_the_next_round() -> anyhow:
     assert_eq!(round.proposals, 1);
     let all = f
         .mentees
-        .list_proposals(as_company(
+        .list_proposals(f.as_company(
             "acme",
             ListProposalsRequest {
                 mentee_id: m.mentee_id.clone(),
@@ -355,26 +339,20 @@ async fn resubmitting_with_the_same_key_creates_no_second_mentee() -> anyhow::Re
     let mut f = start(&["chamber"]).await?;
     let first = f
         .mentees
-        .submit_mentee(as_company(
-            "acme",
-            submission("same-key", mentee("HRB 9", "chamber")),
-        )?)
+        .submit_mentee(f.as_company("acme", submission("same-key", mentee()))?)
         .await?
         .into_inner();
     let again = f
         .mentees
-        .submit_mentee(as_company(
-            "acme",
-            submission("same-key", mentee("HRB 9", "chamber")),
-        )?)
+        .submit_mentee(f.as_company("acme", submission("same-key", mentee()))?)
         .await?
         .into_inner();
     assert_eq!(first.mentee_id, again.mentee_id);
-    let mut changed = mentee("HRB 9", "chamber");
+    let mut changed = mentee();
     changed.languages = vec!["en".into()];
     let conflict = f
         .mentees
-        .submit_mentee(as_company("acme", submission("same-key", changed))?)
+        .submit_mentee(f.as_company("acme", submission("same-key", changed))?)
         .await
         .expect_err("same key, other payload");
     assert_eq!(conflict.code(), Code::AlreadyExists);
@@ -385,16 +363,13 @@ async fn resubmitting_with_the_same_key_creates_no_second_mentee() -> anyhow::Re
     // The same key from another company is that company's own mentee.
     let other = f
         .mentees
-        .submit_mentee(as_company(
-            "globex",
-            submission("same-key", mentee("HRB 7", "chamber")),
-        )?)
+        .submit_mentee(f.as_company("globex", submission("same-key", mentee()))?)
         .await?
         .into_inner();
     assert_ne!(other.mentee_id, first.mentee_id);
     let listed = f
         .mentees
-        .list_mentees(as_company("acme", ListMenteesRequest {})?)
+        .list_mentees(f.as_company("acme", ListMenteesRequest {})?)
         .await?
         .into_inner()
         .mentees;

@@ -4,9 +4,7 @@
 //! and the operator, a check-in clears it, the goals are reviewed, the programme completes with
 //! feedback from both sides, and the mentor's place is free again.
 
-use tandem_e2e::{
-    TestClock, TestFederation, as_company, mentee, mentor, start_with_clock, submission,
-};
+use tandem_e2e::{TestClock, TestFederation, mentee, mentor, start_with_clock, submission};
 use tandem_proto::{
     CheckIn, CompanyDecision, CreateMentorRequest, EndReason, EndTandemRequest, Feedback, Format,
     GetMenteeRequest, GetMentorRequest, GetNetworkStatsRequest, GetTandemRequest,
@@ -31,10 +29,7 @@ async fn form_tandem(f: &mut TestFederation) -> anyhow::Result<(String, String, 
         .into_inner();
     let m = f
         .mentees
-        .submit_mentee(as_company(
-            "acme",
-            submission("k1", mentee("HRB 9 Berlin", "startups")),
-        )?)
+        .submit_mentee(f.as_company("acme", submission("k1", mentee()))?)
         .await?
         .into_inner();
     f.operator.sync_nodes(SyncNodesRequest::default()).await?;
@@ -43,7 +38,7 @@ async fn form_tandem(f: &mut TestFederation) -> anyhow::Result<(String, String, 
         .await?;
     let proposal = f
         .mentees
-        .list_proposals(as_company(
+        .list_proposals(f.as_company(
             "acme",
             ListProposalsRequest {
                 mentee_id: m.mentee_id.clone(),
@@ -61,7 +56,7 @@ async fn form_tandem(f: &mut TestFederation) -> anyhow::Result<(String, String, 
         .await?;
     f.operator.sync_nodes(SyncNodesRequest::default()).await?;
     f.mentees
-        .respond_to_proposal(as_company(
+        .respond_to_proposal(f.as_company(
             "acme",
             RespondToProposalRequest {
                 proposal_id: proposal.proposal_id.clone(),
@@ -106,7 +101,7 @@ fn meeting(at: i64, progress: &[(u32, u32)]) -> CheckIn {
 
 async fn company_view(f: &mut TestFederation, id: &str) -> anyhow::Result<Tandem> {
     Ok(f.mentees
-        .get_tandem(as_company(
+        .get_tandem(f.as_company(
             "acme",
             GetTandemRequest {
                 tandem_id: id.to_owned(),
@@ -140,14 +135,15 @@ async fn company_check_in(
     id: &str,
     c: CheckIn,
 ) -> Result<Tandem, tonic::Status> {
-    let request = as_company(
-        "acme",
-        RecordCheckInRequest {
-            tandem_id: id.to_owned(),
-            check_in: Some(c),
-        },
-    )
-    .map_err(|e| tonic::Status::internal(e.to_string()))?;
+    let request = f
+        .as_company(
+            "acme",
+            RecordCheckInRequest {
+                tandem_id: id.to_owned(),
+                check_in: Some(c),
+            },
+        )
+        .map_err(|e| tonic::Status::internal(e.to_string()))?;
     f.mentees
         .record_check_in(request)
         .await
@@ -181,7 +177,7 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
     let start = clock.get();
     let t = f
         .mentees
-        .start_tandem(as_company(
+        .start_tandem(f.as_company(
             "acme",
             StartTandemRequest {
                 tandem_id: id.clone(),
@@ -223,7 +219,7 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
     // Another company cannot see or touch the tandem.
     let foreign = f
         .mentees
-        .get_tandem(as_company(
+        .get_tandem(f.as_company(
             "globex",
             GetTandemRequest {
                 tandem_id: id.clone(),
@@ -286,7 +282,7 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
     company_check_in(&mut f, &id, meeting(clock.get(), &[(1, 2)])).await?;
     let early_final = f
         .mentees
-        .review_goals(as_company(
+        .review_goals(f.as_company(
             "acme",
             ReviewGoalsRequest {
                 tandem_id: id.clone(),
@@ -298,7 +294,7 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
     assert_eq!(early_final.code(), Code::FailedPrecondition);
     let t = f
         .mentees
-        .review_goals(as_company(
+        .review_goals(f.as_company(
             "acme",
             ReviewGoalsRequest {
                 tandem_id: id.clone(),
@@ -325,7 +321,7 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
     }
     let not_yet = f
         .mentees
-        .end_tandem(as_company(
+        .end_tandem(f.as_company(
             "acme",
             EndTandemRequest {
                 tandem_id: id.clone(),
@@ -337,7 +333,7 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
     assert_eq!(not_yet.code(), Code::FailedPrecondition);
     clock.advance_days(10);
     f.mentees
-        .review_goals(as_company(
+        .review_goals(f.as_company(
             "acme",
             ReviewGoalsRequest {
                 tandem_id: id.clone(),
@@ -347,7 +343,7 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
         .await?;
     let t = f
         .mentees
-        .end_tandem(as_company(
+        .end_tandem(f.as_company(
             "acme",
             EndTandemRequest {
                 tandem_id: id.clone(),
@@ -365,7 +361,7 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
 
     // Feedback from both sides; the mentor's comment stays at the node.
     f.mentees
-        .give_feedback(as_company(
+        .give_feedback(f.as_company(
             "acme",
             GiveFeedbackRequest {
                 tandem_id: id.clone(),
@@ -421,7 +417,7 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
     // The mentee is finished, the mentor's place is free again and republished.
     let m = f
         .mentees
-        .get_mentee(as_company(
+        .get_mentee(f.as_company(
             "acme",
             GetMenteeRequest {
                 mentee_id: mentee_id.clone(),
@@ -468,11 +464,13 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
         .filter(|e| e.object_id == id && e.action.starts_with("tandem."))
         .map(|e| (e.actor.clone(), e.action.clone()))
         .collect();
+    let acme = format!("company:{}", f.companies["acme"].company_id);
+    let acme = acme.as_str();
     for expected in [
-        ("company:acme", "tandem.started"),
+        (acme, "tandem.started"),
         ("node:chamber", "tandem.check_in"),
-        ("company:acme", "tandem.reviewed"),
-        ("company:acme", "tandem.ended"),
+        (acme, "tandem.reviewed"),
+        (acme, "tandem.ended"),
         ("node:chamber", "tandem.feedback"),
     ] {
         assert!(
@@ -493,7 +491,7 @@ async fn a_tandem_ended_early_in_its_first_weeks_sends_the_mentee_back_without_t
     let mut f = start_with_clock(&["chamber", "startups"], Some(&clock)).await?;
     let (mentee_id, id, mentor_id) = form_tandem(&mut f).await?;
     f.mentees
-        .start_tandem(as_company(
+        .start_tandem(f.as_company(
             "acme",
             StartTandemRequest {
                 tandem_id: id.clone(),
@@ -534,7 +532,7 @@ async fn a_tandem_ended_early_in_its_first_weeks_sends_the_mentee_back_without_t
     );
     let m = f
         .mentees
-        .get_mentee(as_company(
+        .get_mentee(f.as_company(
             "acme",
             GetMenteeRequest {
                 mentee_id: mentee_id.clone(),
@@ -571,7 +569,7 @@ async fn withdrawing_a_mentee_ends_its_running_tandem_and_frees_the_place() -> a
     let mut f = start_with_clock(&["chamber", "startups"], Some(&clock)).await?;
     let (mentee_id, id, mentor_id) = form_tandem(&mut f).await?;
     f.mentees
-        .start_tandem(as_company(
+        .start_tandem(f.as_company(
             "acme",
             StartTandemRequest {
                 tandem_id: id.clone(),
@@ -581,7 +579,7 @@ async fn withdrawing_a_mentee_ends_its_running_tandem_and_frees_the_place() -> a
         .await?;
     clock.advance_days(60);
     f.mentees
-        .withdraw_mentee(as_company(
+        .withdraw_mentee(f.as_company(
             "acme",
             tandem_proto::WithdrawMenteeRequest {
                 mentee_id: mentee_id.clone(),
@@ -608,7 +606,7 @@ async fn withdrawing_a_mentee_ends_its_running_tandem_and_frees_the_place() -> a
     assert_eq!(record.free_capacity, 2, "the mentor's place is free again");
     let m = f
         .mentees
-        .get_mentee(as_company("acme", GetMenteeRequest { mentee_id })?)
+        .get_mentee(f.as_company("acme", GetMenteeRequest { mentee_id })?)
         .await?
         .into_inner();
     assert_eq!(m.status(), MenteeStatus::Withdrawn);

@@ -96,12 +96,10 @@ async fn companies_and_operators_reach_the_broker_over_tls_only() -> anyhow::Res
     assert!(endpoint.starts_with("https://"), "{endpoint}");
 
     // With the development CA and a company key, the API works.
-    let acme = Bearer::new(&demo_key(COMPANIES[0]))?;
+    let acme = Bearer::new(&f.companies[COMPANIES[0].0].api_key)?;
     let mut company =
         MenteeServiceClient::with_interceptor(f.federation.channel(&endpoint).await?, acme.clone());
-    company
-        .submit_mentee(submission("tls-1", mentee("HRB 9", "chamber")))
-        .await?;
+    company.submit_mentee(submission("tls-1", mentee())).await?;
 
     // A company client that trusts another CA is refused in the handshake.
     let other = tempfile::tempdir()?;
@@ -112,7 +110,7 @@ async fn companies_and_operators_reach_the_broker_over_tls_only() -> anyhow::Res
         acme.clone(),
     );
     let err = refused
-        .submit_mentee(submission("tls-2", mentee("HRB 9", "chamber")))
+        .submit_mentee(submission("tls-2", mentee()))
         .await
         .expect_err("a client that does not trust the ca");
     assert_transport_error(&err, "untrusted ca");
@@ -120,7 +118,7 @@ async fn companies_and_operators_reach_the_broker_over_tls_only() -> anyhow::Res
     // A plain-text client never gets an answer from a handler, key or not.
     let mut plain = MenteeServiceClient::with_interceptor(plain_channel(&endpoint)?, acme);
     let err = plain
-        .submit_mentee(submission("tls-3", mentee("HRB 9", "chamber")))
+        .submit_mentee(submission("tls-3", mentee()))
         .await
         .expect_err("plain text");
     assert_transport_error(&err, "plain text");

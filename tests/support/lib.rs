@@ -4,8 +4,10 @@
 //! The databases are SQLite files in a temporary directory, or — when
 //! `TANDEM_TEST_POSTGRES_URL` is set — fresh databases on that PostgreSQL server.
 
+use std::collections::BTreeMap;
+
 use tandem_cli::demo::federation::{
-    Databases, Federation, NodeAdminClient, NodeSpec, OperatorClient,
+    Databases, EnrolledCompany, Federation, NodeAdminClient, NodeSpec, OperatorClient,
 };
 use tandem_proto::mentee_service_client::MenteeServiceClient;
 use tandem_proto::{
@@ -14,10 +16,14 @@ use tandem_proto::{
 };
 use tonic::transport::Channel;
 
-pub use tandem_cli::demo::script::as_company;
+pub use tandem_cli::demo::federation::with_key;
 
-/// Companies every test federation issues an API key to.
-pub const COMPANIES: [&str; 2] = ["acme", "globex"];
+/// Member companies every test federation admits at its last node and enrols: the name tests
+/// call a company by, its legal name and its commercial-register number.
+pub const COMPANIES: [(&str, &str, &str); 2] = [
+    ("acme", "Acme GmbH", "HRB 9 Berlin"),
+    ("globex", "Globex AG", "HRB 7 Hamburg"),
+];
 
 /// The federation-wide key of test federations.
 pub const FEDERATION_KEY: &str = "test-federation-key-0123456789abcdef";
@@ -31,7 +37,46 @@ pub struct TestFederation {
     /// One admin client per node (with that node's staff key), in the order of the node ids
     /// given to [`start`].
     pub admins: Vec<NodeAdminClient>,
+    /// The enrolled member companies, by the name tests call them ([`COMPANIES`]).
+    pub companies: BTreeMap<String, EnrolledCompany>,
     _dir: tempfile::TempDir,
+}
+
+impl TestFederation {
+    /// Wraps a message in a request made on behalf of `company` (a name of [`COMPANIES`] or
+    /// of [`TestFederation::enrol`]) with the key it got at enrolment.
+    pub fn as_company<T>(&self, company: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+        let enrolled = self
+            .companies
+            .get(company)
+            .ok_or_else(|| anyhow::anyhow!("no company {company} enrolled in this federation"))?;
+        with_key(&enrolled.api_key, message)
+    }
+
+    /// Admits a company with `register_number` at the `k`-th node and enrols it under `name`.
+    pub async fn enrol(
+        &mut self,
+        name: &str,
+        k: usize,
+        register_number: &str,
+    ) -> anyhow::Result<EnrolledCompany> {
+        let enrolled = self
+            .federation
+            .admit_and_enrol(k, admission(name, register_number))
+            .await?;
+        self.companies.insert(name.to_owned(), enrolled.clone());
+        Ok(enrolled)
+    }
+}
+
+/// Returns what an association records when it admits the company `name`.
+pub fn admission(name: &str, register_number: &str) -> tandem_proto::Company {
+    tandem_proto::Company {
+        legal_name: format!("{name} GmbH"),
+        register_number: register_number.to_owned(),
+        reference: name.to_owned(),
+        ..Default::default()
+    }
 }
 
 /// Returns where tests keep databases: PostgreSQL when `TANDEM_TEST_POSTGRES_URL` is set.
@@ -110,7 +155,22 @@ pub async fn start_with_clock(
         |_| {},
     )
     .await?;
-    federation.provision_companies(&COMPANIES).await?;
+    // The member companies belong to the last network (the start-up network in two-node
+    // federations, so that their tandems with the first node's mentors cross a boundary).
+    let home = federation.nodes.len().saturating_sub(1);
+    let mut companies = BTreeMap::new();
+    for (name, legal_name, register_number) in COMPANIES {
+        let company = tandem_proto::Company {
+            legal_name: legal_name.to_owned(),
+            register_number: register_number.to_owned(),
+            reference: name.to_owned(),
+            ..Default::default()
+        };
+        companies.insert(
+            name.to_owned(),
+            federation.admit_and_enrol(home, company).await?,
+        );
+    }
     let operator = federation.operator_client().await?;
     let mentees = federation.mentee_client().await?;
     let mut admins = Vec::new();
@@ -122,6 +182,7 @@ pub async fn start_with_clock(
         operator,
         mentees,
         admins,
+        companies,
         _dir: dir,
     })
 }
@@ -214,8 +275,9 @@ pub fn mentor(name: &str, employer_registry: &str) -> Mentor {
     }
 }
 
-/// A team lead who wants to grow in leadership and financing, remotely, in German.
-pub fn mentee(company_registry: &str, home_node: &str) -> MenteeRequest {
+/// A team lead who wants to grow in leadership and financing, remotely, in German. Which
+/// company submits it (and so its employer and home node) comes from the key it is sent with.
+pub fn mentee() -> MenteeRequest {
     MenteeRequest {
         career_level: CareerLevel::TeamLead as i32,
         goals: vec![
@@ -234,9 +296,6 @@ pub fn mentee(company_registry: &str, home_node: &str) -> MenteeRequest {
         industry: Industry::ItSoftware as i32,
         industry_preference: 0,
         company_size_band: CompanySizeBand::Small as i32,
-        employer_token: token(company_registry),
-        group_token: String::new(),
-        home_node_id: home_node.to_owned(),
     }
 }
 

@@ -17,6 +17,14 @@ fn default_rate_limit_burst() -> u32 {
     200
 }
 
+fn default_enrolment_rate_limit_per_minute() -> u32 {
+    10
+}
+
+fn default_enrolment_rate_limit_burst() -> u32 {
+    5
+}
+
 fn default_listen() -> String {
     "127.0.0.1:7000".to_owned()
 }
@@ -88,6 +96,14 @@ pub struct BrokerConfig {
     /// Requests an API key may send in a burst above its average rate.
     #[serde(default = "default_rate_limit_burst")]
     pub rate_limit_burst: u32,
+    /// Enrolments (`EnrolmentService.EnrolCompany`, called without a key) each peer address
+    /// may attempt per minute on average, so that nobody can try codes in bulk (0 disables the
+    /// limit).
+    #[serde(default = "default_enrolment_rate_limit_per_minute")]
+    pub enrolment_rate_limit_per_minute: u32,
+    /// Enrolments a peer address may attempt in a burst above its average rate.
+    #[serde(default = "default_enrolment_rate_limit_burst")]
+    pub enrolment_rate_limit_burst: u32,
     /// Days beyond a tandem's agreed cadence before its next meeting counts as overdue.
     #[serde(default = "default_checkin_grace_days")]
     pub checkin_grace_days: u32,
@@ -103,10 +119,10 @@ pub struct BrokerConfig {
     /// with `--insecure-dev`.
     #[serde(default)]
     pub tls: Option<tandem_tls::TlsFiles>,
-    /// The certificate and key that the gRPC API (`MenteeService`, `OperatorService`) and the
-    /// dashboard present to their callers, who authenticate with API keys (no client
-    /// certificates). Without it both serve plain text, which the CLI allows only with
-    /// `--insecure-dev`.
+    /// The certificate and key that the gRPC API (`MenteeService`, `EnrolmentService`,
+    /// `OperatorService`) and the dashboard present to their callers, who authenticate with
+    /// API keys or enrolment codes (no client certificates). Without it both serve plain text,
+    /// which the CLI allows only with `--insecure-dev`.
     #[serde(default)]
     pub api_tls: Option<tandem_tls::CertFiles>,
 }
@@ -162,6 +178,8 @@ impl BrokerConfig {
             priority: Priority::default(),
             rate_limit_per_second: default_rate_limit_per_second(),
             rate_limit_burst: default_rate_limit_burst(),
+            enrolment_rate_limit_per_minute: default_enrolment_rate_limit_per_minute(),
+            enrolment_rate_limit_burst: default_enrolment_rate_limit_burst(),
             checkin_grace_days: default_checkin_grace_days(),
             rematch_window_days: default_rematch_window_days(),
             nodes: Vec::new(),
@@ -270,6 +288,13 @@ mod tests {
         assert_eq!(config.outbox_interval_secs, 5);
         assert_eq!(config.proposal_ttl_hours, 336);
         assert_eq!(config.profile_staleness_secs, 86_400);
+        assert_eq!(
+            (
+                config.enrolment_rate_limit_per_minute,
+                config.enrolment_rate_limit_burst
+            ),
+            (10, 5)
+        );
         assert!(config.validate().is_ok());
     }
 

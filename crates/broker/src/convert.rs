@@ -26,12 +26,14 @@ pub(crate) fn needs(m: &mentee::Model) -> Result<MenteeNeeds, BrokerError> {
     serde_json::from_str(&m.needs).map_err(|e| corrupt("mentee", &m.id, e))
 }
 
-/// Returns a stored mentee as the company sees it; an erased one without its request.
+/// Returns a stored mentee as the company sees it, with the home node of the membership that
+/// submitted it; an erased one without its request and home node (both went with its needs).
 pub(crate) fn mentee(m: &mentee::Model) -> Result<Mentee, BrokerError> {
-    let request = if m.erased_at_ms != 0 {
-        None
+    let (request, home_node_id) = if m.erased_at_ms != 0 {
+        (None, String::new())
     } else {
-        Some(needs(m)?.to_request())
+        let needs = needs(m)?;
+        (Some(needs.to_request()), needs.home_node_id)
     };
     Ok(Mentee {
         mentee_id: m.id.clone(),
@@ -42,6 +44,7 @@ pub(crate) fn mentee(m: &mentee::Model) -> Result<Mentee, BrokerError> {
         waiting_detail: m.waiting_detail.clone(),
         submitted_at_ms: m.submitted_at_ms,
         erased_at_ms: m.erased_at_ms,
+        home_node_id,
     })
 }
 

@@ -15,9 +15,26 @@ pub enum BrokerError {
     /// Bad input: every wrong field of the request, each named.
     #[error(transparent)]
     Invalid(#[from] Violations),
-    /// The caller was refused: no key, a wrong key, a key of another scope, or over its rate.
+    /// The caller was refused: no key, a wrong key, a revoked key, a key of another scope, or
+    /// over its rate (an enrolment: over its peer address's rate).
     #[error(transparent)]
     Refused(#[from] AuthError),
+    /// An enrolment code that is wrong, used, expired or of a removed membership: one answer
+    /// for all, so that a caller learns nothing about which codes exist.
+    #[error(
+        "enrolment code not accepted: it is unknown, already used or expired; \
+         ask your association for a new one"
+    )]
+    CodeNotAccepted,
+    /// A company key bound to no membership (installed by hand, not enrolled).
+    #[error("no membership: company keys come from enrolment with a code from your association")]
+    NoMembership,
+    /// The company's node removed its membership.
+    #[error(
+        "membership ended: the company's association removed it; \
+         ask the association to admit the company again"
+    )]
+    MembershipEnded,
     /// The object does not exist, or belongs to another company.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -53,6 +70,9 @@ impl ServiceError for BrokerError {
         match self {
             Self::Invalid(_) => ErrorCode::InvalidArgument,
             Self::Refused(refused) => refused.code(),
+            Self::CodeNotAccepted | Self::NoMembership | Self::MembershipEnded => {
+                ErrorCode::PermissionDenied
+            }
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::IdempotencyKeyReused => ErrorCode::AlreadyExists,
             Self::WrongState(_) | Self::ChangedConcurrently(_) => ErrorCode::FailedPrecondition,
@@ -127,6 +147,20 @@ mod tests {
             BrokerError::Db(sea_orm::DbErr::Custom("table mentees is locked".into())).into();
         assert_eq!(status.code(), tonic::Code::Internal);
         assert!(!status.message().contains("mentees"));
+    }
+
+    #[test]
+    fn a_refused_company_is_told_why() {
+        for err in [
+            BrokerError::CodeNotAccepted,
+            BrokerError::NoMembership,
+            BrokerError::MembershipEnded,
+        ] {
+            let message = err.to_string();
+            let status: tonic::Status = err.into();
+            assert_eq!(status.code(), tonic::Code::PermissionDenied);
+            assert_eq!(status.message(), message);
+        }
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! Mentee intake: a company submits, reads, lists and withdraws its own mentees.
 //!
+//! Only a company with a current membership submits. What the matching needs to know about
+//! the company itself — its employer and group tokens for the conflict check, and its home
+//! node — comes from that membership (see `memberships`), never from the request.
+//!
 //! Submission is idempotent per company on the idempotency key: the same key with the same
 //! request returns the original mentee, the same key with another request is refused.
 
@@ -9,37 +13,31 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sha2::{Digest, Sha256};
 use tandem_domain::{Violations, validate};
-use tandem_proto::{Mentee, MenteeStatus, ProposalStatus, SubmitMenteeRequest};
-use tandem_storage::broker::{mentee, proposal};
+use tandem_proto::{Mentee, MenteeStatus, SubmitMenteeRequest};
+use tandem_storage::broker::mentee;
 
-use crate::proposal_state::{self, Ending};
+use crate::proposal_state;
 use crate::{Broker, BrokerError, audit, convert};
 
 impl Broker {
-    /// Validates and stores a mentee for `company`, or returns the one stored earlier under the
-    /// same idempotency key with the same request.
+    /// Validates and stores a mentee for `company`, with the tokens and home node of its
+    /// membership, or returns the one stored earlier under the same idempotency key with the
+    /// same request. A company without a current membership is refused.
     #[tracing::instrument(skip(self, request), fields(key = %request.idempotency_key))]
     pub async fn submit_mentee(
         &self,
         company: &str,
         request: SubmitMenteeRequest,
     ) -> Result<Mentee, BrokerError> {
+        // Who the company is comes from its membership, before anything it sent is looked at.
+        let employer = self.employer(company).await?;
         let mut found = Violations::new();
         found.check(validate::idempotency_key(&request.idempotency_key));
         let Some(mentee_request) = request.mentee else {
             found.add("mentee", "is required");
             return Err(found.into());
         };
-        let needs = found.check(validate::mentee(&mentee_request));
-        // A well-formed home node must be registered, whatever else is wrong with the mentee.
-        let home = &mentee_request.home_node_id;
-        if !home.is_empty() && !found.names("mentee.home_node_id") {
-            match self.node(home).await {
-                Ok(_) => {}
-                Err(BrokerError::NotFound(_)) => found.add("mentee.home_node_id", "unknown node"),
-                Err(e) => return Err(e),
-            }
-        }
+        let needs = found.check(validate::mentee(&mentee_request, &employer));
         let needs = found.finish(|| needs)?;
         let hash = hex::encode(Sha256::digest(mentee_request.encode_to_vec()));
         let key = request.idempotency_key;
@@ -143,14 +141,7 @@ impl Broker {
             .filter(mentee::Column::Id.eq(&m.id))
             .exec(&*txn)
             .await?;
-        let open = proposal::Entity::find()
-            .filter(proposal::Column::MenteeId.eq(&m.id))
-            .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32))
-            .all(&*txn)
-            .await?;
-        for p in &open {
-            proposal_state::end_proposal(&*txn, p, Ending::MenteeWithdrawn, now).await?;
-        }
+        let ended = proposal_state::end_open_proposals(&*txn, &m.id, now).await?;
         // A running tandem ends too: the mentor's place is freed.
         let tandems = crate::tandems::end_running(
             &*txn,
@@ -161,7 +152,7 @@ impl Broker {
         )
         .await?;
         let stored = self.own_mentee(&*txn, company, mentee_id).await?;
-        let detail = format!("ended_proposals={}", open.len());
+        let detail = format!("ended_proposals={ended}");
         audit::record(
             &*txn,
             now,
@@ -173,8 +164,8 @@ impl Broker {
         )
         .await?;
         txn.commit().await?;
-        tracing::info!(mentee = %m.id, ended_proposals = open.len(), "mentee withdrawn");
-        if !open.is_empty() || !tandems.is_empty() {
+        tracing::info!(mentee = %m.id, ended_proposals = ended, "mentee withdrawn");
+        if ended > 0 || !tandems.is_empty() {
             self.deliver_best_effort().await;
         }
         convert::mentee(&stored)

@@ -5,7 +5,13 @@
 //! created. Callers send it as `authorization: Bearer <key>` metadata. The tenant always comes
 //! from the key, never from the request. The format, the table and the checks are the service
 //! toolkit's ([`tandem_service::keys`], [`tandem_service::Gate`]), shared with the nodes' staff
-//! keys; key changes are made by the operator (`tandem keys`) and audited as such.
+//! keys.
+//!
+//! A company gets its key by enrolment ([`crate::enrolment`]): the key is bound to its
+//! membership, and everything the broker knows about the company comes from there. The
+//! operator's key changes (`tandem keys`) are audited as the operator's; a company key the
+//! operator creates by hand must name a membership's company id to submit mentees. When a
+//! membership ends, the broker revokes its keys, and their holders are told so.
 
 pub use tandem_service::keys::KeyInfo;
 use tandem_service::keys::{self, Grant};
@@ -67,7 +73,8 @@ impl Broker {
     }
 
     /// Checks a presented key. Unknown, malformed, revoked or wrong keys all give the same
-    /// answer, so a caller learns nothing about which keys exist.
+    /// answer, so a caller learns nothing about which keys exist; only the holder of a key
+    /// revoked because its membership ended is told so.
     pub async fn authenticate(&self, presented: &str) -> Result<Caller, BrokerError> {
         Ok(self.gate.authenticate(presented).await?)
     }

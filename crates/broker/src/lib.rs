@@ -4,17 +4,21 @@
 //!
 //! [`Broker`] holds the logic as plain async methods that tests call directly; the gRPC
 //! handlers in [`grpc`] only read the caller (which the service toolkit's gate admitted, see
-//! `tandem-service`), convert and map errors. [`serve`] runs the
-//! `MenteeService` and `OperatorService` on a bound listener together with the background jobs
-//! (periodic sync, outbox delivery, expiry) until a shutdown future completes. The database is
-//! migrated by the caller, never by the broker.
+//! `tandem-service`), convert and map errors. [`serve`] runs the `MenteeService`,
+//! `EnrolmentService` and `OperatorService` on a bound listener together with the background
+//! jobs (periodic sync, outbox delivery, expiry) until a shutdown future completes. The
+//! database is migrated by the caller, never by the broker.
 //!
-//! The flow: a company submits a mentee ([`intake`]); nodes are synced for profiles and mentor
-//! decisions ([`sync`]); a matching round proposes mentors ([`round`]) and queues introductions
-//! in the [`outbox`]; the company answers and, after the double opt-in, gets the mentor's
-//! contact card relayed from the node ([`proposals`]), which is asked for the mentor's answer
-//! right then when the broker has not synced it yet (`decisions`). A company can erase a mentee, and the
-//! nodes forget its summary ([`erasure`]).
+//! The flow: an association admits a member company at its node, which publishes the
+//! membership ([`memberships`]); the company exchanges the enrolment code it was handed for its
+//! API key ([`enrolment`]) and submits mentees, which carry the tokens and home node of its
+//! membership ([`intake`]); nodes are synced for memberships, profiles and mentor decisions
+//! ([`sync`]); a matching round proposes mentors ([`round`]) and queues introductions in the
+//! [`outbox`]; the company answers and, after the double opt-in, gets the mentor's contact card
+//! relayed from the node ([`proposals`]), which is asked for the mentor's answer right then
+//! when the broker has not synced it yet (`decisions`). A company can erase a mentee, and the
+//! nodes forget its summary ([`erasure`]). When a node removes a company, its keys stop
+//! working and its mentees not yet in a tandem leave matching ([`memberships`]).
 //!
 //! In the workspace: builds on `tandem-domain` (rules), `tandem-matching` (rounds),
 //! `tandem-storage` (its database), `tandem-service` (keys, gate, audit, clock, errors) and
@@ -25,11 +29,13 @@
 pub mod audit;
 pub mod config;
 pub mod dashboard;
+pub mod enrolment;
 pub mod erasure;
 pub mod error;
 pub mod grpc;
 pub mod intake;
 pub mod keys;
+pub mod memberships;
 pub mod nodes;
 pub mod outbox;
 pub mod proposals;
@@ -70,6 +76,8 @@ pub struct Broker {
     clients: nodes::NodeClients,
     /// Checks the API keys of companies and operators and their rate limits.
     gate: Arc<Gate>,
+    /// Limits enrolment attempts per peer address (enrolment calls carry no key).
+    enrolment_limiter: RateLimiter,
     /// Only one matching round runs at a time.
     round_lock: Mutex<()>,
     /// Only one outbox pass runs at a time, so that a node sees its messages in order.
@@ -105,11 +113,16 @@ impl Broker {
         let clients = nodes::NodeClients::new(config.tls.clone())?;
         let limiter = RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst);
         let gate = Arc::new(Gate::new(db.clone(), ISSUED_SCOPES, limiter));
+        let enrolment_limiter = RateLimiter::per_minute(
+            config.enrolment_rate_limit_per_minute,
+            config.enrolment_rate_limit_burst,
+        );
         let broker = Arc::new(Broker {
             writer: Writer::new(db),
             config,
             clients,
             gate,
+            enrolment_limiter,
             round_lock: Mutex::new(()),
             outbox_lock: Mutex::new(()),
             clock,

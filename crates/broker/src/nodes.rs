@@ -146,6 +146,7 @@ impl Broker {
             feed_version: Set(0),
             decision_cursor: Set(0),
             tandem_event_cursor: Set(0),
+            membership_cursor: Set(0),
             last_sync_at_ms: Set(0),
             last_error: Set(String::new()),
             registered_at_ms: Set(self.now()),

@@ -87,6 +87,27 @@ pub(crate) async fn end_proposal(
     Ok(true)
 }
 
+/// Ends every open proposal of a mentee its company no longer offers (withdrawn, or its
+/// membership ended), telling the mentors' nodes; returns how many ended.
+pub(crate) async fn end_open_proposals(
+    conn: &impl ConnectionTrait,
+    mentee_id: &str,
+    now: i64,
+) -> Result<usize, BrokerError> {
+    let open = proposal::Entity::find()
+        .filter(proposal::Column::MenteeId.eq(mentee_id))
+        .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32))
+        .all(conn)
+        .await?;
+    let mut ended = 0;
+    for p in &open {
+        if end_proposal(conn, p, Ending::MenteeWithdrawn, now).await? {
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
 /// Records one side's yes on an open proposal: sets `own` to `yes` and makes the proposal a
 /// tandem when `other` already holds `other_yes`. The proposal must also meet `only`. Returns
 /// false when no such open proposal exists.

@@ -90,14 +90,16 @@ impl Broker {
         Ok(outcome)
     }
 
-    /// Returns the waiting mentees, oldest first, each with the mentors proposed to it before.
+    /// Returns the waiting mentees, each with the mentors proposed to it before.
     async fn waiting_mentees(&self) -> Result<Mentees, BrokerError> {
         let waiting = mentee::Column::Status.eq(MenteeStatus::Waiting as i32);
         let rows = mentee::Entity::find()
             .filter(waiting.clone())
-            // A stable order (not ids or clocks) keeps rounds reproducible for the same input.
-            .order_by_asc(mentee::Column::CompanyId)
+            // A stable order of what the companies chose (not ids, which are random — company
+            // ids too, as nodes assign them — nor clocks) keeps rounds reproducible for the
+            // same input.
             .order_by_asc(mentee::Column::IdempotencyKey)
+            .order_by_asc(mentee::Column::CompanyId)
             .all(self.db())
             .await?;
         let waiting_ids = Query::select()

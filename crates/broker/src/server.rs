@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use tandem_proto::enrolment_service_server::EnrolmentServiceServer;
 use tandem_proto::mentee_service_server::MenteeServiceServer;
 use tandem_proto::operator_service_server::OperatorServiceServer;
 use tandem_service::Scope;
@@ -14,7 +15,7 @@ use tandem_tls::{Alpn, ApiTls};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
-use crate::grpc::{MenteeGrpc, OperatorGrpc};
+use crate::grpc::{EnrolmentGrpc, MenteeGrpc, OperatorGrpc};
 use crate::{Broker, BrokerConfig, dashboard, workers};
 
 /// Largest request a caller may send; a mentee is a few hundred bytes.
@@ -23,7 +24,7 @@ const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// The bound sockets the broker serves on, and their TLS.
 #[derive(Debug)]
 pub struct Listeners {
-    /// `MenteeService` and `OperatorService` (gRPC).
+    /// `MenteeService`, `EnrolmentService` and `OperatorService` (gRPC).
     pub grpc: TcpListener,
     /// The operators' dashboard (HTTP); none serves no dashboard.
     pub dashboard: Option<TcpListener>,
@@ -72,10 +73,10 @@ impl From<TcpListener> for Listeners {
     }
 }
 
-/// Serves `MenteeService` and `OperatorService`, and the dashboard when `listeners` has one,
-/// and runs the background workers (periodic sync, outbox delivery, expiry) until `shutdown`
-/// completes; then stops the workers and the dashboard and returns once in-flight calls
-/// finished.
+/// Serves `MenteeService`, `EnrolmentService` and `OperatorService`, and the dashboard when
+/// `listeners` has one, and runs the background workers (periodic sync, outbox delivery,
+/// expiry) until `shutdown` completes; then stops the workers and the dashboard and returns
+/// once in-flight calls finished.
 pub async fn serve(
     broker: Arc<Broker>,
     listeners: impl Into<Listeners>,
@@ -115,7 +116,12 @@ pub async fn serve(
             Scope::Operator,
             OperatorServiceServer::new(OperatorGrpc::new(Arc::clone(&broker)))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
-        ));
+        ))
+        // No gate: enrolment is how a company gets its key. The broker limits it per peer.
+        .add_service(
+            EnrolmentServiceServer::new(EnrolmentGrpc::new(Arc::clone(&broker)))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        );
     let stopped = stop.clone().cancelled_owned();
     let serving = async {
         match tls {

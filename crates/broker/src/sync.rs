@@ -1,5 +1,5 @@
-//! Sync with the nodes: pull profile changes and mentor decisions, page by page, from the
-//! cursors the broker reached.
+//! Sync with the nodes: pull memberships (see `memberships`), profile changes, mentor
+//! decisions and the tandem log, page by page, from the cursors the broker reached.
 //!
 //! Every page of profile changes is validated as a whole before anything is stored: one
 //! invalid profile rejects the page, and the node's error names the field. A page is applied
@@ -23,12 +23,12 @@ use crate::proposal_state::{self, Ending};
 use crate::{Broker, BrokerError, convert, tandems};
 
 /// Changes or decisions asked for per page.
-const PAGE_SIZE: u32 = 500;
+pub(crate) const PAGE_SIZE: u32 = 500;
 /// Most pages pulled in one sync, so that a misbehaving node cannot keep the broker busy.
-const MAX_PAGES: usize = 10_000;
+pub(crate) const MAX_PAGES: usize = 10_000;
 
 /// Why a node's sync stopped.
-enum SyncFailure {
+pub(crate) enum SyncFailure {
     /// Another sync of the same node moved the cursor first; it carries on from there.
     Overtaken,
     /// The node could not be reached.
@@ -49,7 +49,7 @@ impl From<sea_orm::DbErr> for SyncFailure {
     }
 }
 
-fn unreachable_node(node_id: &str, status: &tonic::Status) -> SyncFailure {
+pub(crate) fn unreachable_node(node_id: &str, status: &tonic::Status) -> SyncFailure {
     SyncFailure::Unreachable(format!(
         "node {node_id} unreachable: {:?}: {}",
         status.code(),
@@ -110,7 +110,7 @@ impl Broker {
         // What the sync changed (tandems, ended proposals) reaches live nodes at once.
         if results
             .iter()
-            .any(|r| r.decisions + r.withdrawals + r.tandem_events > 0)
+            .any(|r| r.decisions + r.withdrawals + r.tandem_events + r.memberships > 0)
         {
             self.deliver_best_effort().await;
         }
@@ -125,18 +125,25 @@ impl Broker {
             ..NodeSyncResult::default()
         };
         let mut client = self.node_client(n)?;
-        // Decisions are pulled even when a page of profiles was rejected: one bad profile
-        // must not hold up the answers to introductions already made.
-        let profiles = self.pull_profiles(n, &mut client, &mut result).await;
-        let (decisions, events) = match profiles {
-            Err(SyncFailure::Unreachable(_)) => (Ok(()), Ok(())),
-            _ => {
-                let decisions = self.pull_decisions(n, &mut client, &mut result).await;
-                let events = self.pull_tandem_events(n, &mut client, &mut result).await;
-                (decisions, events)
-            }
+        // Memberships come first, so that a removed company's mentees leave matching before
+        // anything else of this sync. Each log is pulled even when a page of another was
+        // rejected: one bad profile must not hold up the answers to introductions already made.
+        let memberships = self.pull_memberships(n, &mut client, &mut result).await;
+        let reachable = !matches!(memberships, Err(SyncFailure::Unreachable(_)));
+        let profiles = if reachable {
+            self.pull_profiles(n, &mut client, &mut result).await
+        } else {
+            Ok(())
         };
-        let error = [profiles, decisions, events]
+        let reachable = reachable && !matches!(profiles, Err(SyncFailure::Unreachable(_)));
+        let (decisions, events) = if reachable {
+            let decisions = self.pull_decisions(n, &mut client, &mut result).await;
+            let events = self.pull_tandem_events(n, &mut client, &mut result).await;
+            (decisions, events)
+        } else {
+            (Ok(()), Ok(()))
+        };
+        let error = [memberships, profiles, decisions, events]
             .into_iter()
             .find_map(|outcome| match outcome {
                 Err(SyncFailure::Unreachable(e) | SyncFailure::Failed(e)) => Some(e),
@@ -158,6 +165,7 @@ impl Broker {
                 upserts = result.upserts,
                 withdrawals = result.withdrawals,
                 decisions = result.decisions,
+                memberships = result.memberships,
                 "node synced"
             ),
             Some(e) => {
@@ -341,7 +349,7 @@ impl Broker {
 }
 
 /// Refuses a page whose cursor does not move forward (a node stuck or going backwards).
-fn check_advance(
+pub(crate) fn check_advance(
     node_id: &str,
     log: &str,
     since: u64,
@@ -358,7 +366,7 @@ fn check_advance(
 
 /// Moves one of the node's log cursors from `since` to `next` inside the page's transaction;
 /// another sync that moved it first wins and this one stops.
-async fn move_cursor(
+pub(crate) async fn move_cursor(
     conn: &impl ConnectionTrait,
     node_id: &str,
     column: node::Column,

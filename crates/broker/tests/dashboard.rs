@@ -5,7 +5,7 @@ mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use support::{Harness, TestNode, key_of, mentee, mentor, submission};
+use support::{ACME, GLOBEX, Harness, TestNode, key_of, mentee, mentor, submission};
 use tandem_proto::{
     CareerLevel, CompanyDecision, ListProposalsRequest, MentorDecision, RegisterNodeRequest,
     RespondToProposalRequest, RunMatchingRoundRequest, SyncNodesRequest, Topic,
@@ -89,7 +89,7 @@ async fn data_needs_an_operator_key_and_the_page_carries_a_strict_policy() {
             assert_eq!(refused.json()["error"], "invalid api key");
         }
 
-        let company = get(&harness, path, Some(&bearer("acme-gmbh"))).await;
+        let company = get(&harness, path, Some(&bearer(ACME))).await;
         assert_eq!(company.status, StatusCode::FORBIDDEN, "{path}");
         let message = company.json()["error"].as_str().expect("error").to_owned();
         assert!(message.contains("operator key"), "{message}");
@@ -176,20 +176,20 @@ async fn small_network(harness: &Harness) -> (TestNode, u32) {
         .await
         .expect("register");
 
-    let mut acme = harness.company("acme-gmbh");
+    let mut acme = harness.company(ACME);
     let mut ids = Vec::new();
     for n in 0..3 {
         let m = acme
-            .submit_mentee(submission(&format!("m{n}"), mentee("offline")))
+            .submit_mentee(submission(&format!("m{n}"), mentee()))
             .await
             .expect("submit")
             .into_inner();
         ids.push(m.mentee_id);
     }
-    let mut finnish = mentee("offline");
+    let mut finnish = mentee();
     finnish.languages = vec!["fi".into()];
     harness
-        .company("globex-ag")
+        .company(GLOBEX)
         .submit_mentee(submission("fi", finnish))
         .await
         .expect("submit");

@@ -7,7 +7,7 @@ mod support;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use support::{Harness, TestNode, mentee, mentor, submission};
+use support::{ACME, Harness, TestNode, mentee, mentor, submission};
 use tandem_proto::{CareerLevel, MenteeStatus, ProposalStatus, Topic};
 use tandem_storage::broker::{audit_event, mentee as mentee_row, outbox, proposal};
 
@@ -28,7 +28,7 @@ async fn node_with_mentors(harness: &Harness) -> TestNode {
 async fn submit(harness: &Harness, key: &str) -> String {
     harness
         .broker
-        .submit_mentee("acme-gmbh", submission(key, mentee("")))
+        .submit_mentee(ACME, submission(key, mentee()))
         .await
         .expect("submit")
         .mentee_id
@@ -60,7 +60,7 @@ async fn an_erased_mentee_leaves_a_tombstone_and_the_node_forgets_it() {
     let proposal_of = |id: String| {
         let broker = harness.broker.clone();
         async move {
-            broker.list_proposals("acme-gmbh", &id).await.expect("list")[0]
+            broker.list_proposals(ACME, &id).await.expect("list")[0]
                 .proposal_id
                 .clone()
         }
@@ -85,7 +85,7 @@ async fn an_erased_mentee_leaves_a_tombstone_and_the_node_forgets_it() {
 
     let tombstone = harness
         .broker
-        .erase_mentee("acme-gmbh", &erased)
+        .erase_mentee(ACME, &erased)
         .await
         .expect("erase");
     assert_eq!(tombstone.mentee_id, erased);
@@ -97,17 +97,13 @@ async fn an_erased_mentee_leaves_a_tombstone_and_the_node_forgets_it() {
     assert_eq!(
         harness
             .broker
-            .erase_mentee("acme-gmbh", &erased)
+            .erase_mentee(ACME, &erased)
             .await
             .expect("again"),
         tombstone
     );
     assert_eq!(
-        harness
-            .broker
-            .get_mentee("acme-gmbh", &erased)
-            .await
-            .expect("get"),
+        harness.broker.get_mentee(ACME, &erased).await.expect("get"),
         tombstone
     );
 
@@ -127,7 +123,7 @@ async fn an_erased_mentee_leaves_a_tombstone_and_the_node_forgets_it() {
         .expect("query")
         .expect("tombstone row");
     assert_eq!((row.needs.as_str(), row.request_hash.as_str()), ("", ""));
-    assert_eq!(row.company_id, "acme-gmbh");
+    assert_eq!(row.company_id, ACME);
     let p = proposal::Entity::find_by_id(erased_intro.clone())
         .one(&harness.db)
         .await
@@ -145,11 +141,7 @@ async fn an_erased_mentee_leaves_a_tombstone_and_the_node_forgets_it() {
     assert!(messages[0].payload.is_empty());
     assert!(messages.iter().all(|m| m.delivered_at_ms > 0));
 
-    let kept_mentee = harness
-        .broker
-        .get_mentee("acme-gmbh", &kept)
-        .await
-        .expect("kept");
+    let kept_mentee = harness.broker.get_mentee(ACME, &kept).await.expect("kept");
     assert_eq!(kept_mentee.status(), MenteeStatus::Proposed);
     assert!(kept_mentee.request.is_some());
     let kept_proposal = proposal::Entity::find_by_id(kept_intro)
@@ -166,7 +158,7 @@ async fn an_erased_mentee_leaves_a_tombstone_and_the_node_forgets_it() {
         .expect("audit");
     assert_eq!(audit.len(), 1, "erasing again records nothing");
     assert_eq!(audit[0].object_id, erased);
-    assert_eq!(audit[0].actor, "company:acme-gmbh");
+    assert_eq!(audit[0].actor, format!("company:{ACME}"));
     assert_eq!(audit[0].detail, "ended_proposals=1 proposals=1 tandems=0");
     node.stop().await;
     harness.stop().await;
@@ -179,19 +171,11 @@ async fn a_delivery_still_waiting_is_cancelled_and_never_reaches_the_node() {
     let m = submit(&harness, "k").await;
     node.stop().await;
     harness.broker.run_matching_round().await.expect("round");
-    let intro = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0]
+    let intro = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
 
-    harness
-        .broker
-        .erase_mentee("acme-gmbh", &m)
-        .await
-        .expect("erase");
+    harness.broker.erase_mentee(ACME, &m).await.expect("erase");
     let delivery = outbox::Entity::find()
         .filter(outbox::Column::IntroductionId.eq(&intro))
         .filter(outbox::Column::Kind.eq(outbox::DELIVER))

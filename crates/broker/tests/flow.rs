@@ -1,10 +1,11 @@
-//! The whole path of one mentee over real gRPC and a real database: submitted, matched with a
-//! mentor on another node, introduced at the node, accepted by the mentor, confirmed by the
-//! company, and the contact card relayed — and another company sees none of it.
+//! The whole path of one mentee over real gRPC and a real database: submitted by a member
+//! company of one node, matched with a mentor on another node, introduced at the node, accepted
+//! by the mentor, confirmed by the company, and the contact card relayed — and another company
+//! sees none of it.
 
 mod support;
 
-use support::{Harness, TestNode, mentee, mentor, submission};
+use support::{ACME, GLOBEX, Harness, TestNode, mentee, mentor, submission};
 use tandem_proto::{
     CareerLevel, CompanyDecision, GetContactCardRequest, GetMenteeRequest, GetNetworkStatsRequest,
     ListMenteesRequest, ListNodesRequest, ListProposalsRequest, MenteeStatus, MentorDecision,
@@ -15,7 +16,6 @@ use tonic::Code;
 
 async fn main_flow(harness: &Harness) {
     let assoc = TestNode::start("assoc").await;
-    let startups = TestNode::start("startups").await;
     let director = mentor(
         1,
         CareerLevel::Director,
@@ -28,17 +28,17 @@ async fn main_flow(harness: &Harness) {
         &[Topic::Marketing],
     ));
     harness.register(&assoc).await;
-    harness.register(&startups).await;
     let mut operator = harness.operator();
-    let mut acme = harness.company("acme-gmbh");
-    let mut globex = harness.company("globex-ag");
+    let mut acme = harness.company(ACME);
+    let mut globex = harness.company(GLOBEX);
 
     let submitted = acme
-        .submit_mentee(submission("order-1", mentee("startups")))
+        .submit_mentee(submission("order-1", mentee()))
         .await
         .expect("submit")
         .into_inner();
     assert_eq!(submitted.status, MenteeStatus::Waiting as i32);
+    assert_eq!(submitted.home_node_id, support::HOME, "the company's node");
 
     let synced = operator
         .sync_nodes(SyncNodesRequest::default())
@@ -244,7 +244,6 @@ async fn main_flow(harness: &Harness) {
     assert_eq!((assoc_stats.profiles, assoc_stats.tandems), (2, 1));
 
     assoc.stop().await;
-    startups.stop().await;
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ mod support;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use support::{Harness, TestNode, mentee, mentor, submission};
+use support::{ACME, Harness, TestNode, mentee, mentor, submission};
 use tandem_proto::{
     CareerLevel, CompanyDecision, GetContactCardRequest, ListNodesRequest, MenteeStatus,
     MentorDecision, ProposalStatus, RespondToProposalRequest, Topic, WithdrawMenteeRequest,
@@ -35,7 +35,7 @@ async fn two_mentors(harness: &Harness) -> TestNode {
 async fn submit(harness: &Harness, key: &str) -> String {
     harness
         .broker
-        .submit_mentee("acme-gmbh", submission(key, mentee("")))
+        .submit_mentee(ACME, submission(key, mentee()))
         .await
         .expect("submit")
         .mentee_id
@@ -44,7 +44,7 @@ async fn submit(harness: &Harness, key: &str) -> String {
 async fn mentee_status(harness: &Harness, id: &str) -> i32 {
     harness
         .broker
-        .get_mentee("acme-gmbh", id)
+        .get_mentee(ACME, id)
         .await
         .expect("mentee")
         .status
@@ -64,11 +64,7 @@ async fn after_a_mentor_declines_the_next_round_proposes_another_mentor() {
             .proposals,
         1
     );
-    let first = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list");
+    let first = harness.broker.list_proposals(ACME, &m).await.expect("list");
     let first = &first[0];
     assert_eq!(
         first.mentor.as_ref().expect("mentor").pseudonym,
@@ -96,11 +92,7 @@ async fn after_a_mentor_declines_the_next_round_proposes_another_mentor() {
             .proposals,
         1
     );
-    let proposals = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list");
+    let proposals = harness.broker.list_proposals(ACME, &m).await.expect("list");
     assert_eq!(proposals.len(), 2);
     // Newest first: the second mentor now, the declined one before.
     assert_eq!(
@@ -121,7 +113,7 @@ async fn after_a_mentor_declines_the_next_round_proposes_another_mentor() {
     let round = harness.broker.run_matching_round().await.expect("round");
     assert_eq!(round.proposals, 0);
     assert_eq!(round.unmatched[0].reason, "all_candidates_proposed_before");
-    let waiting = harness.broker.get_mentee("acme-gmbh", &m).await.expect("m");
+    let waiting = harness.broker.get_mentee(ACME, &m).await.expect("m");
     assert_eq!(waiting.waiting_reason, "all_candidates_proposed_before");
     let stats = harness.broker.network_stats().await.expect("stats");
     assert_eq!(
@@ -138,22 +130,14 @@ async fn a_mentor_withdrawn_at_the_node_ends_the_open_proposal() {
     let node = two_mentors(&harness).await;
     let m = submit(&harness, "k").await;
     harness.broker.run_matching_round().await.expect("round");
-    let proposal_id = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0]
+    let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
 
     node.withdraw(&support::token(1001));
     let synced = harness.broker.sync_nodes(None).await.expect("sync");
     assert_eq!(synced[0].withdrawals, 1);
-    let ended = &harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0];
+    let ended = &harness.broker.list_proposals(ACME, &m).await.expect("list")[0];
     assert_eq!(ended.status, ProposalStatus::Withdrawn as i32);
     assert_eq!(
         mentee_status(&harness, &m).await,
@@ -171,11 +155,7 @@ async fn a_mentor_withdrawn_at_the_node_ends_the_open_proposal() {
 
     // The next round proposes the remaining mentor.
     harness.broker.run_matching_round().await.expect("round");
-    let latest = &harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0];
+    let latest = &harness.broker.list_proposals(ACME, &m).await.expect("list")[0];
     assert_eq!(
         latest.mentor.as_ref().expect("m").pseudonym,
         support::token(1002)
@@ -190,12 +170,7 @@ async fn a_new_pseudonym_or_suppression_keeps_the_open_proposal() {
     let node = two_mentors(&harness).await;
     let m = submit(&harness, "k").await;
     harness.broker.run_matching_round().await.expect("round");
-    let proposal = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0]
-        .clone();
+    let proposal = harness.broker.list_proposals(ACME, &m).await.expect("list")[0].clone();
     let pseudonym = proposal.mentor.expect("mentor").pseudonym;
     node.decide(&proposal.proposal_id, MentorDecision::Accepted);
 
@@ -203,17 +178,13 @@ async fn a_new_pseudonym_or_suppression_keeps_the_open_proposal() {
     node.withdraw_because(&pseudonym, WithdrawalReason::Rotated);
     let synced = harness.broker.sync_nodes(None).await.expect("sync");
     assert_eq!(synced[0].withdrawals, 1);
-    let kept = &harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0];
+    let kept = &harness.broker.list_proposals(ACME, &m).await.expect("list")[0];
     assert_eq!(kept.status, ProposalStatus::Open as i32);
     assert_eq!(kept.mentor_decision, MentorDecision::Accepted as i32);
     let tandem = harness
         .broker
         .respond_to_proposal(
-            "acme-gmbh",
+            ACME,
             &proposal.proposal_id,
             CompanyDecision::Confirmed as i32,
         )
@@ -296,11 +267,7 @@ async fn introductions_wait_in_the_outbox_while_the_node_is_down() {
 
     let round = harness.broker.run_matching_round().await.expect("round");
     assert_eq!(round.proposals, 1);
-    let proposal_id = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0]
+    let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
     let pending = outbox::Entity::find()
@@ -350,11 +317,7 @@ async fn the_background_job_delivers_once_the_node_is_back() {
     let m = submit(&harness, "k").await;
     node.stop().await;
     harness.broker.run_matching_round().await.expect("round");
-    let proposal_id = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0]
+    let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
     node.restart().await;
@@ -374,12 +337,8 @@ async fn a_company_decline_closes_the_introduction_and_the_mentee_waits() {
     let node = two_mentors(&harness).await;
     let m = submit(&harness, "k").await;
     harness.broker.run_matching_round().await.expect("round");
-    let mut acme = harness.company("acme-gmbh");
-    let proposal_id = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0]
+    let mut acme = harness.company(ACME);
+    let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
 
@@ -419,21 +378,17 @@ async fn a_confirmation_before_the_mentor_accepts_completes_on_sync() {
     let node = two_mentors(&harness).await;
     let m = submit(&harness, "k").await;
     harness.broker.run_matching_round().await.expect("round");
-    let proposal_id = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0]
+    let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
     let confirmed = harness
         .broker
-        .respond_to_proposal("acme-gmbh", &proposal_id, CompanyDecision::Confirmed as i32)
+        .respond_to_proposal(ACME, &proposal_id, CompanyDecision::Confirmed as i32)
         .await
         .expect("confirm");
     assert_eq!(confirmed.status, ProposalStatus::Open as i32);
     let err = harness
-        .company("acme-gmbh")
+        .company(ACME)
         .get_contact_card(GetContactCardRequest {
             proposal_id: proposal_id.clone(),
         })
@@ -449,7 +404,7 @@ async fn a_confirmation_before_the_mentor_accepts_completes_on_sync() {
     );
     let card = harness
         .broker
-        .get_contact_card("acme-gmbh", &proposal_id)
+        .get_contact_card(ACME, &proposal_id)
         .await
         .expect("card");
     assert_eq!(card.node_id, "assoc");
@@ -463,11 +418,7 @@ async fn expired_proposals_end_and_the_node_is_told() {
     let node = two_mentors(&harness).await;
     let m = submit(&harness, "k").await;
     harness.broker.run_matching_round().await.expect("round");
-    let proposal_id = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0]
+    let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
     assert_eq!(harness.broker.expire_proposals().await.expect("expire"), 0);
@@ -477,11 +428,7 @@ async fn expired_proposals_end_and_the_node_is_told() {
         .await
         .expect("age the proposal");
     assert_eq!(harness.broker.expire_proposals().await.expect("expire"), 1);
-    let expired = &harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0];
+    let expired = &harness.broker.list_proposals(ACME, &m).await.expect("list")[0];
     assert_eq!(expired.status, ProposalStatus::Expired as i32);
     assert_eq!(
         mentee_status(&harness, &m).await,
@@ -505,25 +452,17 @@ async fn withdrawing_a_proposed_mentee_closes_the_introduction() {
     let node = two_mentors(&harness).await;
     let m = submit(&harness, "k").await;
     harness.broker.run_matching_round().await.expect("round");
-    let proposal_id = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0]
+    let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
     harness
-        .company("acme-gmbh")
+        .company(ACME)
         .withdraw_mentee(WithdrawMenteeRequest {
             mentee_id: m.clone(),
         })
         .await
         .expect("withdraw");
-    let ended = &harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0];
+    let ended = &harness.broker.list_proposals(ACME, &m).await.expect("list")[0];
     assert_eq!(ended.status, ProposalStatus::Withdrawn as i32);
     assert_eq!(
         mentee_status(&harness, &m).await,

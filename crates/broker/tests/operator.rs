@@ -5,7 +5,7 @@ mod support;
 
 use sea_orm::EntityTrait;
 use sea_orm::sea_query::Expr;
-use support::{Harness, TestNode, mentee, mentor, submission};
+use support::{ACME, Harness, TestNode, mentee, mentor, submission};
 use tandem_proto::{CareerLevel, RegisterNodeRequest, SyncNodesRequest, Topic};
 use tandem_storage::broker::node;
 use tonic::Code;
@@ -58,7 +58,15 @@ async fn registration_validates_and_updates() {
         .expect("re-register")
         .into_inner();
     assert_eq!(moved.endpoint, "http://127.0.0.1:7002");
-    assert_eq!(harness.broker.list_nodes().await.expect("list").len(), 1);
+    let ids: Vec<String> = harness
+        .broker
+        .list_nodes()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|n| n.node_id)
+        .collect();
+    assert_eq!(ids, ["assoc", support::HOME], "registered once");
 
     let err = operator
         .sync_nodes(SyncNodesRequest {
@@ -84,8 +92,8 @@ async fn configured_nodes_are_registered_at_start() {
     })
     .await;
     let nodes = harness.broker.list_nodes().await.expect("list");
-    assert_eq!(nodes.len(), 1);
-    assert_eq!(nodes[0].display_name, "Association");
+    let assoc = nodes.iter().find(|n| n.node_id == "assoc").expect("assoc");
+    assert_eq!(assoc.display_name, "Association");
     node.stop().await;
     harness.stop().await;
 }
@@ -107,7 +115,7 @@ async fn profiles_of_a_stale_node_are_left_out() {
         .expect("age the sync");
     harness
         .broker
-        .submit_mentee("acme-gmbh", submission("k", mentee("")))
+        .submit_mentee(ACME, submission("k", mentee()))
         .await
         .expect("submit");
     let round = harness.broker.run_matching_round().await.expect("round");

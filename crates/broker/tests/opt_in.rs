@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{Harness, TestNode, mentee, mentor, submission};
+use support::{ACME, Harness, TestNode, mentee, mentor, submission};
 use tandem_proto::{
     CareerLevel, CompanyDecision, GetContactCardRequest, MenteeStatus, MentorDecision,
     ProposalStatus, RespondToProposalRequest, Topic,
@@ -24,17 +24,13 @@ async fn proposed(harness: &Harness) -> (TestNode, String, String) {
     harness.broker.sync_nodes(None).await.expect("sync");
     let m = harness
         .broker
-        .submit_mentee("acme-gmbh", submission("k", mentee("")))
+        .submit_mentee(ACME, submission("k", mentee()))
         .await
         .expect("submit")
         .mentee_id;
     let round = harness.broker.run_matching_round().await.expect("round");
     assert_eq!(round.proposals, 1);
-    let p = harness
-        .broker
-        .list_proposals("acme-gmbh", &m)
-        .await
-        .expect("list")[0]
+    let p = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
     assert!(node.introduction(&p).is_some(), "delivered at once");
@@ -74,21 +70,17 @@ async fn a_confirmation_after_the_mentor_accepted_makes_the_tandem_and_the_sync_
     node.decide(&p, MentorDecision::Accepted);
 
     let confirmed = harness
-        .company("acme-gmbh")
+        .company(ACME)
         .respond_to_proposal(confirm(&p))
         .await
         .expect("confirm")
         .into_inner();
     assert_eq!(confirmed.status, ProposalStatus::Tandem as i32);
     assert_eq!(confirmed.mentor_decision, MentorDecision::Accepted as i32);
-    let mentee = harness
-        .broker
-        .get_mentee("acme-gmbh", &m)
-        .await
-        .expect("mentee");
+    let mentee = harness.broker.get_mentee(ACME, &m).await.expect("mentee");
     assert_eq!(mentee.status, MenteeStatus::InTandem as i32);
     let card = harness
-        .company("acme-gmbh")
+        .company(ACME)
         .get_contact_card(card(&p))
         .await
         .expect("card at once")
@@ -106,7 +98,7 @@ async fn a_confirmation_after_the_mentor_accepted_makes_the_tandem_and_the_sync_
     assert_eq!(
         harness
             .broker
-            .list_tandems("acme-gmbh", "")
+            .list_tandems(ACME, "")
             .await
             .expect("tandems")
             .len(),
@@ -120,7 +112,7 @@ async fn a_confirmation_after_the_mentor_accepted_makes_the_tandem_and_the_sync_
 async fn a_refused_card_names_the_side_that_has_not_said_yes() {
     let harness = Harness::sqlite().await;
     let (node, _, p) = proposed(&harness).await;
-    let acme = harness.company("acme-gmbh");
+    let acme = harness.company(ACME);
     let refusal = |s: tonic::Status| {
         assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
         s.message().to_owned()
@@ -161,7 +153,7 @@ async fn a_decline_at_the_node_is_named_at_once_and_the_mentee_waits_again() {
     node.decide(&p, MentorDecision::Declined);
 
     let refused = harness
-        .company("acme-gmbh")
+        .company(ACME)
         .get_contact_card(card(&p))
         .await
         .expect_err("declined");
@@ -170,14 +162,10 @@ async fn a_decline_at_the_node_is_named_at_once_and_the_mentee_waits_again() {
         refused.message().ends_with(": the mentor declined"),
         "{refused:?}"
     );
-    let mentee = harness
-        .broker
-        .get_mentee("acme-gmbh", &m)
-        .await
-        .expect("mentee");
+    let mentee = harness.broker.get_mentee(ACME, &m).await.expect("mentee");
     assert_eq!(mentee.status, MenteeStatus::Waiting as i32);
     let late = harness
-        .company("acme-gmbh")
+        .company(ACME)
         .respond_to_proposal(confirm(&p))
         .await
         .expect_err("no longer open");
@@ -202,7 +190,7 @@ async fn with_the_node_down_a_confirmation_stands_and_the_card_names_the_node() 
     node.stop().await;
 
     let confirmed = harness
-        .company("acme-gmbh")
+        .company(ACME)
         .respond_to_proposal(confirm(&p))
         .await
         .expect("a confirmation does not need the node")
@@ -213,7 +201,7 @@ async fn with_the_node_down_a_confirmation_stands_and_the_card_names_the_node() 
         CompanyDecision::Confirmed as i32
     );
     let unavailable = harness
-        .company("acme-gmbh")
+        .company(ACME)
         .get_contact_card(card(&p))
         .await
         .expect_err("node down");
@@ -223,7 +211,7 @@ async fn with_the_node_down_a_confirmation_stands_and_the_card_names_the_node() 
     // Back up, the next call completes the tandem and relays the card.
     node.restart().await;
     let card = harness
-        .company("acme-gmbh")
+        .company(ACME)
         .get_contact_card(card(&p))
         .await
         .expect("card")

@@ -21,6 +21,7 @@ const NODE_KEYS: &[&str] = &[
     "publication",
     "staff_rate_limit_per_second",
     "staff_rate_limit_burst",
+    "enrolment_code_days",
     "tls",
     "admin_tls",
 ];
@@ -39,6 +40,8 @@ const BROKER_KEYS: &[&str] = &[
     "priority",
     "rate_limit_per_second",
     "rate_limit_burst",
+    "enrolment_rate_limit_per_minute",
+    "enrolment_rate_limit_burst",
     "checkin_grace_days",
     "rematch_window_days",
     "tls",

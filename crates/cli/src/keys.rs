@@ -31,7 +31,8 @@ pub enum KeysAction {
         /// `company` or `operator` with a broker configuration; `node-admin` with a node's.
         #[arg(long, value_enum)]
         scope: KeyScope,
-        /// The company a `company` key acts for.
+        /// The company a `company` key acts for: its membership id (as `ListCompanies` shows it
+        /// at its node). Companies normally get their first key by enrolment.
         #[arg(long, required_if_eq("scope", "company"))]
         company: Option<String>,
         /// Who holds the key (a note for people).

@@ -68,8 +68,8 @@ pub enum Command {
     /// Creates, lists and revokes API keys: company and operator keys with the broker's
     /// configuration, staff (`node-admin`) keys with a node's.
     Keys(keys::KeysOptions),
-    /// Imports a node's mentors from a CSV file, all or nothing; `--dry-run` only checks it.
-    /// The columns are listed in docs/import.md.
+    /// Imports a node's mentors or member companies from a CSV file, all or nothing;
+    /// `--dry-run` only checks it. The columns are listed in docs/import.md.
     Import(import::ImportOptions),
     /// Solves a bare assignment instance from a file (see `tandem solve --help`).
     Solve(bench::SolveOptions),

@@ -16,6 +16,13 @@ fn default_staff_burst() -> u32 {
     100
 }
 
+/// Days an enrolment code stays valid unless the configuration says otherwise.
+pub const DEFAULT_ENROLMENT_CODE_DAYS: u32 = 14;
+
+fn default_enrolment_code_days() -> u32 {
+    DEFAULT_ENROLMENT_CODE_DAYS
+}
+
 /// Configuration of one node.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +53,10 @@ pub struct NodeConfig {
     pub staff_rate_limit_per_second: u32,
     #[serde(default = "default_staff_burst")]
     pub staff_rate_limit_burst: u32,
+    /// Days an enrolment code the node issues to a member company stays valid: 1 to 365,
+    /// 14 by default. A company that did not enrol in time asks for a fresh code.
+    #[serde(default = "default_enrolment_code_days")]
+    pub enrolment_code_days: u32,
     /// Mutual TLS of `NodeService`; without it the node serves plain text, which the CLI allows
     /// only with `--insecure-dev`.
     #[serde(default)]
@@ -149,6 +160,7 @@ impl fmt::Debug for NodeConfig {
             .field("pseudonym_secret", &"<redacted>")
             .field("federation_key", &"<redacted>")
             .field("publication", &self.publication)
+            .field("enrolment_code_days", &self.enrolment_code_days)
             .field("tls", &self.tls)
             .field("admin_tls", &self.admin_tls)
             .finish()
@@ -215,6 +227,12 @@ impl NodeConfig {
             return Err("pseudonym_secret: must differ from federation_key".to_owned());
         }
         self.publication.validate()?;
+        if !(1..=365).contains(&self.enrolment_code_days) {
+            return Err(format!(
+                "enrolment_code_days: must be 1 to 365, got {}",
+                self.enrolment_code_days
+            ));
+        }
         if let Some(tls) = &self.tls {
             tls.validate()?;
         }
@@ -247,6 +265,7 @@ mod tests {
             publication: PublicationConfig::default(),
             staff_rate_limit_per_second: default_staff_rate(),
             staff_rate_limit_burst: default_staff_burst(),
+            enrolment_code_days: default_enrolment_code_days(),
             tls: None,
             admin_tls: None,
         }
@@ -275,6 +294,8 @@ mod tests {
             (|c| c.federation_key = "short".into(), "federation_key: "),
             (|c| c.publication.k = 0, "publication.k: "),
             (|c| c.publication.k = 101, "publication.k: "),
+            (|c| c.enrolment_code_days = 0, "enrolment_code_days: "),
+            (|c| c.enrolment_code_days = 366, "enrolment_code_days: "),
             (
                 |c| c.publication.epoch_days = 100_000,
                 "publication.epoch_days: ",
@@ -324,6 +345,7 @@ mod tests {
         assert_eq!(config.admin_tls, None);
         assert_eq!(config.publication, PublicationConfig::default());
         assert_eq!(config.publication.k, 5);
+        assert_eq!(config.enrolment_code_days, 14);
         let mut partial = toml_like.clone();
         partial["publication"] = serde_json::json!({ "k": 3 });
         let config: NodeConfig = serde_json::from_value(partial).expect("parses");

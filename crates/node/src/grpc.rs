@@ -11,6 +11,11 @@ use std::sync::Arc;
 use tandem_proto::node_admin_service_server::NodeAdminService;
 use tandem_proto::node_service_server::NodeService;
 use tandem_proto::{
+    AdmitCompanyRequest, AdmittedCompany, Company, GetCompanyRequest, GetMembershipChangesRequest,
+    GetMembershipChangesResponse, IssueEnrolmentCodeRequest, ListCompaniesRequest,
+    ListCompaniesResponse, RemoveCompanyRequest,
+};
+use tandem_proto::{
     CloseIntroductionRequest, CloseIntroductionResponse, ContactCard, CreateMentorRequest,
     DeliverIntroductionRequest, DeliverIntroductionResponse, ForgetMenteeRequest,
     ForgetMenteeResponse, GetDecisionRequest, GetDecisionsRequest, GetDecisionsResponse,
@@ -51,6 +56,10 @@ fn staff<T>(request: &Request<T>) -> Result<Staff, Status> {
 
 fn mentor_field(mentor: Option<Mentor>) -> Result<Mentor, NodeError> {
     mentor.ok_or_else(|| NodeError::invalid("mentor", "is required"))
+}
+
+fn company_field(company: Option<Company>) -> Result<Company, NodeError> {
+    company.ok_or_else(|| NodeError::invalid("company", "is required"))
 }
 
 /// `NodeService`, called by the broker.
@@ -191,6 +200,22 @@ impl NodeService for NodeApi {
             .forget_mentee(&request.get_ref().introduction_id)
             .await;
         reply(result.map(|()| ForgetMenteeResponse {}))
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, since = request.get_ref().since_version)
+    )]
+    async fn get_membership_changes(
+        &self,
+        request: Request<GetMembershipChangesRequest>,
+    ) -> RpcResult<GetMembershipChangesResponse> {
+        let request = request.into_inner();
+        reply(
+            self.state
+                .membership_changes(request.since_version, request.limit)
+                .await,
+        )
     }
 }
 
@@ -373,5 +398,66 @@ impl NodeAdminService for AdminApi {
             .list_audit_events(request.after_id, request.limit)
             .await;
         reply(result.map(|events| ListNodeAuditEventsResponse { events }))
+    }
+
+    #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
+    async fn admit_company(
+        &self,
+        request: Request<AdmitCompanyRequest>,
+    ) -> RpcResult<AdmittedCompany> {
+        let staff = staff(&request)?;
+        let result = match company_field(request.into_inner().company) {
+            Ok(company) => self.state.admit_company(&staff, company).await,
+            Err(e) => Err(e),
+        };
+        reply(result)
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, company_id = %request.get_ref().company_id)
+    )]
+    async fn get_company(&self, request: Request<GetCompanyRequest>) -> RpcResult<Company> {
+        staff(&request)?;
+        reply(self.state.get_company(&request.get_ref().company_id).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(node = %self.state.node_id))]
+    async fn list_companies(
+        &self,
+        request: Request<ListCompaniesRequest>,
+    ) -> RpcResult<ListCompaniesResponse> {
+        staff(&request)?;
+        let result = self.state.list_companies().await;
+        reply(result.map(|companies| ListCompaniesResponse { companies }))
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, company_id = %request.get_ref().company_id)
+    )]
+    async fn issue_enrolment_code(
+        &self,
+        request: Request<IssueEnrolmentCodeRequest>,
+    ) -> RpcResult<AdmittedCompany> {
+        let staff = staff(&request)?;
+        reply(
+            self.state
+                .issue_enrolment_code(&staff, &request.get_ref().company_id)
+                .await,
+        )
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, company_id = %request.get_ref().company_id)
+    )]
+    async fn remove_company(&self, request: Request<RemoveCompanyRequest>) -> RpcResult<Company> {
+        let staff = staff(&request)?;
+        reply(
+            self.state
+                .remove_company(&staff, &request.get_ref().company_id)
+                .await,
+        )
     }
 }

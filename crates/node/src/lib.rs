@@ -1,12 +1,13 @@
 //! A Tandem node: one association's or start-up network's server.
 //!
-//! The node keeps its mentors' full records (names, contacts, employer) in its own database and
-//! publishes only pseudonymised profiles. It serves two gRPC services: `NodeService` to the
-//! broker (the profile feed, introductions, decisions, contact cards after the double opt-in) and
-//! `NodeAdminService` to the association's own staff (mentor records and decisions), who present
-//! API keys of scope `node-admin` that the node issues and checks itself (with the service
-//! toolkit's gate, `tandem-service`). Every change is recorded in the node's append-only audit
-//! log.
+//! The node keeps its mentors' full records (names, contacts, employer) and its member
+//! companies in its own database and publishes only pseudonymised profiles and memberships. It
+//! serves two gRPC services: `NodeService` to the broker (the profile feed, the membership feed,
+//! introductions, decisions, contact cards after the double opt-in) and `NodeAdminService` to
+//! the association's own staff (mentor records, decisions, member companies and their
+//! enrolment codes), who present API keys of scope `node-admin` that the node issues and checks
+//! itself (with the service toolkit's gate, `tandem-service`). Every change is recorded in the
+//! node's append-only audit log.
 //!
 //! The two services listen on two addresses ([`Listeners`]): `NodeService` over mutual TLS
 //! (the broker's client certificate is checked in the handshake) and `NodeAdminService` over
@@ -17,7 +18,7 @@
 //! [`NodeState`] holds the logic as plain async methods that tests call directly; [`serve_on`]
 //! (and [`serve`], both services in plain text on one port, for tests) puts thin tonic adapters
 //! in front of it. Every write goes through one lock and one database transaction (the
-//! toolkit's `Writer`), so the profile feed version and the decision sequence grow without gaps
+//! toolkit's `Writer`), so the feed versions and the decision sequence grow without gaps
 //! on SQLite and PostgreSQL alike. Migrations are not run here: the CLI migrates the database
 //! before it builds a node.
 //!
@@ -26,6 +27,7 @@
 
 mod anonymity;
 mod audit;
+mod companies;
 pub mod config;
 mod counters;
 mod error;
@@ -50,6 +52,7 @@ use tandem_service::rate_limit::RateLimiter;
 use tandem_service::shutdown::{CancellationToken, run_until};
 use tandem_service::{Gate, Scope, WriteTxn, Writer};
 
+pub use companies::{CompanyImportReport, ImportedCompany};
 pub use config::{NodeConfig, PublicationConfig};
 pub use error::NodeError;
 pub use mentors::ImportReport;
@@ -66,6 +69,8 @@ pub struct NodeState {
     pseudonym_secret: Vec<u8>,
     federation_key: Vec<u8>,
     publication: PublicationConfig,
+    /// Days an enrolment code stays valid.
+    enrolment_code_days: u32,
     /// What time it is: every timestamp the node writes, and the pseudonym epoch.
     clock: Clock,
     /// Checks the staff's keys (bound to this node) and their rate limits.
@@ -92,6 +97,7 @@ impl NodeState {
             pseudonym_secret: config.pseudonym_secret.as_bytes().to_vec(),
             federation_key: config.federation_key.as_bytes().to_vec(),
             publication: config.publication.clone(),
+            enrolment_code_days: config.enrolment_code_days,
             clock,
             gate: Arc::new(gate),
         })

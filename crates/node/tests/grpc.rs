@@ -359,6 +359,7 @@ async fn staff_need_a_valid_key_of_this_node() {
             label: sea_orm::ActiveValue::Set(String::new()),
             created_at_ms: sea_orm::ActiveValue::Set(1),
             revoked_at_ms: sea_orm::ActiveValue::Set(0),
+            revoked_reason: sea_orm::ActiveValue::Set(String::new()),
         },
         &node.db,
     )

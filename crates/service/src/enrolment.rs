@@ -110,7 +110,13 @@ mod tests {
 
     #[test]
     fn a_malformed_code_names_the_field() {
-        for bad in ["", "   ", "tec_123", "tdm_k1_abc", &format!("tec_{}", "g".repeat(32))] {
+        for bad in [
+            "",
+            "   ",
+            "tec_123",
+            "tdm_k1_abc",
+            &format!("tec_{}", "g".repeat(32)),
+        ] {
             let err = parse("enrolment_code", bad).expect_err(bad);
             assert_eq!(err.field, "enrolment_code");
         }

@@ -173,3 +173,92 @@ async fn bad_grants_name_the_field_and_store_nothing() {
         Err(KeyError::Invalid(_))
     ));
 }
+
+#[tokio::test]
+async fn a_key_revoked_with_a_reason_tells_only_its_holder() {
+    let (db, _dir) = database(false).await;
+    let gate = Gate::new(
+        db.clone(),
+        &[Scope::Company, Scope::Operator],
+        RateLimiter::new(0, 1),
+    );
+    let company = |tenant| Grant {
+        scope: Scope::Company,
+        tenant,
+        label: "",
+    };
+    let (first, first_key) = keys::create(&db, 1, "operator", company("acme"))
+        .await
+        .expect("first");
+    let (_, second_key) = keys::create(&db, 1, "operator", company("acme"))
+        .await
+        .expect("second");
+    let (_, other_key) = keys::create(&db, 1, "operator", company("globex"))
+        .await
+        .expect("other company");
+    let (_, operator_key) = keys::create(
+        &db,
+        1,
+        "operator",
+        Grant {
+            scope: Scope::Operator,
+            tenant: "acme",
+            label: "",
+        },
+    )
+    .await
+    .expect("operator");
+
+    let revoked = keys::revoke_tenant(&db, 5, "broker", Scope::Company, "acme", "membership ended")
+        .await
+        .expect("revoked");
+    assert_eq!(revoked.len(), 2);
+    assert!(revoked.contains(&first.id));
+    for key in [&first_key, &second_key] {
+        match gate.admit(Some(&bearer(key)), Scope::Company).await {
+            Err(err @ AuthError::Ended(_)) => {
+                assert_eq!(err.to_string(), "membership ended");
+                assert_eq!(
+                    tandem_service::ServiceError::code(&err),
+                    tandem_service::ErrorCode::PermissionDenied
+                );
+            }
+            other => panic!("expected the reason: {other:?}"),
+        }
+    }
+    // Without the secret, a revoked key looks like any unknown key.
+    let forged = format!("{}x", &first_key[..first_key.len() - 1]);
+    assert!(matches!(
+        gate.authenticate(&forged).await,
+        Err(AuthError::Invalid)
+    ));
+    // Other tenants and scopes keep their keys.
+    assert!(gate.authenticate(&other_key).await.is_ok());
+    assert!(gate.authenticate(&operator_key).await.is_ok());
+    // Revoking again finds nothing; a key revoked without a reason says nothing.
+    let again = keys::revoke_tenant(&db, 6, "broker", Scope::Company, "acme", "again")
+        .await
+        .expect("again");
+    assert!(again.is_empty());
+    let (plain, plain_key) = keys::create(&db, 7, "operator", company("acme"))
+        .await
+        .expect("plain");
+    keys::revoke(&db, 8, "operator", &plain.id)
+        .await
+        .expect("revoke");
+    assert!(matches!(
+        gate.authenticate(&plain_key).await,
+        Err(AuthError::Invalid)
+    ));
+    let audit = tandem_service::audit::list(&db, 0, 0).await.expect("audit");
+    let revocations: Vec<(&str, &str, &str)> = audit
+        .iter()
+        .filter(|e| e.action == "key.revoked")
+        .map(|e| (e.actor.as_str(), e.object_id.as_str(), e.detail.as_str()))
+        .collect();
+    assert_eq!(revocations.len(), 3, "{revocations:?}");
+    assert_eq!(
+        (revocations[0].0, revocations[0].2),
+        ("broker", "membership ended")
+    );
+}

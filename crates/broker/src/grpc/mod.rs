@@ -1,14 +1,17 @@
 //! The gRPC adapters: thin handlers that read the caller, call the [`Broker`] and map its
-//! errors to statuses. Each service is served behind the broker's gate
+//! errors to statuses. Each service but `EnrolmentService` is served behind the broker's gate
 //! ([`tandem_service::Guarded`]), which admits only keys of the service's scope and puts the
 //! [`Caller`] into the request; the handlers read the tenant from there, never from the
-//! request's fields.
+//! request's fields. `EnrolmentService` is how a company without a key gets one: its callers
+//! present an enrolment code instead.
 //!
 //! [`Broker`]: crate::Broker
 
+mod enrolment;
 mod mentee;
 mod operator;
 
+pub use enrolment::EnrolmentGrpc;
 pub use mentee::MenteeGrpc;
 pub use operator::OperatorGrpc;
 pub use tandem_service::AUTHORIZATION;

@@ -1,5 +1,10 @@
 //! Shared test support: a broker served on an ephemeral port over a real database, gRPC
 //! clients for companies and the operator, the in-memory test node, and test data.
+//!
+//! Every harness starts a test node `home` that admitted the member companies [`ACME`] and
+//! [`GLOBEX`], syncs their memberships, and installs a deterministic company key for each
+//! ([`key_of`]), so that most tests need not enrol; `tests/enrolment.rs` goes through the real
+//! enrolment instead.
 
 #![allow(dead_code)]
 
@@ -11,6 +16,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tandem_broker::keys::Scope;
 use tandem_broker::{Broker, BrokerConfig, serve};
+use tandem_proto::enrolment_service_client::EnrolmentServiceClient;
 use tandem_proto::mentee_service_client::MenteeServiceClient;
 use tandem_proto::operator_service_client::OperatorServiceClient;
 use tandem_proto::{
@@ -47,8 +53,24 @@ impl Interceptor for AsCompany {
 pub type CompanyClient = MenteeServiceClient<InterceptedService<Channel, AsCompany>>;
 pub type OperatorClient = OperatorServiceClient<InterceptedService<Channel, AsCompany>>;
 
-/// Companies every harness provisions an API key for.
-pub const COMPANIES: [&str; 2] = ["acme-gmbh", "globex-ag"];
+/// The company id of ACME GmbH, a member company of every harness's `home` node.
+pub const ACME: &str = "0000ac3e-0000-4000-8000-000000000001";
+/// The company id of Globex AG, another member company of `home`.
+pub const GLOBEX: &str = "0061ab3c-0000-4000-8000-000000000002";
+/// The id of the node that admitted [`ACME`] and [`GLOBEX`].
+pub const HOME: &str = "home";
+
+/// The member companies every harness provisions, with their register numbers.
+pub const COMPANIES: [(&str, &str); 2] = [(ACME, "HRB 1001 Acme"), (GLOBEX, "HRB 2002 Globex")];
+
+/// Returns the register number a harness company was admitted with.
+pub fn register_number(company: &str) -> &'static str {
+    COMPANIES
+        .iter()
+        .find(|(id, _)| *id == company)
+        .map(|(_, number)| *number)
+        .expect("a harness company")
+}
 
 /// Returns the test API key of `tenant` (a company, or `operator`).
 pub fn key_of(tenant: &str) -> String {
@@ -71,11 +93,11 @@ fn hex_digest(tenant: &str) -> String {
 }
 
 fn bearer(tenant: &str) -> AsCompany {
-    AsCompany(
-        format!("Bearer {}", key_of(tenant))
-            .parse()
-            .expect("ascii key"),
-    )
+    bearer_key(&key_of(tenant))
+}
+
+fn bearer_key(key: &str) -> AsCompany {
+    AsCompany(format!("Bearer {key}").parse().expect("ascii key"))
 }
 
 /// A broker served on an ephemeral port.
@@ -84,6 +106,8 @@ pub struct Harness {
     pub db: DatabaseConnection,
     pub addr: SocketAddr,
     pub dir: Option<tempfile::TempDir>,
+    /// The node that admitted the harness's companies.
+    pub home: TestNode,
     channel: Channel,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
@@ -112,6 +136,22 @@ impl Harness {
         Self::start(config, Some(dir)).await
     }
 
+    /// Starts a broker over a fresh PostgreSQL database when `TANDEM_TEST_POSTGRES_URL` is set
+    /// (named after `name`), else over a fresh SQLite file; background jobs off.
+    pub async fn from_env(name: &str, adjust: impl FnOnce(&mut BrokerConfig)) -> Harness {
+        match std::env::var("TANDEM_TEST_POSTGRES_URL") {
+            Ok(server) if !server.is_empty() => {
+                let url = tandem_storage::create_scratch_database(&server, name)
+                    .await
+                    .expect("scratch database");
+                let mut config = quiet_config(&url);
+                adjust(&mut config);
+                Self::start(config, None).await
+            }
+            _ => Self::sqlite_with(adjust).await,
+        }
+    }
+
     /// Migrates the configuration's database and starts a broker over it.
     pub async fn start(config: BrokerConfig, dir: Option<tempfile::TempDir>) -> Harness {
         config.validate().expect("valid config");
@@ -124,7 +164,21 @@ impl Harness {
             .install_key(Scope::Operator, "", "test operator", &key_of("operator"))
             .await
             .expect("operator key");
-        for company in COMPANIES {
+        let home = TestNode::start(HOME).await;
+        for (company, number) in COMPANIES {
+            home.admit_as(company, number);
+        }
+        broker
+            .register_node(HOME, &home.endpoint(), "Home association", "")
+            .await
+            .expect("register home");
+        let synced = broker.sync_nodes(Some(HOME)).await.expect("sync home");
+        assert_eq!(
+            (synced[0].memberships, synced[0].error.as_str()),
+            (2, ""),
+            "{synced:?}"
+        );
+        for (company, _) in COMPANIES {
             broker
                 .install_key(Scope::Company, company, "test company", &key_of(company))
                 .await
@@ -146,6 +200,7 @@ impl Harness {
             db,
             addr,
             dir,
+            home,
             channel,
             shutdown: Some(tx),
             server: Some(server),
@@ -160,6 +215,16 @@ impl Harness {
     /// Returns a client that calls on behalf of `company` (one of [`COMPANIES`]).
     pub fn company(&self, company: &str) -> CompanyClient {
         MenteeServiceClient::with_interceptor(self.channel.clone(), bearer(company))
+    }
+
+    /// Returns a client that calls with `api_key`, e.g. one from enrolment.
+    pub fn with_key(&self, api_key: &str) -> CompanyClient {
+        MenteeServiceClient::with_interceptor(self.channel.clone(), bearer_key(api_key))
+    }
+
+    /// Returns a client of the enrolment service (its calls carry no key).
+    pub fn enrolment(&self) -> EnrolmentServiceClient<Channel> {
+        EnrolmentServiceClient::new(self.channel.clone())
     }
 
     /// Returns a client that sends no company.
@@ -188,6 +253,7 @@ impl Harness {
         if let Some(server) = self.server.take() {
             server.await.expect("join").expect("broker served");
         }
+        self.home.stop().await;
     }
 }
 
@@ -215,7 +281,7 @@ pub fn mentor(n: u64, level: CareerLevel, expertise: &[Topic]) -> AnonymisedProf
 }
 
 /// Returns a mentee a company submits.
-pub fn mentee(home_node_id: &str) -> MenteeRequest {
+pub fn mentee() -> MenteeRequest {
     MenteeRequest {
         career_level: CareerLevel::TeamLead as i32,
         goals: vec![
@@ -234,9 +300,6 @@ pub fn mentee(home_node_id: &str) -> MenteeRequest {
         industry: Industry::ItSoftware as i32,
         industry_preference: 0,
         company_size_band: CompanySizeBand::Small as i32,
-        employer_token: token(1),
-        group_token: String::new(),
-        home_node_id: home_node_id.to_owned(),
     }
 }
 

@@ -1,8 +1,9 @@
 //! A small but real node for the broker's tests: it serves `NodeService` over gRPC on an
-//! ephemeral port and keeps its state in memory — a versioned profile feed, introductions
-//! (idempotent on their id), a decision log, closing, and contact cards released only for
-//! accepted, open introductions, forgetting a mentee summary. It can be stopped and restarted
-//! on the same port.
+//! ephemeral port and keeps its state in memory — a versioned profile feed, a versioned
+//! membership feed of the member companies it admitted (with their enrolment codes),
+//! introductions (idempotent on their id), a decision log, closing, and contact cards released
+//! only for accepted, open introductions, forgetting a mentee summary. It can be stopped and
+//! restarted on the same port.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,10 +15,11 @@ use tandem_proto::{
     AnonymisedProfile, CloseIntroductionRequest, CloseIntroductionResponse, ContactCard,
     DeliverIntroductionRequest, DeliverIntroductionResponse, ForgetMenteeRequest,
     ForgetMenteeResponse, GetDecisionRequest, GetDecisionsRequest, GetDecisionsResponse,
-    GetNodeInfoRequest, GetProfileChangesRequest, GetProfileChangesResponse,
-    GetTandemEventsRequest, GetTandemEventsResponse, IntroductionDecision, MentorDecision,
-    NodeInfo, ProfileChange, ReleaseContactCardRequest, Tandem, UpdateTandemRequest,
-    UpdateTandemResponse, Withdrawal, WithdrawalReason,
+    GetMembershipChangesRequest, GetMembershipChangesResponse, GetNodeInfoRequest,
+    GetProfileChangesRequest, GetProfileChangesResponse, GetTandemEventsRequest,
+    GetTandemEventsResponse, IntroductionDecision, Membership, MentorDecision, NodeInfo,
+    ProfileChange, ReleaseContactCardRequest, Tandem, UpdateTandemRequest, UpdateTandemResponse,
+    Withdrawal, WithdrawalReason,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -48,6 +50,32 @@ struct State {
     decisions: Vec<IntroductionDecision>,
     /// The newest copy of each tandem the broker sent.
     tandems: BTreeMap<String, Tandem>,
+    /// The membership feed's version.
+    membership_version: u64,
+    /// Each membership in its current state, by company id.
+    memberships: BTreeMap<String, Membership>,
+}
+
+/// The federation-wide key the test nodes compute employer tokens with.
+pub const FEDERATION_KEY: &[u8] = b"tandem test federation key";
+
+/// How long an enrolment code of a test node stays valid.
+const CODE_DAYS_MS: i64 = 14 * 24 * 60 * 60 * 1000;
+
+/// A member company a test node admitted, and the enrolment code its staff handed over.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub company_id: String,
+    pub code: String,
+}
+
+/// Returns the employer token of a register number, as every test node computes it.
+pub fn employer_token(register_number: &str) -> String {
+    tandem_domain::pseudonym::employer_token(FEDERATION_KEY, register_number)
+}
+
+fn now_ms() -> i64 {
+    tandem_broker::Clock::system().now_ms()
 }
 
 #[derive(Clone)]
@@ -237,6 +265,27 @@ impl NodeService for Service {
         Ok(Response::new(UpdateTandemResponse {}))
     }
 
+    async fn get_membership_changes(
+        &self,
+        request: Request<GetMembershipChangesRequest>,
+    ) -> Result<Response<GetMembershipChangesResponse>, Status> {
+        let r = request.into_inner();
+        let state = self.state();
+        let mut after: Vec<&Membership> = state
+            .memberships
+            .values()
+            .filter(|m| m.version > r.since_version)
+            .collect();
+        after.sort_by_key(|m| m.version);
+        let n = limit(r.limit);
+        let page: Vec<Membership> = after.iter().take(n).map(|m| (*m).clone()).collect();
+        Ok(Response::new(GetMembershipChangesResponse {
+            next_version: page.last().map_or(r.since_version, |m| m.version),
+            has_more: after.len() > n,
+            memberships: page,
+        }))
+    }
+
     /// This node's mentors record nothing themselves: its tandem log stays empty.
     async fn get_tandem_events(
         &self,
@@ -383,6 +432,78 @@ impl TestNode {
                 })),
             },
         ));
+    }
+
+    /// Admits a member company under a fresh random id and returns the id with its enrolment
+    /// code (valid for 14 days).
+    pub fn admit(&self, register_number: &str) -> Admitted {
+        let company_id = uuid::Uuid::new_v4().to_string();
+        let code = self.admit_as(&company_id, register_number);
+        Admitted { company_id, code }
+    }
+
+    /// Admits a member company under `company_id` (a UUID) and returns its enrolment code.
+    pub fn admit_as(&self, company_id: &str, register_number: &str) -> String {
+        let new = tandem_service::enrolment::generate();
+        let token = employer_token(register_number);
+        self.publish_membership(Membership {
+            company_id: company_id.to_owned(),
+            employer_token: token.clone(),
+            group_token: token,
+            enrolment_code_hash: new.hash,
+            enrolment_code_expires_at_ms: now_ms() + CODE_DAYS_MS,
+            active: true,
+            version: 0,
+        });
+        new.code
+    }
+
+    /// Issues a fresh enrolment code for an admitted company; the previous one stops working.
+    pub fn issue_code(&self, company_id: &str) -> String {
+        let new = tandem_service::enrolment::generate();
+        self.change_membership(company_id, |m| {
+            m.enrolment_code_hash = new.hash;
+            m.enrolment_code_expires_at_ms = now_ms() + CODE_DAYS_MS;
+        });
+        new.code
+    }
+
+    /// Lets the company's open enrolment code expire.
+    pub fn expire_code(&self, company_id: &str) {
+        self.change_membership(company_id, |m| {
+            m.enrolment_code_expires_at_ms = now_ms() - 1;
+        });
+    }
+
+    /// Removes a member company: its membership turns inactive.
+    pub fn remove(&self, company_id: &str) {
+        self.change_membership(company_id, |m| {
+            m.active = false;
+            m.enrolment_code_hash.clear();
+            m.enrolment_code_expires_at_ms = 0;
+        });
+    }
+
+    fn change_membership(&self, company_id: &str, change: impl FnOnce(&mut Membership)) {
+        let mut m = self
+            .state()
+            .memberships
+            .get(company_id)
+            .cloned()
+            .expect("an admitted company");
+        change(&mut m);
+        self.publish_membership(m);
+    }
+
+    /// Publishes a membership as is at the next version: no validation, so tests can publish
+    /// garbage or another node's company.
+    pub fn publish_membership(&self, mut membership: Membership) {
+        let mut state = self.state();
+        state.membership_version += 1;
+        membership.version = state.membership_version;
+        state
+            .memberships
+            .insert(membership.company_id.clone(), membership);
     }
 
     /// Records the mentor's decision on an introduction.

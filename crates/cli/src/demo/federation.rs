@@ -9,9 +9,11 @@
 //! present to their callers. The clients this module builds trust that CA
 //! ([`Federation::ca_cert`]) and present no certificate.
 //!
-//! Callers present API keys as in production: the broker knows an operator key and the company
-//! keys of [`Federation::provision_companies`]; every node knows one staff key of its own
-//! ([`demo_staff_key`], scope `node-admin`), which [`Federation::admin_client`] sends.
+//! Callers present API keys as in production: the broker knows an operator key; every node
+//! knows one staff key of its own ([`demo_staff_key`], scope `node-admin`), which
+//! [`Federation::admin_client`] sends. Member companies join as in production
+//! ([`Federation::admit_and_enrol`]): a node's staff admit the company, and the company
+//! exchanges the one-time enrolment code for its API key at the broker.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -79,15 +81,15 @@ pub struct Federation {
     certs: tempfile::TempDir,
     /// Callers' TLS: trusts the development CA.
     callers: Arc<tandem_tls::ApiClientTls>,
-    broker: Arc<tandem_broker::Broker>,
 }
 
 /// Host names and addresses on the federation's API certificate.
 const API_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
 
-/// Returns the API key the demo and the tests use for `tenant` (a company id, or `operator`).
-/// It is derived from the name so that helpers can attach it without a lookup; real keys are
-/// random (`tandem keys create`). A federation knows only the keys it provisioned.
+/// Returns the API key the demo and the tests use for `tenant` (`operator`, or a node's staff
+/// via [`demo_staff_key`]). It is derived from the name so that helpers can attach it without
+/// a lookup; real keys are random (`tandem keys create`). A federation knows only the keys it
+/// installed. Companies get random keys by enrolment.
 pub fn demo_key(tenant: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = hex::encode(Sha256::digest(
@@ -129,6 +131,26 @@ impl tonic::service::Interceptor for Bearer {
 pub type OperatorClient = tandem_proto::operator_service_client::OperatorServiceClient<
     tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
 >;
+
+/// A member company that enrolled: its id at the broker (its membership's id), its API key and
+/// the node that admitted it.
+#[derive(Debug, Clone)]
+pub struct EnrolledCompany {
+    pub company_id: String,
+    /// The `company` key the broker returned at enrolment, shown once.
+    pub api_key: String,
+    pub node_id: String,
+}
+
+/// Wraps a message in a request that carries `api_key` (a company's key from
+/// [`Federation::admit_and_enrol`]).
+pub fn with_key<T>(api_key: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {api_key}").parse()?);
+    Ok(request)
+}
 
 /// A `NodeAdminService` client that sends a staff key of its node.
 pub type NodeAdminClient = tandem_proto::node_admin_service_client::NodeAdminServiceClient<
@@ -202,6 +224,7 @@ impl Federation {
                 // node takes them; real staff keys are limited.
                 staff_rate_limit_per_second: 0,
                 staff_rate_limit_burst: 1,
+                enrolment_code_days: tandem_node::config::DEFAULT_ENROLMENT_CODE_DAYS,
                 // The servers are built from the minted files below.
                 tls: None,
                 admin_tls: Some(api_files.cert_files()),
@@ -272,6 +295,9 @@ impl Federation {
             validity,
         )?);
         config.api_tls = Some(api_files.cert_files());
+        // Every company of the demo (and of the tests) enrols from the same loopback address;
+        // real companies enrol from their own, each within the per-address limit.
+        config.enrolment_rate_limit_per_minute = 0;
         broker(&mut config);
         config.validate().map_err(anyhow::Error::msg)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -309,23 +335,66 @@ impl Federation {
             tasks,
             certs,
             callers,
-            broker,
         })
     }
 
-    /// Gives each company its [`demo_key`].
-    pub async fn provision_companies(&self, companies: &[&str]) -> anyhow::Result<()> {
-        for company in companies {
-            self.broker
-                .install_key(
-                    tandem_broker::keys::Scope::Company,
-                    company,
-                    "demo company",
-                    &demo_key(company),
-                )
-                .await?;
-        }
-        Ok(())
+    /// Admits `company` at the `k`-th node, as that node's staff do, and enrols it at the broker
+    /// with the one-time code the node issued, as the company does: returns the company's key.
+    pub async fn admit_and_enrol(
+        &self,
+        k: usize,
+        company: tandem_proto::Company,
+    ) -> anyhow::Result<EnrolledCompany> {
+        let legal_name = company.legal_name.clone();
+        let admitted = self
+            .admin_client(k)
+            .await?
+            .admit_company(tandem_proto::AdmitCompanyRequest {
+                company: Some(company),
+            })
+            .await
+            .with_context(|| format!("admitting {legal_name}"))?
+            .into_inner();
+        let company_id = admitted.company.map(|c| c.company_id).unwrap_or_default();
+        anyhow::ensure!(
+            !admitted.enrolment_code.is_empty(),
+            "{legal_name} was admitted before; issue a new enrolment code to enrol it again"
+        );
+        let enrolled = self
+            .enrolment_client()
+            .await?
+            .enrol_company(tandem_proto::EnrolCompanyRequest {
+                enrolment_code: admitted.enrolment_code,
+                // A note about who holds the key; never the company's name, which stays at
+                // its node.
+                label: "HR system".into(),
+            })
+            .await
+            .with_context(|| format!("enrolling {legal_name}"))?
+            .into_inner();
+        anyhow::ensure!(
+            enrolled.company_id == company_id,
+            "the broker enrolled {legal_name} as {} instead of {company_id}",
+            enrolled.company_id
+        );
+        Ok(EnrolledCompany {
+            company_id,
+            api_key: enrolled.api_key,
+            node_id: enrolled.node_id,
+        })
+    }
+
+    /// Returns an `EnrolmentService` client of the broker (its calls carry no key).
+    pub async fn enrolment_client(
+        &self,
+    ) -> anyhow::Result<
+        tandem_proto::enrolment_service_client::EnrolmentServiceClient<tonic::transport::Channel>,
+    > {
+        Ok(
+            tandem_proto::enrolment_service_client::EnrolmentServiceClient::new(
+                self.channel(&self.broker_endpoint()).await?,
+            ),
+        )
     }
 
     /// Connects a gRPC channel to `endpoint` (one of this federation's `https://` URLs) over

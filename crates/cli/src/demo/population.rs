@@ -4,6 +4,7 @@
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
+use tandem_domain::pseudonym::normalise_registry_number;
 use tandem_proto::{
     CareerLevel, CompanySizeBand, Format, Goal, Industry, IndustryPreference, MenteeRequest,
     Mentor, Topic,
@@ -170,8 +171,8 @@ pub struct Employer {
     pub group_registry_number: String,
 }
 
-/// A member company that submits mentees. The company keeps its own name and people; the
-/// broker learns only its tokens.
+/// A member company that submits mentees. Its association keeps its name and register number;
+/// the broker learns only the tokens of its membership.
 #[derive(Debug, Clone)]
 pub struct Company {
     /// The id the company uses towards the broker.
@@ -183,6 +184,19 @@ pub struct Company {
     industry: Industry,
     size: CompanySizeBand,
     region: &'static str,
+}
+
+impl Company {
+    /// Returns what the company's association records when it admits the company; the
+    /// demo's company id serves as the association's reference.
+    pub fn admission(&self) -> tandem_proto::Company {
+        tandem_proto::Company {
+            legal_name: self.name.clone(),
+            register_number: self.registry_number.clone(),
+            reference: self.id.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 /// A young leader a company submits, with the key it submits under.
@@ -367,33 +381,39 @@ fn ascii(s: &str) -> String {
         .collect()
 }
 
-/// Generates member companies; a few are employers of mentors, so that the broker's
-/// same-employer rule has something to do.
+fn company_name(rng: &mut ChaCha8Rng) -> String {
+    format!(
+        "{} {} GmbH",
+        pick(rng, COMPANY_STEMS),
+        pick(rng, COMPANY_KINDS)
+    )
+}
+
+/// Generates member companies, each with its own register number; a few are employers of
+/// mentors, so that the broker's same-employer rule has something to do.
 pub fn companies(
     rng: &mut ChaCha8Rng,
     count: usize,
     mentor_employers: &[Employer],
 ) -> Vec<Company> {
+    // A register number names one company: each is used once.
+    let mut used = std::collections::HashSet::new();
     (0..count)
         .map(|i| {
             let network = pick_ref(rng, &NETWORKS);
-            let (name, registry_number) = if i % 10 == 3 && !mentor_employers.is_empty() {
+            let (mut name, mut number) = if i % 10 == 3 && !mentor_employers.is_empty() {
                 let e = pick_ref(rng, mentor_employers);
                 (e.name.clone(), e.registry_number.clone())
             } else {
-                (
-                    format!(
-                        "{} {} GmbH",
-                        pick(rng, COMPANY_STEMS),
-                        pick(rng, COMPANY_KINDS)
-                    ),
-                    registry_number(rng),
-                )
+                (company_name(rng), registry_number(rng))
             };
+            while !used.insert(normalise_registry_number(&number)) {
+                (name, number) = (company_name(rng), registry_number(rng));
+            }
             Company {
                 id: format!("company-{i:03}"),
                 name,
-                registry_number,
+                registry_number: number,
                 home_node_id: network.node_id,
                 industry: pick(rng, network.industries),
                 size: weighted(
@@ -410,13 +430,12 @@ pub fn companies(
         .collect()
 }
 
-/// Generates a mentee of `companies[company]`; `employer_token` is the company's token.
+/// Generates a mentee of `companies[company]`.
 pub fn mentee(
     rng: &mut ChaCha8Rng,
     companies: &[Company],
     company: usize,
     number: usize,
-    employer_token: &str,
 ) -> MenteeSeed {
     let c = &companies[company];
     let level = weighted(
@@ -477,9 +496,6 @@ pub fn mentee(
                 ],
             ) as i32,
             company_size_band: c.size as i32,
-            employer_token: employer_token.to_owned(),
-            group_token: String::new(),
-            home_node_id: c.home_node_id.to_owned(),
         },
     }
 }

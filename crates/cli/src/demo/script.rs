@@ -21,7 +21,7 @@ use tonic::transport::Channel;
 
 use super::DemoOptions;
 use super::federation::{
-    Databases, Federation, NodeAdminClient, NodeSpec, OperatorClient, data_dir, demo_key,
+    Databases, Federation, NodeAdminClient, NodeSpec, OperatorClient, data_dir, with_key,
 };
 use super::population::{self, NETWORKS};
 use super::summary::{DemoSummary, Example, LifecycleLine, MenteeCounts, NodeLine, RoundLine};
@@ -31,23 +31,26 @@ const MENTOR_ACCEPTS: f64 = 0.85;
 /// Chance that a company confirms a proposal.
 const COMPANY_CONFIRMS: f64 = 0.9;
 
-/// Wraps a message in a request made on behalf of `company`, with its [`demo_key`] (the
-/// company must have been provisioned in the federation).
-pub fn as_company<T>(company: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", demo_key(company)).parse()?,
-    );
-    Ok(request)
-}
-
 struct Clients {
     operator: OperatorClient,
     mentees: MenteeServiceClient<Channel>,
     admins: Vec<NodeAdminClient>,
     /// The node id of each admin client.
     admin_nodes: Vec<String>,
+    /// The API key each member company got at enrolment, by the demo's company id.
+    company_keys: BTreeMap<String, String>,
+}
+
+impl Clients {
+    /// Wraps a message in a request made on behalf of the demo's company `company`, with the
+    /// key it got at enrolment.
+    fn as_company<T>(&self, company: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+        let key = self
+            .company_keys
+            .get(company)
+            .with_context(|| format!("company {company} has not enrolled"))?;
+        with_key(key, message)
+    }
 }
 
 /// Runs the demo and returns its summary; with `narrate`, tells on stdout what happens.
@@ -121,7 +124,7 @@ pub async fn start(options: DemoOptions, narrate: bool) -> anyhow::Result<Runnin
         "broker", "network operator", federation.broker_addr
     ));
 
-    let mut summary = match script(&federation, &options, &mut rng, &federation_key, &say).await {
+    let mut summary = match script(&federation, &options, &mut rng, &say).await {
         Ok(summary) => summary,
         Err(err) => {
             federation.shutdown().await;
@@ -145,7 +148,6 @@ async fn script(
     federation: &Federation,
     options: &DemoOptions,
     rng: &mut ChaCha8Rng,
-    federation_key: &str,
     say: &impl Fn(String),
 ) -> anyhow::Result<DemoSummary> {
     let mut clients = Clients {
@@ -153,6 +155,7 @@ async fn script(
         mentees: federation.mentee_client().await?,
         admins: Vec::new(),
         admin_nodes: Vec::new(),
+        company_keys: BTreeMap::new(),
     };
     for (k, n) in federation.nodes.iter().enumerate() {
         clients.admins.push(federation.admin_client(k).await?);
@@ -185,35 +188,40 @@ async fn script(
         options.mentors_per_node * 3
     ));
 
-    // Member companies submit their young leaders to the broker.
+    // Each association admits its member companies at its node and hands each one a one-time
+    // enrolment code; the company exchanges the code for its API key at the broker. The
+    // broker learns the company's employer token and home node from the membership.
     let companies =
         population::companies(rng, (options.mentees as usize / 4).max(1), &all_employers);
-    let tokens: Vec<String> = companies
-        .iter()
-        .map(|c| {
-            tandem_domain::pseudonym::employer_token(federation_key.as_bytes(), &c.registry_number)
-        })
-        .collect();
-    // The operator issues each member company its API key.
-    let ids: Vec<&str> = companies.iter().map(|c| c.id.as_str()).collect();
-    federation.provision_companies(&ids).await?;
+    for company in &companies {
+        let k = NETWORKS
+            .iter()
+            .position(|n| n.node_id == company.home_node_id)
+            .context("a company of an unknown network")?;
+        let enrolled = federation.admit_and_enrol(k, company.admission()).await?;
+        clients
+            .company_keys
+            .insert(company.id.clone(), enrolled.api_key);
+    }
+    // Member companies submit their young leaders to the broker, without any token.
     for number in 0..options.mentees as usize {
         let company = rng.random_range(0..companies.len());
-        let seed = population::mentee(rng, &companies, company, number, &tokens[company]);
+        let seed = population::mentee(rng, &companies, company, number);
+        let request = clients.as_company(
+            &companies[seed.company].id,
+            SubmitMenteeRequest {
+                idempotency_key: seed.idempotency_key,
+                mentee: Some(seed.request),
+            },
+        )?;
         clients
             .mentees
-            .submit_mentee(as_company(
-                &companies[seed.company].id,
-                SubmitMenteeRequest {
-                    idempotency_key: seed.idempotency_key,
-                    mentee: Some(seed.request),
-                },
-            )?)
+            .submit_mentee(request)
             .await
             .context("submitting a mentee")?;
     }
     say(format!(
-        "2. {} member companies submitted {} mentees with their goals (no names: companies keep those).",
+        "2. The associations admitted {} member companies at their nodes (names and register numbers stay there); each company enrolled at the broker with its one-time code and submitted its young leaders, {} mentees in all, with their goals (no names, no tokens: the broker takes the employer from the membership).",
         companies.len(),
         options.mentees
     ));
@@ -310,14 +318,14 @@ async fn tandems_get_going(
     for company in companies {
         let tandems = clients
             .mentees
-            .list_tandems(as_company(&company.id, ListTandemsRequest::default())?)
+            .list_tandems(clients.as_company(&company.id, ListTandemsRequest::default())?)
             .await?
             .into_inner()
             .tandems;
         for t in tandems {
             let mentee = clients
                 .mentees
-                .get_mentee(as_company(
+                .get_mentee(clients.as_company(
                     &company.id,
                     GetMenteeRequest {
                         mentee_id: t.mentee_id.clone(),
@@ -348,7 +356,7 @@ async fn tandems_get_going(
             };
             clients
                 .mentees
-                .start_tandem(as_company(
+                .start_tandem(clients.as_company(
                     &company.id,
                     StartTandemRequest {
                         tandem_id: id.clone(),
@@ -366,7 +374,7 @@ async fn tandems_get_going(
             if says_yes(seed, &who, "ends early", 0, 0.08) {
                 clients
                     .mentees
-                    .end_tandem(as_company(
+                    .end_tandem(clients.as_company(
                         &company.id,
                         EndTandemRequest {
                             tandem_id: id.clone(),
@@ -402,7 +410,7 @@ async fn tandems_get_going(
             } else if says_yes(seed, &who, "company records", 0, 0.7) {
                 clients
                     .mentees
-                    .record_check_in(as_company(
+                    .record_check_in(clients.as_company(
                         &company.id,
                         RecordCheckInRequest {
                             tandem_id: id,
@@ -487,7 +495,7 @@ async fn companies_answer(
     for company in companies {
         let mentees = clients
             .mentees
-            .list_mentees(as_company(&company.id, ListMenteesRequest {})?)
+            .list_mentees(clients.as_company(&company.id, ListMenteesRequest {})?)
             .await?
             .into_inner()
             .mentees;
@@ -497,7 +505,7 @@ async fn companies_answer(
         {
             let proposals = clients
                 .mentees
-                .list_proposals(as_company(
+                .list_proposals(clients.as_company(
                     &company.id,
                     ListProposalsRequest {
                         mentee_id: mentee.mentee_id.clone(),
@@ -524,7 +532,7 @@ async fn companies_answer(
                 };
                 let answered = clients
                     .mentees
-                    .respond_to_proposal(as_company(
+                    .respond_to_proposal(clients.as_company(
                         &company.id,
                         RespondToProposalRequest {
                             proposal_id: p.proposal_id.clone(),
@@ -541,7 +549,7 @@ async fn companies_answer(
                 if answered.status == ProposalStatus::Tandem as i32 {
                     clients
                         .mentees
-                        .get_contact_card(as_company(
+                        .get_contact_card(clients.as_company(
                             &company.id,
                             GetContactCardRequest {
                                 proposal_id: p.proposal_id.clone(),
@@ -609,7 +617,7 @@ async fn summarise(
     'companies: for company in companies {
         let mut mentees = clients
             .mentees
-            .list_mentees(as_company(&company.id, ListMenteesRequest {})?)
+            .list_mentees(clients.as_company(&company.id, ListMenteesRequest {})?)
             .await?
             .into_inner()
             .mentees;
@@ -620,7 +628,7 @@ async fn summarise(
         {
             let proposals = clients
                 .mentees
-                .list_proposals(as_company(
+                .list_proposals(clients.as_company(
                     &company.id,
                     ListProposalsRequest {
                         mentee_id: mentee.mentee_id.clone(),

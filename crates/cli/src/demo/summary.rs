@@ -89,7 +89,7 @@ impl Example {
         let level = |n: i32| level_name(CareerLevel::try_from(n).unwrap_or_default());
         Self {
             company: company.id.clone(),
-            home_node: request.home_node_id.clone(),
+            home_node: mentee.home_node_id.clone(),
             mentee_level: level(request.career_level),
             goals: request
                 .goals

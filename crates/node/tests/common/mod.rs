@@ -80,6 +80,7 @@ pub fn config(database_url: &str) -> NodeConfig {
         federation_key: FEDERATION_KEY.into(),
         staff_rate_limit_per_second: 20,
         staff_rate_limit_burst: 100,
+        enrolment_code_days: 14,
         tls: None,
         admin_tls: None,
         // The tests here publish one or two mentors; k-anonymity has its own tests.

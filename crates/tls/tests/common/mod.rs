@@ -88,4 +88,10 @@ impl NodeService for Counting {
     ) -> Result<Response<tandem_proto::ForgetMenteeResponse>, Status> {
         Err(Status::unimplemented("test"))
     }
+    async fn get_membership_changes(
+        &self,
+        _: Request<GetMembershipChangesRequest>,
+    ) -> Result<Response<GetMembershipChangesResponse>, Status> {
+        Err(Status::unimplemented("test"))
+    }
 }
