@@ -130,17 +130,7 @@ impl Broker {
         if m.status == MenteeStatus::Withdrawn as i32 {
             return convert::mentee(&m);
         }
-        mentee::Entity::update_many()
-            .col_expr(
-                mentee::Column::Status,
-                Expr::value(MenteeStatus::Withdrawn as i32),
-            )
-            .col_expr(mentee::Column::WaitingReason, Expr::value(""))
-            .col_expr(mentee::Column::WaitingDetail, Expr::value(""))
-            .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
-            .filter(mentee::Column::Id.eq(&m.id))
-            .exec(&*txn)
-            .await?;
+        mark_withdrawn(&*txn, &m.id, now, &[]).await?;
         let ended = proposal_state::end_open_proposals(&*txn, &m.id, now).await?;
         // A running tandem ends too: the mentor's place is freed.
         let tandems = crate::tandems::end_running(
@@ -188,4 +178,28 @@ fn replay(existing: &mentee::Model, hash: &str) -> Result<Mentee, BrokerError> {
     } else {
         Err(BrokerError::IdempotencyKeyReused)
     }
+}
+
+/// Sets a mentee's status to WITHDRAWN (clearing its waiting reason) when its status is one of
+/// `from`, or whatever it is when `from` is empty. Returns whether it changed. Its proposals
+/// and tandem are the caller's to end.
+pub(crate) async fn mark_withdrawn(
+    conn: &impl sea_orm::ConnectionTrait,
+    mentee_id: &str,
+    now: i64,
+    from: &[MenteeStatus],
+) -> Result<bool, sea_orm::DbErr> {
+    let mut update = mentee::Entity::update_many()
+        .col_expr(
+            mentee::Column::Status,
+            Expr::value(MenteeStatus::Withdrawn as i32),
+        )
+        .col_expr(mentee::Column::WaitingReason, Expr::value(""))
+        .col_expr(mentee::Column::WaitingDetail, Expr::value(""))
+        .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
+        .filter(mentee::Column::Id.eq(mentee_id));
+    if !from.is_empty() {
+        update = update.filter(mentee::Column::Status.is_in(from.iter().map(|s| *s as i32)));
+    }
+    Ok(update.exec(conn).await?.rows_affected > 0)
 }

@@ -13,7 +13,6 @@
 //! already in a tandem and the tandems themselves run on to their end.
 
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder,
@@ -273,19 +272,7 @@ async fn end_membership(
         ended_proposals: 0,
     };
     for m in mentees {
-        let withdrawn = mentee::Entity::update_many()
-            .col_expr(
-                mentee::Column::Status,
-                Expr::value(MenteeStatus::Withdrawn as i32),
-            )
-            .col_expr(mentee::Column::WaitingReason, Expr::value(""))
-            .col_expr(mentee::Column::WaitingDetail, Expr::value(""))
-            .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
-            .filter(mentee::Column::Id.eq(&m.id))
-            .filter(mentee::Column::Status.is_in(offered))
-            .exec(conn)
-            .await?;
-        if withdrawn.rows_affected == 0 {
+        if !crate::intake::mark_withdrawn(conn, &m.id, now, &OFFERED).await? {
             continue;
         }
         ending.ended_proposals += proposal_state::end_open_proposals(conn, &m.id, now).await?;

@@ -27,8 +27,15 @@ use tracing::info;
 use crate::feed::{cursor, page_size, wire};
 use crate::{NodeError, NodeState, Staff, audit, counters};
 
-fn not_found() -> NodeError {
-    NodeError::NotFound("company not found".to_owned())
+/// Returns the company with `company_id`, or NOT_FOUND.
+async fn company_row(
+    conn: &impl sea_orm::ConnectionTrait,
+    company_id: &str,
+) -> Result<company::Model, NodeError> {
+    company::Entity::find_by_id(company_id.to_owned())
+        .one(conn)
+        .await?
+        .ok_or_else(|| NodeError::NotFound("company not found".to_owned()))
 }
 
 /// What an import of member companies did, row by row.
@@ -300,10 +307,7 @@ impl NodeState {
 
     /// Returns one member company, current or removed.
     pub async fn get_company(&self, company_id: &str) -> Result<Company, NodeError> {
-        let row = company::Entity::find_by_id(company_id.to_owned())
-            .one(self.db())
-            .await?
-            .ok_or_else(not_found)?;
+        let row = company_row(self.db(), company_id).await?;
         Ok(company_to_proto(&row))
     }
 
@@ -327,10 +331,7 @@ impl NodeState {
         company_id: &str,
     ) -> Result<AdmittedCompany, NodeError> {
         let txn = self.write().await?;
-        let existing = company::Entity::find_by_id(company_id.to_owned())
-            .one(&*txn)
-            .await?
-            .ok_or_else(not_found)?;
+        let existing = company_row(&*txn, company_id).await?;
         if !existing.active {
             return Err(NodeError::WrongState(format!(
                 "company {company_id} was removed"
@@ -374,10 +375,7 @@ impl NodeState {
         company_id: &str,
     ) -> Result<Company, NodeError> {
         let txn = self.write().await?;
-        let existing = company::Entity::find_by_id(company_id.to_owned())
-            .one(&*txn)
-            .await?
-            .ok_or_else(not_found)?;
+        let existing = company_row(&*txn, company_id).await?;
         if !existing.active {
             return Ok(company_to_proto(&existing));
         }
