@@ -26,17 +26,17 @@ async fn table_count(db: &DatabaseConnection) -> usize {
 async fn round_trip(url: &str) {
     let db = connect_for_migrations(url).await.expect("connect");
     NodeMigrator::up(&db, None).await.expect("node up");
-    assert_eq!(table_count(&db).await, 8);
+    assert_eq!(table_count(&db).await, 9);
     NodeMigrator::down(&db, None).await.expect("node down");
     assert_eq!(table_count(&db).await, 0);
     NodeMigrator::refresh(&db).await.expect("node refresh");
-    assert_eq!(table_count(&db).await, 8);
+    assert_eq!(table_count(&db).await, 9);
     NodeMigrator::reset(&db).await.expect("node reset");
 
     BrokerMigrator::up(&db, None).await.expect("broker up");
-    assert_eq!(table_count(&db).await, 9);
+    assert_eq!(table_count(&db).await, 10);
     BrokerMigrator::refresh(&db).await.expect("broker refresh");
-    assert_eq!(table_count(&db).await, 9);
+    assert_eq!(table_count(&db).await, 10);
     BrokerMigrator::down(&db, None).await.expect("broker down");
     assert_eq!(table_count(&db).await, 0);
 }
