@@ -2,6 +2,10 @@
 //! environment variables (`TANDEM_DATABASE_URL`, nested keys with `__`, e.g.
 //! `TANDEM_WEIGHTS__GOAL_COVERAGE`). Unknown keys in the file are rejected, and `validate()`
 //! names the key that is wrong.
+//!
+//! The file is optional: in a container the environment alone may carry the whole
+//! configuration. Without a file, the error for an incomplete environment names every missing
+//! required key with its variable.
 
 use std::path::Path;
 
@@ -46,41 +50,93 @@ const BROKER_KEYS: &[&str] = &[
     "rematch_window_days",
     "tls",
     "api_tls",
+    "nodes",
 ];
 
-fn load<T: DeserializeOwned>(path: &Path, env_keys: &'static [&'static str]) -> anyhow::Result<T> {
-    anyhow::ensure!(
-        path.is_file(),
-        "configuration file {} does not exist",
-        path.display()
-    );
+/// Keys a node configuration must set: they have no default.
+const NODE_REQUIRED: &[&str] = &[
+    "node_id",
+    "display_name",
+    "database_url",
+    "pseudonym_secret",
+    "federation_key",
+];
+
+/// Keys a broker configuration must set: they have no default.
+const BROKER_REQUIRED: &[&str] = &["database_url"];
+
+/// Where a configuration came from, for messages.
+fn source(file: Option<&Path>) -> String {
+    match file {
+        Some(path) => path.display().to_string(),
+        None => "the environment".to_owned(),
+    }
+}
+
+fn load<T: DeserializeOwned>(
+    file: Option<&Path>,
+    env_keys: &'static [&'static str],
+    required: &[&str],
+) -> anyhow::Result<T> {
+    if let Some(path) = file {
+        anyhow::ensure!(
+            path.is_file(),
+            "configuration file {} does not exist",
+            path.display()
+        );
+    }
     let env = Env::prefixed("TANDEM_").split("__").filter(move |key| {
         // Figment hands the key over as written in the environment (upper case).
         let top = key.as_str().split('.').next().unwrap_or_default();
         env_keys.iter().any(|k| k.eq_ignore_ascii_case(top))
     });
-    Figment::new()
-        .merge(Toml::file(path))
-        .merge(env)
+    let mut figment = Figment::new();
+    if let Some(path) = file {
+        figment = figment.merge(Toml::file(path));
+    }
+    let figment = figment.merge(env);
+    // A file with a syntax error is reported below, naming its line, rather than as missing keys.
+    let missing: Vec<String> = required
+        .iter()
+        .filter(|key| figment.find_value(key).is_err())
+        .map(|key| format!("{key} (TANDEM_{})", key.to_ascii_uppercase()))
+        .collect();
+    if file.is_none() && !missing.is_empty() {
+        anyhow::bail!(
+            "missing configuration: {}; set them in the environment or pass --config FILE",
+            missing.join(", ")
+        );
+    }
+    figment
         .extract()
-        .map_err(|err| anyhow::anyhow!("invalid configuration in {}: {err}", path.display()))
+        .map_err(|err| anyhow::anyhow!("invalid configuration in {}: {err}", source(file)))
 }
 
-/// Loads and validates a node configuration.
+/// Loads and validates a node configuration from a file and the environment.
 pub fn load_node(path: &Path) -> anyhow::Result<tandem_node::NodeConfig> {
-    let config: tandem_node::NodeConfig = load(path, NODE_KEYS)?;
+    load_node_from(Some(path))
+}
+
+/// Loads and validates a node configuration from a file, when given, and the environment.
+pub fn load_node_from(file: Option<&Path>) -> anyhow::Result<tandem_node::NodeConfig> {
+    let config: tandem_node::NodeConfig = load(file, NODE_KEYS, NODE_REQUIRED)?;
     config
         .validate()
-        .map_err(|err| anyhow::anyhow!("invalid configuration in {}: {err}", path.display()))?;
+        .map_err(|err| anyhow::anyhow!("invalid configuration in {}: {err}", source(file)))?;
     Ok(config)
 }
 
-/// Loads and validates a broker configuration.
+/// Loads and validates a broker configuration from a file and the environment.
 pub fn load_broker(path: &Path) -> anyhow::Result<tandem_broker::BrokerConfig> {
-    let config: tandem_broker::BrokerConfig = load(path, BROKER_KEYS)?;
+    load_broker_from(Some(path))
+}
+
+/// Loads and validates a broker configuration from a file, when given, and the environment.
+pub fn load_broker_from(file: Option<&Path>) -> anyhow::Result<tandem_broker::BrokerConfig> {
+    let config: tandem_broker::BrokerConfig = load(file, BROKER_KEYS, BROKER_REQUIRED)?;
     config
         .validate()
-        .map_err(|err| anyhow::anyhow!("invalid configuration in {}: {err}", path.display()))?;
+        .map_err(|err| anyhow::anyhow!("invalid configuration in {}: {err}", source(file)))?;
     Ok(config)
 }
 

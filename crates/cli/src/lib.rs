@@ -28,8 +28,34 @@ use tandem_storage::MigratorTrait;
     about = "Tandem: a federated mentoring network"
 )]
 pub struct Cli {
+    /// Log lines on stderr: `text` for people, `json` (one object per line) for log
+    /// collectors.
+    #[arg(
+        long,
+        global = true,
+        env = "TANDEM_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Formats of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl From<LogFormat> for tandem_telemetry::LogFormat {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Text => Self::Text,
+            LogFormat::Json => Self::Json,
+        }
+    }
 }
 
 /// What to run.
@@ -38,11 +64,13 @@ pub enum Command {
     /// Runs a whole federation (a broker and three nodes) in one process, seeds synthetic
     /// mentors and mentees, matches them and prints what happened.
     Demo(demo::DemoOptions),
-    /// Runs a node (one association's server) from a TOML configuration file.
+    /// Runs a node (one association's server) from a TOML configuration file and `TANDEM_*`
+    /// variables.
     Node {
-        /// Configuration file (see deploy/node.toml); `TANDEM_*` variables override it.
+        /// Configuration file (see deploy/node.toml); `TANDEM_*` variables override it. Without
+        /// it the environment alone configures the node.
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// Serves NodeService in plain text when the configuration has no `[tls]` section, and
         /// NodeAdminService in plain text when it has no `[admin_tls]` section. For development
         /// only: anyone who reaches the port can call NodeService, and staff keys cross the
@@ -50,11 +78,12 @@ pub enum Command {
         #[arg(long)]
         insecure_dev: bool,
     },
-    /// Runs the broker from a TOML configuration file.
+    /// Runs the broker from a TOML configuration file and `TANDEM_*` variables.
     Broker {
         /// Configuration file (see deploy/broker.toml); `TANDEM_*` variables override it.
+        /// Without it the environment alone configures the broker.
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// Calls nodes in plain text when the configuration has no `[tls]` section, and serves
         /// the gRPC API and the dashboard in plain text when it has no `[api_tls]` section.
         /// For development only: API keys then cross the network in clear.
@@ -80,9 +109,10 @@ pub enum Command {
     Migrate {
         /// Whose database to migrate.
         role: Role,
-        /// The node's or broker's configuration file (its `database_url` is used).
+        /// The node's or broker's configuration file (its `database_url` is used); without it
+        /// the `TANDEM_*` variables alone.
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
     },
 }
 
@@ -139,9 +169,12 @@ pub enum Role {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let log_format = cli.log_format.into();
+    let telemetry =
+        |service, filter| tandem_telemetry::init_telemetry_as(service, filter, log_format);
     match cli.command {
         Command::Demo(options) => {
-            let _telemetry = tandem_telemetry::init_telemetry("tandem-demo", "warn")?;
+            let _telemetry = telemetry("tandem-demo", "warn")?;
             demo::run_and_print(options, shutdown_signal()).await
         }
         Command::Keys(options) => keys::run(options).await,
@@ -152,22 +185,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             insecure_dev,
         } => {
-            let _telemetry = tandem_telemetry::init_telemetry("tandem-node", "info")?;
-            run_node(config::load_node(&config)?, insecure_dev).await
+            let _telemetry = telemetry("tandem-node", "info")?;
+            run_node(config::load_node_from(config.as_deref())?, insecure_dev).await
         }
         Command::Broker {
             config,
             insecure_dev,
         } => {
-            let _telemetry = tandem_telemetry::init_telemetry("tandem-broker", "info")?;
-            run_broker(config::load_broker(&config)?, insecure_dev).await
+            let _telemetry = telemetry("tandem-broker", "info")?;
+            run_broker(config::load_broker_from(config.as_deref())?, insecure_dev).await
         }
         Command::Certs(command) => certs(command),
         Command::Migrate { role, config } => {
-            let _telemetry = tandem_telemetry::init_telemetry("tandem-migrate", "info")?;
+            let _telemetry = telemetry("tandem-migrate", "info")?;
             let url = match role {
-                Role::Node => config::load_node(&config)?.database_url,
-                Role::Broker => config::load_broker(&config)?.database_url,
+                Role::Node => config::load_node_from(config.as_deref())?.database_url,
+                Role::Broker => config::load_broker_from(config.as_deref())?.database_url,
             };
             let db = tandem_storage::connect_for_migrations(&url).await?;
             let applied = match role {
@@ -196,7 +229,7 @@ async fn require_migrated<M: MigratorTrait>(
     let pending = M::get_pending_migrations(db).await?.len();
     anyhow::ensure!(
         pending == 0,
-        "the {role} database has {pending} pending migration(s); run `tandem migrate {role} --config FILE` first"
+        "the {role} database has {pending} pending migration(s); run `tandem migrate {role}` with the same configuration first"
     );
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Tracing and OpenTelemetry set-up shared by Tandem's binaries, and W3C trace-context
 //! propagation across gRPC calls from the broker to nodes.
 //!
-//! Logs go to stderr through `tracing-subscriber` (filter from `RUST_LOG`, default `info`).
+//! Logs go to stderr through `tracing-subscriber` (filter from `RUST_LOG`, default `info`), as
+//! text for people or as one JSON object per line for log collectors ([`LogFormat`]).
 //! Spans are exported over OTLP only when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) variable is set; the exporter itself reads the other
 //! `OTEL_*` variables.
@@ -43,14 +44,43 @@ fn otlp_requested() -> bool {
     .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
-/// Installs the global subscriber for `service`. `default_filter` applies when `RUST_LOG` is
-/// unset (e.g. `"warn"` for the demo, whose output is its own summary). Call once per process.
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields` with `message`, `span`,
+    /// `spans`), for log collectors.
+    Json,
+}
+
+/// Installs the global subscriber for `service` with text logs; see [`init_telemetry_as`].
 pub fn init_telemetry(service: &str, default_filter: &str) -> anyhow::Result<TelemetryGuard> {
+    init_telemetry_as(service, default_filter, LogFormat::Text)
+}
+
+/// Installs the global subscriber for `service`, writing logs in `format`. `default_filter`
+/// applies when `RUST_LOG` is unset (e.g. `"warn"` for the demo, whose output is its own
+/// summary). Call once per process.
+pub fn init_telemetry_as(
+    service: &str,
+    default_filter: &str,
+    format: LogFormat,
+) -> anyhow::Result<TelemetryGuard> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_target(false);
+    let text = (format == LogFormat::Text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+    });
+    let json = (format == LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+    });
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let mut guard = TelemetryGuard::default();
     let otel = if otlp_requested() {
@@ -73,7 +103,8 @@ pub fn init_telemetry(service: &str, default_filter: &str) -> anyhow::Result<Tel
     };
     tracing_subscriber::registry()
         .with(filter)
-        .with(fmt)
+        .with(text)
+        .with(json)
         .with(otel)
         .try_init()?;
     Ok(guard)
