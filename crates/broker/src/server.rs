@@ -1,6 +1,6 @@
 //! Serving: the gRPC services on a bound listener, the operators' dashboard on its own
 //! listener when there is one, both over TLS when configured, plus the background jobs, until
-//! shutdown.
+//! shutdown. The gRPC port also serves health and reflection, without a key.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,6 +10,8 @@ use tandem_proto::mentee_service_server::MenteeServiceServer;
 use tandem_proto::operator_service_server::OperatorServiceServer;
 use tandem_service::Scope;
 use tandem_service::auth::guard;
+use tandem_service::health::{self, ServerHealth};
+use tandem_service::reflection::reflection;
 use tandem_service::shutdown::{CancellationToken, run_until};
 use tandem_tls::{Alpn, ApiTls};
 use tokio::net::TcpListener;
@@ -20,6 +22,13 @@ use crate::{Broker, BrokerConfig, dashboard, workers};
 
 /// Largest request a caller may send; a mentee is a few hundred bytes.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// The services of the gRPC port, as health and reflection name them.
+const SERVICES: [&str; 3] = [
+    tandem_proto::mentee_service_server::SERVICE_NAME,
+    tandem_proto::operator_service_server::SERVICE_NAME,
+    tandem_proto::enrolment_service_server::SERVICE_NAME,
+];
 
 /// The bound sockets the broker serves on, and their TLS.
 #[derive(Debug)]
@@ -77,6 +86,10 @@ impl From<TcpListener> for Listeners {
 /// `listeners` has one, and runs the background workers (periodic sync, outbox delivery,
 /// expiry) until `shutdown` completes; then stops the workers and the dashboard and returns
 /// once in-flight calls finished.
+///
+/// The gRPC port also serves `grpc.health.v1.Health` (SERVING while the database answers and
+/// has no pending migration, see `tandem_service::health`) and server reflection, both
+/// without an API key.
 pub async fn serve(
     broker: Arc<Broker>,
     listeners: impl Into<Listeners>,
@@ -102,9 +115,23 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, tls = tls.is_some(), "broker listening");
     }
+    let (health, health_service) = ServerHealth::new(&SERVICES).await;
+    jobs.spawn(health::watch::<tandem_storage::BrokerMigrator>(
+        broker.db().clone(),
+        vec![health],
+        health::CHECK_INTERVAL,
+        stop.clone(),
+    ));
+    let (reflection_v1, reflection_v1alpha) =
+        reflection(&[tandem_proto::FILE_DESCRIPTOR_SET], &SERVICES)
+            .expect("the descriptor sets built into the binary decode");
     let gate = broker.gate();
     let router = tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
+        // No gate: probes and tools carry no key.
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(guard(
             gate,
             Scope::Company,

@@ -13,7 +13,10 @@
 //! (the broker's client certificate is checked in the handshake) and `NodeAdminService` over
 //! TLS with the node's server certificate only (staff authenticate with their keys). Neither
 //! port serves the other's service, so a caller without a broker certificate never reaches
-//! `NodeService`, whatever key it holds.
+//! `NodeService`, whatever key it holds. Each port also serves `grpc.health.v1.Health` for its
+//! own service (SERVING while the database answers and has no pending migration, see
+//! `tandem_service::health`), outside the key gate; the admin port, the one for probes and
+//! tools, serves server reflection as well.
 //!
 //! [`NodeState`] holds the logic as plain async methods that tests call directly; [`serve_on`]
 //! (and [`serve`], both services in plain text on one port, for tests) puts thin tonic adapters
@@ -48,7 +51,9 @@ use tandem_domain::time::DAY_MS;
 use tandem_proto::node_admin_service_server::NodeAdminServiceServer;
 use tandem_proto::node_service_server::NodeServiceServer;
 use tandem_service::auth::{Guarded, guard};
+use tandem_service::health::{self, ServerHealth};
 use tandem_service::rate_limit::RateLimiter;
+use tandem_service::reflection::reflection;
 use tandem_service::shutdown::{CancellationToken, run_until};
 use tandem_service::{Gate, Scope, WriteTxn, Writer};
 
@@ -158,6 +163,22 @@ impl NodeState {
 /// Largest `NodeAdminService` request the node decodes: a mentor record is a few hundred bytes.
 const MAX_ADMIN_REQUEST_BYTES: usize = 64 * 1024;
 
+/// The name of `NodeService`, as health names it.
+const NODE_SERVICE: &str = tandem_proto::node_service_server::SERVICE_NAME;
+/// The name of `NodeAdminService`, as health and reflection name it.
+const ADMIN_SERVICE: &str = tandem_proto::node_admin_service_server::SERVICE_NAME;
+
+/// Watches the node's database for the health of `servers` until `stop` is cancelled.
+async fn watch_health(state: &NodeState, servers: Vec<ServerHealth>, stop: CancellationToken) {
+    health::watch::<tandem_storage::NodeMigrator>(
+        state.db().clone(),
+        servers,
+        health::CHECK_INTERVAL,
+        stop,
+    )
+    .await;
+}
+
 /// Returns `NodeAdminService` behind the node's gate: only the node's staff keys get through.
 fn admin_server(state: Arc<NodeState>) -> Guarded<NodeAdminServiceServer<grpc::AdminApi>> {
     let gate = Arc::clone(&state.gate);
@@ -167,7 +188,8 @@ fn admin_server(state: Arc<NodeState>) -> Guarded<NodeAdminServiceServer<grpc::A
 }
 
 /// Serves NodeService and NodeAdminService in plain text on one `listener` until `shutdown`
-/// completes: for tests and tools on loopback. A deployed node uses [`serve_on`].
+/// completes: for tests and tools on loopback. A deployed node uses [`serve_on`]. Health and
+/// reflection are served too, for both services.
 pub async fn serve(
     state: Arc<NodeState>,
     listener: tokio::net::TcpListener,
@@ -175,14 +197,32 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let addr = listener.local_addr().ok();
     tracing::info!(node = %state.node_id, addr = ?addr, "node serving");
-    // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (about 40 ms each).
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
+    let services = [NODE_SERVICE, ADMIN_SERVICE];
+    let (health, health_service) = ServerHealth::new(&services).await;
+    let (reflection_v1, reflection_v1alpha) =
+        reflection(&[tandem_proto::FILE_DESCRIPTOR_SET], &services)
+            .expect("the descriptor sets built into the binary decode");
+    let stop = CancellationToken::new();
+    let router = tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(NodeServiceServer::new(grpc::NodeApi::new(state.clone())))
-        .add_service(admin_server(state))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+        .add_service(admin_server(state.clone()));
+    let serving = async {
+        let served = router
+            .serve_with_incoming_shutdown(plain(listener), stop.clone().cancelled_owned())
+            .await;
+        // A server that failed stops its health watcher too.
+        stop.cancel();
+        served
+    };
+    let (served, ()) = run_until(shutdown, &stop, async {
+        tokio::join!(serving, watch_health(&state, vec![health], stop.clone()))
+    })
+    .await;
+    served
 }
 
 /// The bound sockets a node serves on, and the TLS of each.
@@ -206,7 +246,9 @@ pub struct Listeners {
 /// A connection to the `NodeService` port must complete the handshake with a broker
 /// certificate that chains to the configured CA and names a trusted broker; one that does not
 /// (no certificate, another CA, expired, another identity, plain text) is closed before any
-/// RPC. The admin port serves `NodeAdminService` only.
+/// RPC. The admin port serves `NodeAdminService` only, besides the health and reflection
+/// services that need no key. The `NodeService` port serves health for `NodeService` too,
+/// behind the same mutual TLS, and no reflection.
 pub async fn serve_on(
     state: Arc<NodeState>,
     listeners: Listeners,
@@ -232,8 +274,14 @@ pub async fn serve_on(
     );
     let stop = CancellationToken::new();
     let stopped = || stop.clone().cancelled_owned();
+    let (node_health, node_health_service) = ServerHealth::new(&[NODE_SERVICE]).await;
+    let (admin_health, admin_health_service) = ServerHealth::new(&[ADMIN_SERVICE]).await;
+    let (reflection_v1, reflection_v1alpha) =
+        reflection(&[tandem_proto::FILE_DESCRIPTOR_SET], &[ADMIN_SERVICE])
+            .expect("the descriptor sets built into the binary decode");
     let node_router = tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
+        .add_service(node_health_service)
         .add_service(NodeServiceServer::new(grpc::NodeApi::new(state.clone())));
     let node_service = async {
         match node_tls {
@@ -252,7 +300,11 @@ pub async fn serve_on(
     };
     let admin_router = tonic::transport::Server::builder()
         .trace_fn(tandem_telemetry::grpc_request_span)
-        .add_service(admin_server(state));
+        // No gate: probes and tools carry no key.
+        .add_service(admin_health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(admin_server(state.clone()));
     let admin_service = async {
         match admin_tls {
             Some(tls) => {
@@ -268,8 +320,9 @@ pub async fn serve_on(
             }
         }
     };
-    let (node_served, admin_served) = run_until(shutdown, &stop, async {
-        tokio::join!(node_service, admin_service)
+    let health = watch_health(&state, vec![node_health, admin_health], stop.clone());
+    let (node_served, admin_served, ()) = run_until(shutdown, &stop, async {
+        tokio::join!(node_service, admin_service, health)
     })
     .await;
     node_served.and(admin_served)

@@ -9,6 +9,8 @@
 //!   process's writes ([`write`]);
 //! - time ([`Clock`]: the only place the service reads the system clock) and shutdown
 //!   ([`shutdown`]: one cancellation token for every server and worker);
+//! - what probes and tools see of a gRPC server: the standard health service, kept true by a
+//!   watcher of the database ([`health`]), and server reflection ([`reflection`]);
 //! - what an error becomes for a peer ([`ErrorCode`]: each error variant names its cause and
 //!   one code, which gives its gRPC status and its HTTP status).
 //!
@@ -26,8 +28,10 @@ pub mod auth;
 pub mod clock;
 pub mod enrolment;
 pub mod error;
+pub mod health;
 pub mod keys;
 pub mod rate_limit;
+pub mod reflection;
 pub mod shutdown;
 pub mod write;
 
