@@ -352,6 +352,7 @@ fn broker_tls_sections(config: &tandem_broker::BrokerConfig) -> [TlsSection; 2] 
 }
 
 async fn run_node(config: tandem_node::NodeConfig, insecure_dev: bool) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     require_tls_or_insecure_dev(&node_tls_sections(&config), insecure_dev)?;
     let node_tls = match &config.tls {
         Some(tls) => Some(
@@ -384,46 +385,64 @@ async fn run_node(config: tandem_node::NodeConfig, insecure_dev: bool) -> anyhow
         admin_tls,
     };
     let state = tandem_node::NodeState::new(db, &config);
-    tandem_node::serve_on(state, listeners, shutdown_signal()).await?;
+    tandem_node::serve_on(state, listeners, shutdown).await?;
     tracing::info!("node stopped");
     Ok(())
 }
 
 async fn run_broker(config: tandem_broker::BrokerConfig, insecure_dev: bool) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     require_tls_or_insecure_dev(&broker_tls_sections(&config), insecure_dev)?;
     let db = tandem_storage::connect(&config.database_url).await?;
     require_migrated::<tandem_storage::BrokerMigrator>(&db, "broker").await?;
     let listeners = tandem_broker::Listeners::bind(&config).await?;
     let broker = tandem_broker::Broker::new(db, config).await?;
-    tandem_broker::serve(broker, listeners, shutdown_signal()).await?;
+    tandem_broker::serve(broker, listeners, shutdown).await?;
     tracing::info!("broker stopped");
     Ok(())
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Returns a future that completes on Ctrl-C (SIGINT) or SIGTERM. On Unix the handlers are
+/// installed when this is called, not when the future is first polled, so that a signal that
+/// arrives while a server is still starting shuts it down instead of killing the process.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind)
+                .map_err(|err| tracing::error!(%err, signal = name, "cannot listen for signal"))
+                .ok()
+        };
+        [
+            listen(SignalKind::interrupt(), "SIGINT"),
+            listen(SignalKind::terminate(), "SIGTERM"),
+        ]
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let [interrupt, terminate] = signals;
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {},
+                () = wait(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(%err, "cannot listen for ctrl-c");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 #[cfg(test)]
