@@ -13,8 +13,10 @@ Run by .ci/deploy-check (which installs the Python packages into a venv under ta
 * every TANDEM_* variable names a configuration key of its role (the lists in
   crates/cli/src/config.rs) or a flag's variable, and the real loader accepts the whole set
   (`tandem migrate <role>` on a scratch SQLite database with the service's variables);
-* ports: listen addresses against published ports, health checks, probes, Services, the
-  NetworkPolicy, node endpoints and scrape targets;
+* ports: listen addresses against published ports, health checks, probes (the kubelet's gRPC
+  probe only on a health port), Services, the NetworkPolicy, node endpoints and scrape targets;
+* deploy/grpc-service-config.json: the shape of a gRPC service config, and every method its
+  retry policy names exists in proto/ (or is the standard health service's);
 * paths: certificate paths against the volumes and the files the init script mints or the
   Secret items mounted, bind-mount sources, the Dockerfile's COPY sources and .dockerignore.
 
@@ -43,6 +45,8 @@ K8S = DEPLOY / "k8s"
 DOCKERFILE = DEPLOY / "Dockerfile"
 CONFIG_RS = ROOT / "crates/cli/src/config.rs"
 LIB_RS = ROOT / "crates/cli/src/lib.rs"
+SERVICE_CONFIG = DEPLOY / "grpc-service-config.json"
+PROTO = ROOT / "proto"
 
 
 def dummy(name: str) -> str:
@@ -221,7 +225,7 @@ LISTEN_DEFAULTS = {
     "broker": {"TANDEM_LISTEN": "127.0.0.1:7000"},
     "node": {"TANDEM_LISTEN": "127.0.0.1:7001", "TANDEM_ADMIN_LISTEN": "127.0.0.1:7002"},
 }
-LISTEN_VARS = ("TANDEM_LISTEN", "TANDEM_ADMIN_LISTEN", "TANDEM_DASHBOARD_LISTEN")
+LISTEN_VARS = ("TANDEM_LISTEN", "TANDEM_ADMIN_LISTEN", "TANDEM_DASHBOARD_LISTEN", "TANDEM_HEALTH_LISTEN")
 
 
 def listen_ports(where: str, role: str, env: dict[str, str]) -> dict[str, int]:
@@ -483,11 +487,20 @@ def check_compose(tandem: Tandem, keys, flags) -> None:
                 target = int(str(mapping).split(":")[-1].split("/")[0]) if not isinstance(mapping, dict) else int(mapping["target"])
                 if target not in ports.values():
                     fail(where(name), f"publishes container port {target}, but listens on {sorted(ports.values())}")
-            test = " ".join((service.get("healthcheck") or {}).get("test", []))
+            test_args = list((service.get("healthcheck") or {}).get("test", []))
+            test = " ".join(test_args)
             for port in re.findall(r"127\.0\.0\.1[: ](\d+)", test):
                 count("compose health checks")
                 if int(port) not in ports.values():
                     fail(where(name), f"health check probes port {port}, but the server listens on {sorted(ports.values())}")
+            # A health check that runs tandem: the invocation exists, and `tandem health` asks
+            # the health port (the only plain-text gRPC port).
+            if len(test_args) > 1 and test_args[0] == "CMD" and Path(test_args[1]).name == "tandem":
+                health_chain = tandem.check(f"{where(name)} healthcheck", test_args[2:])
+                if health_chain == ("health",):
+                    addr = next((a for f, a in zip(test_args, test_args[1:]) if f == "--addr"), "")
+                    if port_of(addr) != ports.get("TANDEM_HEALTH_LISTEN"):
+                        fail(where(name), f"healthcheck `tandem health --addr {addr}` is not the health port (TANDEM_HEALTH_LISTEN)")
 
     # The broker's node endpoints name node services, their NodeService port and node ids.
     for name, (role, env, _ports) in servers.items():
@@ -732,7 +745,10 @@ def check_k8s(tandem: Tandem, keys, flags, validator: Path) -> None:
                     if ("TANDEM_API_TLS__CERT" in env) != (scheme == "HTTPS"):
                         fail(where, f"{probe_kind}: scheme {scheme} does not match [api_tls]")
                 if "grpc" in probe:
-                    fail(where, f"{probe_kind}: the kubelet's gRPC probe speaks plain text, every Tandem port is TLS")
+                    if not isinstance(probe["grpc"].get("port"), int):
+                        fail(where, f"{probe_kind}: a gRPC probe's port must be a number, not a name")
+                    elif number != ports.get("TANDEM_HEALTH_LISTEN"):
+                        fail(where, f"{probe_kind}: the kubelet's gRPC probe speaks plain text; only the health port (TANDEM_HEALTH_LISTEN) does, every other Tandem port is TLS")
             # Certificate paths: a mounted Secret's item.
             mounts = {m["mountPath"].rstrip("/"): m["name"] for m in container.get("volumeMounts", [])}
             for var, value in env.items():
@@ -864,6 +880,94 @@ def check_dockerfile() -> None:
         fail(DOCKERFILE, "no numeric non-root USER (Kubernetes' runAsNonRoot needs a number)")
 
 
+# --- the gRPC service config ------------------------------------------------------------------
+
+# Services every server serves besides those of proto/, with their methods.
+STANDARD_SERVICES = {"grpc.health.v1.Health": {"Check", "Watch"}}
+CODES = {
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+    "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+}
+DURATION = re.compile(r"^\d+(\.\d+)?s$")
+
+
+def proto_methods() -> dict[str, set[str]]:
+    """Every service of proto/ (full name) with its methods."""
+    services: dict[str, set[str]] = {}
+    for path in sorted(PROTO.rglob("*.proto")):
+        text = re.sub(r"//[^\n]*", "", path.read_text())
+        package = re.search(r"^\s*package\s+([\w.]+)\s*;", text, re.M)
+        prefix = f"{package.group(1)}." if package else ""
+        for m in re.finditer(r"\bservice\s+(\w+)\s*\{(.*?)\n\}", text, re.S):
+            services[prefix + m.group(1)] = set(re.findall(r"\brpc\s+(\w+)\s*\(", m.group(2)))
+    return services
+
+
+def check_service_config() -> None:
+    import json
+
+    path = SERVICE_CONFIG
+    count("service configs")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        fail(path, f"not JSON: {e}")
+        return
+    known = {**proto_methods(), **STANDARD_SERVICES}
+    unknown_keys = set(config) - {"methodConfig", "retryThrottling", "loadBalancingConfig"}
+    if unknown_keys:
+        fail(path, f"keys {sorted(unknown_keys)} are not gRPC service config keys this check knows")
+    seen: set[tuple[str, str]] = set()
+    for i, method_config in enumerate(config.get("methodConfig", [])):
+        where = f"methodConfig[{i}]"
+        names = method_config.get("name") or []
+        if not names:
+            fail(path, f"{where}: no name")
+        for name in names:
+            count("service config methods")
+            service, method = name.get("service", ""), name.get("method", "")
+            if set(name) - {"service", "method"}:
+                fail(path, f"{where}: name {name}: only service and method")
+            if service not in known:
+                fail(path, f"{where}: service {service!r} is in no .proto under proto/")
+            elif not method:
+                fail(path, f"{where}: {service}: name every method; a whole service retries calls that are not idempotent")
+            elif method not in known[service]:
+                fail(path, f"{where}: {service} has no method {method!r}")
+            if (service, method) in seen:
+                fail(path, f"{where}: {service}/{method} is named twice")
+            seen.add((service, method))
+        retry = method_config.get("retryPolicy")
+        if retry is None:
+            continue
+        attempts = retry.get("maxAttempts")
+        if not isinstance(attempts, int) or not 2 <= attempts <= 5:
+            fail(path, f"{where}.retryPolicy.maxAttempts: {attempts!r} is not 2 to 5 (gRPC caps it at 5)")
+        for key in ("initialBackoff", "maxBackoff"):
+            if not DURATION.match(str(retry.get(key, ""))):
+                fail(path, f"{where}.retryPolicy.{key}: {retry.get(key)!r} is not a duration such as \"0.2s\"")
+        multiplier = retry.get("backoffMultiplier")
+        if not isinstance(multiplier, (int, float)) or multiplier <= 0:
+            fail(path, f"{where}.retryPolicy.backoffMultiplier: {multiplier!r} is not a positive number")
+        codes = retry.get("retryableStatusCodes") or []
+        if not codes:
+            fail(path, f"{where}.retryPolicy.retryableStatusCodes: none")
+        for code in codes:
+            if code not in CODES:
+                fail(path, f"{where}.retryPolicy.retryableStatusCodes: {code!r} is not a gRPC code name")
+        extra = set(retry) - {"maxAttempts", "initialBackoff", "maxBackoff", "backoffMultiplier", "retryableStatusCodes"}
+        if extra:
+            fail(path, f"{where}.retryPolicy: unknown keys {sorted(extra)}")
+    throttling = config.get("retryThrottling")
+    if throttling is not None:
+        tokens, ratio = throttling.get("maxTokens"), throttling.get("tokenRatio")
+        if not isinstance(tokens, (int, float)) or not 0 < tokens <= 1000:
+            fail(path, f"retryThrottling.maxTokens: {tokens!r} is not in (0, 1000]")
+        if not isinstance(ratio, (int, float)) or ratio <= 0:
+            fail(path, f"retryThrottling.tokenRatio: {ratio!r} is not positive")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tandem", type=Path, required=True, help="the tandem binary")
@@ -885,6 +989,7 @@ def main() -> int:
     check_dockerfile()
     check_compose(tandem, keys, flags)
     check_collector()
+    check_service_config()
     check_k8s(tandem, keys, flags, options.venv_bin / "kubernetes-validate")
 
     for what, n in sorted(checked.items()):

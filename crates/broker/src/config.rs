@@ -65,6 +65,11 @@ pub struct BrokerConfig {
     /// dashboard when unset.
     #[serde(default)]
     pub dashboard_listen: Option<String>,
+    /// Socket address of a plain-text port that serves only `grpc.health.v1.Health` (the same
+    /// answers as on `listen`), for probes that cannot speak TLS such as the kubelet's native
+    /// gRPC probe; none when unset.
+    #[serde(default)]
+    pub health_listen: Option<String>,
     /// `sqlite://…` or `postgres://…`; the database must already be migrated.
     pub database_url: String,
     /// Seconds between two syncs of every node; 0 disables the periodic sync.
@@ -168,6 +173,7 @@ impl BrokerConfig {
         Self {
             listen: default_listen(),
             dashboard_listen: None,
+            health_listen: None,
             database_url: database_url.into(),
             sync_interval_secs: default_sync_interval_secs(),
             outbox_interval_secs: default_outbox_interval_secs(),
@@ -209,6 +215,19 @@ impl BrokerConfig {
             .is_some_and(|d| d == &self.listen && !d.ends_with(":0"))
         {
             return Err("dashboard_listen: must differ from listen".to_owned());
+        }
+        if let Some(addr) = &self.health_listen {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(format!(
+                    "health_listen: {addr:?} is not a socket address such as 0.0.0.0:7090"
+                ));
+            }
+            let taken = [Some(&self.listen), self.dashboard_listen.as_ref()];
+            if !addr.ends_with(":0") && taken.contains(&Some(addr)) {
+                return Err(
+                    "health_listen: must differ from listen and dashboard_listen".to_owned(),
+                );
+            }
         }
         let url = &self.database_url;
         if !(url.starts_with("sqlite:")
@@ -340,6 +359,22 @@ mod tests {
                 .starts_with("dashboard_listen:")
         );
         config.dashboard_listen = Some("127.0.0.1:7080".into());
+        assert!(config.validate().is_ok());
+        config.health_listen = Some("health".into());
+        assert!(
+            config
+                .validate()
+                .expect_err("health address")
+                .starts_with("health_listen:")
+        );
+        config.health_listen = Some("127.0.0.1:7080".into());
+        assert!(
+            config
+                .validate()
+                .expect_err("same address as the dashboard")
+                .starts_with("health_listen:")
+        );
+        config.health_listen = Some("127.0.0.1:7090".into());
         assert!(config.validate().is_ok());
         config.proposal_ttl_hours = 0;
         assert!(

@@ -77,7 +77,8 @@ impl ServiceError for BrokerError {
             Self::IdempotencyKeyReused => ErrorCode::AlreadyExists,
             Self::WrongState(_) | Self::ChangedConcurrently(_) => ErrorCode::FailedPrecondition,
             Self::NodeUnavailable { .. } => ErrorCode::Unavailable,
-            Self::Tls(_) | Self::Planner(_) | Self::Corrupt(_) | Self::Db(_) => ErrorCode::Internal,
+            Self::Db(e) => tandem_service::error::database_code(e),
+            Self::Tls(_) | Self::Planner(_) | Self::Corrupt(_) => ErrorCode::Internal,
         }
     }
 
@@ -86,6 +87,7 @@ impl ServiceError for BrokerError {
             // Which node failed is the caller's business; how it failed is the operator's.
             Self::NodeUnavailable { node, .. } => Cow::Owned(format!("node {node} is unavailable")),
             Self::Refused(refused) => refused.public_message(),
+            Self::Db(e) => tandem_service::error::database_message(e),
             other if other.code() == ErrorCode::Internal => Cow::Borrowed("internal error"),
             other => Cow::Owned(other.to_string()),
         }
@@ -147,6 +149,28 @@ mod tests {
             BrokerError::Db(sea_orm::DbErr::Custom("table mentees is locked".into())).into();
         assert_eq!(status.code(), tonic::Code::Internal);
         assert!(!status.message().contains("mentees"));
+    }
+
+    #[test]
+    fn a_database_out_of_reach_is_unavailable_without_its_details() {
+        let status: tonic::Status = BrokerError::Db(sea_orm::DbErr::ConnectionAcquire(
+            sea_orm::ConnAcquireErr::Timeout,
+        ))
+        .into();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            tandem_service::error::DATABASE_UNAVAILABLE
+        );
+        let status: tonic::Status = BrokerError::Refused(AuthError::Db(
+            sea_orm::DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed),
+        ))
+        .into();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            tandem_service::error::DATABASE_UNAVAILABLE
+        );
     }
 
     #[test]

@@ -10,8 +10,7 @@ use tandem_domain::{Violations, validate};
 use tandem_proto::Node;
 use tandem_proto::node_service_client::NodeServiceClient;
 use tandem_storage::broker::node;
-use tandem_telemetry::TraceInterceptor;
-use tonic::service::interceptor::InterceptedService;
+use tandem_telemetry::rpc::RpcClient;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::{Broker, BrokerError, convert};
@@ -64,7 +63,7 @@ impl NodeClients {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = (endpoint.to_owned(), identity.to_owned());
         if let Some(channel) = channels.get(&key) {
-            return Ok(traced(channel.clone()));
+            return Ok(traced(channel.clone(), endpoint));
         }
         let target = Endpoint::from_shared(endpoint.to_owned())
             .map_err(|e| unavailable(format!("invalid endpoint {endpoint:?}: {e}")))?
@@ -77,7 +76,7 @@ impl NodeClients {
             None => target.connect_lazy(),
         };
         channels.insert(key, channel.clone());
-        Ok(traced(channel))
+        Ok(traced(channel, endpoint))
     }
 }
 
@@ -91,14 +90,12 @@ pub(crate) fn expected_identity(n: &node::Model) -> String {
     }
 }
 
-/// A client of a node's `NodeService` that carries the caller's trace context on every call.
-pub(crate) type NodeClient = NodeServiceClient<InterceptedService<Channel, TraceInterceptor>>;
+/// A client of a node's `NodeService` whose every call gets a client span that the node's
+/// server span continues (`tandem_telemetry::rpc`).
+pub(crate) type NodeClient = NodeServiceClient<RpcClient<Channel>>;
 
-fn traced(channel: Channel) -> NodeClient {
-    NodeServiceClient::with_interceptor(
-        channel,
-        tandem_telemetry::propagate_trace_context as TraceInterceptor,
-    )
+fn traced(channel: Channel, endpoint: &str) -> NodeClient {
+    NodeServiceClient::new(RpcClient::new(channel, endpoint))
 }
 
 /// Returns a node as the operator sees it.

@@ -1,6 +1,9 @@
 //! Serving: the gRPC services on a bound listener, the operators' dashboard on its own
 //! listener when there is one, both over TLS when configured, plus the background jobs, until
-//! shutdown. The gRPC port also serves health and reflection, without a key.
+//! shutdown. The gRPC port also serves health and reflection, without a key; a plain-text
+//! health port for probes is served when configured. One RPC layer (`tandem_service::rpc`)
+//! gives every call a server span and counts it in the metrics the dashboard's `/metrics`
+//! serves.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use tandem_service::Scope;
 use tandem_service::auth::guard;
 use tandem_service::health::{self, ServerHealth};
 use tandem_service::reflection::reflection;
+use tandem_service::rpc::{Methods, RpcLayer, RpcMetrics};
 use tandem_service::shutdown::{CancellationToken, run_until};
 use tandem_tls::{Alpn, ApiTls};
 use tokio::net::TcpListener;
@@ -37,6 +41,8 @@ pub struct Listeners {
     pub grpc: TcpListener,
     /// The operators' dashboard (HTTP); none serves no dashboard.
     pub dashboard: Option<TcpListener>,
+    /// The plain-text health port (`grpc.health.v1.Health` only); none serves none.
+    pub health: Option<TcpListener>,
     /// The TLS both listeners serve (a server certificate; callers present API keys, not
     /// certificates). None serves plain text: development and tests only.
     pub tls: Option<Arc<ApiTls>>,
@@ -44,7 +50,7 @@ pub struct Listeners {
 
 impl Listeners {
     /// Loads `api_tls` when configured, then binds `listen` and, when configured,
-    /// `dashboard_listen`; the error names the file or the address.
+    /// `dashboard_listen` and `health_listen`; the error names the file or the address.
     pub async fn bind(config: &BrokerConfig) -> std::io::Result<Self> {
         let tls = match &config.api_tls {
             Some(files) => Some(
@@ -63,9 +69,14 @@ impl Listeners {
             Some(addr) => Some(bind(addr.clone()).await?),
             None => None,
         };
+        let health = match &config.health_listen {
+            Some(addr) => Some(bind(addr.clone()).await?),
+            None => None,
+        };
         Ok(Self {
             grpc,
             dashboard,
+            health,
             tls,
         })
     }
@@ -77,6 +88,7 @@ impl From<TcpListener> for Listeners {
         Self {
             grpc,
             dashboard: None,
+            health: None,
             tls: None,
         }
     }
@@ -89,7 +101,8 @@ impl From<TcpListener> for Listeners {
 ///
 /// The gRPC port also serves `grpc.health.v1.Health` (SERVING while the database answers and
 /// has no pending migration, see `tandem_service::health`) and server reflection, both
-/// without an API key.
+/// without an API key; the health port, when `listeners` has one, serves the same health in
+/// plain text and nothing else.
 pub async fn serve(
     broker: Arc<Broker>,
     listeners: impl Into<Listeners>,
@@ -98,16 +111,21 @@ pub async fn serve(
     let Listeners {
         grpc: listener,
         dashboard,
+        health: health_port,
         tls,
     } = listeners.into();
     let stop = CancellationToken::new();
     let mut jobs = workers::spawn(Arc::clone(&broker), stop.clone());
+    let methods = Methods::new(&[tandem_proto::FILE_DESCRIPTOR_SET])
+        .expect("the descriptor sets built into the binary decode");
+    let metrics = RpcMetrics::default();
+    let layer = RpcLayer::new(methods, Some(metrics.clone()));
     if let Some(listener) = dashboard {
         let broker = Arc::clone(&broker);
         let tls = tls.clone();
         let stopped = stop.clone().cancelled_owned();
         jobs.spawn(async move {
-            if let Err(err) = dashboard::serve(broker, listener, tls, stopped).await {
+            if let Err(err) = dashboard::serve(broker, listener, tls, metrics, stopped).await {
                 tracing::error!(%err, "dashboard server failed");
             }
         });
@@ -116,6 +134,16 @@ pub async fn serve(
         tracing::info!(%addr, tls = tls.is_some(), "broker listening");
     }
     let (health, health_service) = ServerHealth::new(&SERVICES).await;
+    if let Some(port) = health_port {
+        let health = health.clone();
+        let layer = layer.clone();
+        let stopped = stop.clone().cancelled_owned();
+        jobs.spawn(async move {
+            if let Err(err) = health::serve_port(&health, port, layer, stopped).await {
+                tracing::error!(%err, "health port failed");
+            }
+        });
+    }
     jobs.spawn(health::watch::<tandem_storage::BrokerMigrator>(
         broker.db().clone(),
         vec![health],
@@ -127,7 +155,7 @@ pub async fn serve(
             .expect("the descriptor sets built into the binary decode");
     let gate = broker.gate();
     let router = tonic::transport::Server::builder()
-        .trace_fn(tandem_telemetry::grpc_request_span)
+        .layer(layer)
         // No gate: probes and tools carry no key.
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -328,6 +328,7 @@ async fn behind_tls_the_broker_still_knows_the_peer_address() {
     let listeners = tandem_broker::Listeners {
         grpc: listener,
         dashboard: None,
+        health: None,
         tls: Some(tandem_tls::ApiTls::new(files.cert_files()).expect("api tls")),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

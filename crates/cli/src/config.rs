@@ -19,6 +19,7 @@ const NODE_KEYS: &[&str] = &[
     "display_name",
     "listen",
     "admin_listen",
+    "health_listen",
     "database_url",
     "pseudonym_secret",
     "federation_key",
@@ -34,6 +35,7 @@ const NODE_KEYS: &[&str] = &[
 const BROKER_KEYS: &[&str] = &[
     "listen",
     "dashboard_listen",
+    "health_listen",
     "database_url",
     "sync_interval_secs",
     "outbox_interval_secs",

@@ -1,5 +1,5 @@
-//! The `tandem` command: run a node, run the broker, apply migrations, or run a whole demo
-//! federation in one process.
+//! The `tandem` command: run a node, run the broker, apply migrations, ask a server's health,
+//! or run a whole demo federation in one process.
 //!
 //! The binary only parses flags and configuration and calls the node and broker libraries; the
 //! demo drives the federation through the same gRPC API that companies, association staff and
@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod health;
 pub mod import;
 pub mod keys;
 
@@ -38,6 +39,10 @@ pub struct Cli {
         default_value_t = LogFormat::Text
     )]
     pub log_format: LogFormat,
+    /// The `service.instance.id` of this process's telemetry, e.g. the pod's name; default the
+    /// host name (`HOSTNAME`), else a random UUID. `OTEL_RESOURCE_ATTRIBUTES` overrides it.
+    #[arg(long, global = true, env = "TANDEM_INSTANCE_ID", value_name = "ID")]
+    pub instance_id: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -105,6 +110,9 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Asks a server's plain-text health port (`health_listen`) whether it is SERVING; exits 0
+    /// when it is, 1 otherwise. For container health checks and operators.
+    Health(health::HealthOptions),
     /// Applies pending database migrations of a node or the broker.
     Migrate {
         /// Whose database to migrate.
@@ -170,8 +178,11 @@ pub enum Role {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let log_format = cli.log_format.into();
-    let telemetry =
-        |service, filter| tandem_telemetry::init_telemetry_as(service, filter, log_format);
+    let instance = cli.instance_id.clone();
+    let identity = |service: &str| tandem_telemetry::Identity::new(service, instance.as_deref());
+    let telemetry = |service: &str, filter| {
+        tandem_telemetry::init_telemetry_for(&identity(service), filter, log_format)
+    };
     match cli.command {
         Command::Demo(options) => {
             let _telemetry = telemetry("tandem-demo", "warn")?;
@@ -181,12 +192,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(options) => import::run(options).await,
         Command::Solve(options) => bench::solve(&options),
         Command::Bench(bench::BenchCommand::Match(options)) => bench::bench_match(&options),
+        Command::Health(options) => health::run(&options).await,
         Command::Node {
             config,
             insecure_dev,
         } => {
-            let _telemetry = telemetry("tandem-node", "info")?;
-            run_node(config::load_node_from(config.as_deref())?, insecure_dev).await
+            let config = config::load_node_from(config.as_deref())?;
+            let _telemetry = tandem_telemetry::init_telemetry_for(
+                &identity("tandem-node").with_node(&config.node_id),
+                "info",
+                log_format,
+            )?;
+            run_node(config, insecure_dev).await
         }
         Command::Broker {
             config,
@@ -378,11 +395,16 @@ async fn run_node(config: tandem_node::NodeConfig, insecure_dev: bool) -> anyhow
                 .with_context(|| format!("cannot listen on {addr}"))
         }
     };
+    let health = match &config.health_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let listeners = tandem_node::Listeners {
         node: bind(&config.listen).await?,
         node_tls,
         admin: bind(&config.admin_listen).await?,
         admin_tls,
+        health,
     };
     let state = tandem_node::NodeState::new(db, &config);
     tandem_node::serve_on(state, listeners, shutdown).await?;

@@ -38,6 +38,11 @@ pub struct NodeConfig {
     /// (over TLS with `[admin_tls]`).
     #[serde(default = "default_admin_listen")]
     pub admin_listen: String,
+    /// Address of a plain-text port that serves only `grpc.health.v1.Health` (the node and
+    /// both its services), for probes that cannot speak TLS such as the kubelet's native gRPC
+    /// probe; none when unset.
+    #[serde(default)]
+    pub health_listen: Option<String>,
     /// `sqlite://…?mode=rwc` or `postgres://…`.
     pub database_url: String,
     /// The node's own secret that keys mentor pseudonyms; at least 32 characters.
@@ -156,6 +161,7 @@ impl fmt::Debug for NodeConfig {
             .field("display_name", &self.display_name)
             .field("listen", &self.listen)
             .field("admin_listen", &self.admin_listen)
+            .field("health_listen", &self.health_listen)
             .field("database_url", &redact_url(&self.database_url))
             .field("pseudonym_secret", &"<redacted>")
             .field("federation_key", &"<redacted>")
@@ -203,6 +209,16 @@ impl NodeConfig {
         }
         if self.admin_listen == self.listen && !self.listen.ends_with(":0") {
             return Err("admin_listen: must differ from listen".to_owned());
+        }
+        if let Some(health) = &self.health_listen {
+            if !is_listen_address(health) {
+                return Err(format!(
+                    "health_listen: expected host:port, e.g. \"0.0.0.0:7003\", got {health:?}"
+                ));
+            }
+            if !health.ends_with(":0") && (*health == self.listen || *health == self.admin_listen) {
+                return Err("health_listen: must differ from listen and admin_listen".to_owned());
+            }
         }
         let url = &self.database_url;
         if !(url.starts_with("sqlite:")
@@ -259,6 +275,7 @@ mod tests {
             display_name: "Industry Association".into(),
             listen: default_listen(),
             admin_listen: default_admin_listen(),
+            health_listen: None,
             database_url: "sqlite://node.db?mode=rwc".into(),
             pseudonym_secret: "p".repeat(32),
             federation_key: "f".repeat(32),
@@ -286,6 +303,14 @@ mod tests {
             (|c| c.listen = "nowhere".into(), "listen: "),
             (|c| c.admin_listen = "nowhere".into(), "admin_listen: "),
             (|c| c.admin_listen = c.listen.clone(), "admin_listen: "),
+            (
+                |c| c.health_listen = Some("nowhere".into()),
+                "health_listen: ",
+            ),
+            (
+                |c| c.health_listen = Some(c.admin_listen.clone()),
+                "health_listen: ",
+            ),
             (|c| c.database_url = "mysql://x".into(), "database_url: "),
             (
                 |c| c.pseudonym_secret = "short".into(),

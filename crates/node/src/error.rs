@@ -55,7 +55,17 @@ impl ServiceError for NodeError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::WrongState(_) => ErrorCode::FailedPrecondition,
             Self::Conflict(_) => ErrorCode::AlreadyExists,
-            Self::Db(_) | Self::Corrupt(_) => ErrorCode::Internal,
+            Self::Db(e) => tandem_service::error::database_code(e),
+            Self::Corrupt(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn public_message(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Refused(refused) => refused.public_message(),
+            Self::Db(e) => tandem_service::error::database_message(e),
+            Self::Corrupt(_) => std::borrow::Cow::Borrowed("internal error"),
+            other => std::borrow::Cow::Owned(other.to_string()),
         }
     }
 
@@ -121,6 +131,18 @@ mod tests {
             .map(|v| v.field.as_str())
             .collect();
         assert_eq!(fields, ["mentor.region", "mentor.capacity"]);
+    }
+
+    #[test]
+    fn a_database_out_of_reach_is_unavailable() {
+        let status = tonic::Status::from(NodeError::Db(sea_orm::DbErr::ConnectionAcquire(
+            sea_orm::ConnAcquireErr::ConnectionClosed,
+        )));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            tandem_service::error::DATABASE_UNAVAILABLE
+        );
     }
 
     #[test]

@@ -15,8 +15,11 @@
 //! port serves the other's service, so a caller without a broker certificate never reaches
 //! `NodeService`, whatever key it holds. Each port also serves `grpc.health.v1.Health` for its
 //! own service (SERVING while the database answers and has no pending migration, see
-//! `tandem_service::health`), outside the key gate; the admin port, the one for probes and
-//! tools, serves server reflection as well.
+//! `tandem_service::health`), outside the key gate; the admin port, the one for tools, serves
+//! server reflection as well. Probes that cannot speak TLS use the optional plain-text health
+//! port (`health_listen`), which serves health for the node and both services and nothing else.
+//! One RPC layer (`tandem_service::rpc`) gives every call on every port a server span, which
+//! continues the broker's client span.
 //!
 //! [`NodeState`] holds the logic as plain async methods that tests call directly; [`serve_on`]
 //! (and [`serve`], both services in plain text on one port, for tests) puts thin tonic adapters
@@ -54,6 +57,7 @@ use tandem_service::auth::{Guarded, guard};
 use tandem_service::health::{self, ServerHealth};
 use tandem_service::rate_limit::RateLimiter;
 use tandem_service::reflection::reflection;
+use tandem_service::rpc::{Methods, RpcLayer};
 use tandem_service::shutdown::{CancellationToken, run_until};
 use tandem_service::{Gate, Scope, WriteTxn, Writer};
 
@@ -168,6 +172,14 @@ const NODE_SERVICE: &str = tandem_proto::node_service_server::SERVICE_NAME;
 /// The name of `NodeAdminService`, as health and reflection name it.
 const ADMIN_SERVICE: &str = tandem_proto::node_admin_service_server::SERVICE_NAME;
 
+/// Returns the RPC layer of the node's servers: spans of every call (the node serves no
+/// metrics endpoint, so calls are not counted).
+fn rpc_layer() -> RpcLayer {
+    let methods = Methods::new(&[tandem_proto::FILE_DESCRIPTOR_SET])
+        .expect("the descriptor sets built into the binary decode");
+    RpcLayer::new(methods, None)
+}
+
 /// Watches the node's database for the health of `servers` until `stop` is cancelled.
 async fn watch_health(state: &NodeState, servers: Vec<ServerHealth>, stop: CancellationToken) {
     health::watch::<tandem_storage::NodeMigrator>(
@@ -204,7 +216,7 @@ pub async fn serve(
             .expect("the descriptor sets built into the binary decode");
     let stop = CancellationToken::new();
     let router = tonic::transport::Server::builder()
-        .trace_fn(tandem_telemetry::grpc_request_span)
+        .layer(rpc_layer())
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -238,6 +250,8 @@ pub struct Listeners {
     /// TLS of `admin` (the node's server certificate; staff present keys, not certificates).
     /// None serves plain text (development only).
     pub admin_tls: Option<Arc<tandem_tls::ApiTls>>,
+    /// The plain-text health port (`grpc.health.v1.Health` only); none serves none.
+    pub health: Option<tokio::net::TcpListener>,
 }
 
 /// Serves `NodeService` on `listeners.node` and `NodeAdminService` on `listeners.admin`, each
@@ -248,7 +262,8 @@ pub struct Listeners {
 /// (no certificate, another CA, expired, another identity, plain text) is closed before any
 /// RPC. The admin port serves `NodeAdminService` only, besides the health and reflection
 /// services that need no key. The `NodeService` port serves health for `NodeService` too,
-/// behind the same mutual TLS, and no reflection.
+/// behind the same mutual TLS, and no reflection. The health port, when `listeners` has one,
+/// serves health for the node (`""`) and both services in plain text, and nothing else.
 pub async fn serve_on(
     state: Arc<NodeState>,
     listeners: Listeners,
@@ -259,6 +274,7 @@ pub async fn serve_on(
         node_tls,
         admin,
         admin_tls,
+        health: health_port,
     } = listeners;
     tracing::info!(
         node = %state.node_id,
@@ -276,11 +292,13 @@ pub async fn serve_on(
     let stopped = || stop.clone().cancelled_owned();
     let (node_health, node_health_service) = ServerHealth::new(&[NODE_SERVICE]).await;
     let (admin_health, admin_health_service) = ServerHealth::new(&[ADMIN_SERVICE]).await;
+    let (port_health, _) = ServerHealth::new(&[NODE_SERVICE, ADMIN_SERVICE]).await;
+    let layer = rpc_layer();
     let (reflection_v1, reflection_v1alpha) =
         reflection(&[tandem_proto::FILE_DESCRIPTOR_SET], &[ADMIN_SERVICE])
             .expect("the descriptor sets built into the binary decode");
     let node_router = tonic::transport::Server::builder()
-        .trace_fn(tandem_telemetry::grpc_request_span)
+        .layer(layer.clone())
         .add_service(node_health_service)
         .add_service(NodeServiceServer::new(grpc::NodeApi::new(state.clone())));
     let node_service = async {
@@ -299,7 +317,7 @@ pub async fn serve_on(
         }
     };
     let admin_router = tonic::transport::Server::builder()
-        .trace_fn(tandem_telemetry::grpc_request_span)
+        .layer(layer.clone())
         // No gate: probes and tools carry no key.
         .add_service(admin_health_service)
         .add_service(reflection_v1)
@@ -320,12 +338,24 @@ pub async fn serve_on(
             }
         }
     };
-    let health = watch_health(&state, vec![node_health, admin_health], stop.clone());
-    let (node_served, admin_served, ()) = run_until(shutdown, &stop, async {
-        tokio::join!(node_service, admin_service, health)
+    let health_service = async {
+        match health_port {
+            Some(listener) => {
+                health::serve_port(&port_health, listener, layer.clone(), stopped()).await
+            }
+            None => Ok(()),
+        }
+    };
+    let health = watch_health(
+        &state,
+        vec![node_health, admin_health, port_health.clone()],
+        stop.clone(),
+    );
+    let (node_served, admin_served, health_served, ()) = run_until(shutdown, &stop, async {
+        tokio::join!(node_service, admin_service, health_service, health)
     })
     .await;
-    node_served.and(admin_served)
+    node_served.and(admin_served).and(health_served)
 }
 
 fn plain(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {

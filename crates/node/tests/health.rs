@@ -74,6 +74,7 @@ async fn a_node_serves_once_its_database_is_migrated() {
             .await
             .expect("bind"),
         admin_tls: None,
+        health: None,
     };
     let node_addr = listeners.node.local_addr().expect("address");
     let admin_addr = listeners.admin.local_addr().expect("address");

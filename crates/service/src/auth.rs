@@ -111,7 +111,14 @@ impl ServiceError for AuthError {
             Self::Missing | Self::Invalid => ErrorCode::Unauthenticated,
             Self::WrongScope(_) | Self::Ended(_) => ErrorCode::PermissionDenied,
             Self::RateLimited => ErrorCode::ResourceExhausted,
-            Self::Db(_) => ErrorCode::Internal,
+            Self::Db(e) => crate::error::database_code(e),
+        }
+    }
+
+    fn public_message(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Db(e) => crate::error::database_message(e),
+            other => std::borrow::Cow::Owned(other.to_string()),
         }
     }
 }

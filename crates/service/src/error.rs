@@ -3,8 +3,17 @@
 //! and which HTTP status that code is. Bad input carries every wrong field
 //! ([`ServiceError::violations`]), which the status lists as `google.rpc.BadRequest` details.
 //! Internal details (database errors, corrupt rows) are logged here and never reach a peer.
+//!
+//! A database failure is one of two causes ([`database_code`]): the database cannot be reached
+//! now (connection refused or closed, the pool timed out or was closed, an I/O error, the server
+//! shutting down or gone, a busy SQLite file), which is UNAVAILABLE with a message that says to
+//! retry ([`DATABASE_UNAVAILABLE`]); or anything else (a violated constraint, a bad query,
+//! corrupt data), which is INTERNAL.
 
 use std::borrow::Cow;
+use std::ops::Deref;
+
+use sea_orm::{DbErr, RuntimeErr};
 
 use tandem_domain::Violations;
 use tonic::codegen::http::StatusCode;
@@ -82,6 +91,77 @@ pub trait ServiceError: std::error::Error {
     /// other causes.
     fn violations(&self) -> Option<&Violations> {
         None
+    }
+}
+
+/// What a peer reads when the database cannot be reached now.
+pub const DATABASE_UNAVAILABLE: &str = "database unavailable; retry later";
+
+/// Returns the code of a database failure: [`ErrorCode::Unavailable`] when the database cannot
+/// be reached now and a retry may work, [`ErrorCode::Internal`] for everything else.
+pub fn database_code(err: &DbErr) -> ErrorCode {
+    let unreachable = match err {
+        // No connection from the pool: it timed out, or it is closed.
+        DbErr::ConnectionAcquire(_) => true,
+        // Opening a connection failed (refused, the database does not exist any more, …).
+        DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            sqlx_unreachable(e)
+        }
+        _ => false,
+    };
+    if unreachable {
+        ErrorCode::Unavailable
+    } else {
+        ErrorCode::Internal
+    }
+}
+
+/// Returns what a peer reads of a database failure: [`DATABASE_UNAVAILABLE`] or "internal
+/// error".
+pub fn database_message(err: &DbErr) -> Cow<'static, str> {
+    match database_code(err) {
+        ErrorCode::Unavailable => Cow::Borrowed(DATABASE_UNAVAILABLE),
+        _ => Cow::Borrowed("internal error"),
+    }
+}
+
+/// PostgreSQL's SQLSTATEs of a server that is going away or cannot take the connection now.
+const PG_UNREACHABLE: [&str; 5] = [
+    "57P01", // admin_shutdown: the connection was terminated (also DROP DATABASE … FORCE)
+    "57P02", // crash_shutdown
+    "57P03", // cannot_connect_now: starting up or shutting down
+    "3D000", // invalid_catalog_name: the database is gone
+    "25P03", // idle_in_transaction_session_timeout
+];
+
+/// SQLite's (extended) result codes of a file another connection holds: SQLITE_BUSY and
+/// SQLITE_LOCKED with their variants.
+const SQLITE_BUSY: [&str; 6] = ["5", "261", "517", "773", "6", "262"];
+
+fn sqlx_unreachable(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match err {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed => true,
+        Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            let code = code.deref();
+            if db
+                .try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                // Class 08: connection exception; class 53: insufficient resources (too many
+                // connections, out of memory or disk).
+                code.starts_with("08") || code.starts_with("53") || PG_UNREACHABLE.contains(&code)
+            } else {
+                SQLITE_BUSY.contains(&code)
+            }
+        }
+        _ => false,
     }
 }
 
@@ -184,6 +264,69 @@ mod tests {
         let status = status(&Broken);
         assert!(status.details().is_empty());
         assert!(status.get_error_details().bad_request().is_none());
+    }
+
+    #[test]
+    fn a_lost_connection_is_unavailable_and_a_bug_is_internal() {
+        use sea_orm::ConnAcquireErr;
+        use sea_orm::sqlx::Error;
+        let sqlx = |e: Error| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(e)));
+        for unreachable in [
+            DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::Conn(RuntimeErr::Internal("connection refused".into())),
+            sqlx(Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            ))),
+            sqlx(Error::PoolClosed),
+            sqlx(Error::PoolTimedOut),
+        ] {
+            assert_eq!(
+                database_code(&unreachable),
+                ErrorCode::Unavailable,
+                "{unreachable}"
+            );
+            assert_eq!(database_message(&unreachable), DATABASE_UNAVAILABLE);
+        }
+        for bug in [
+            DbErr::Custom("table mentees is locked".into()),
+            DbErr::RecordNotInserted,
+            sqlx(Error::RowNotFound),
+            sqlx(Error::Protocol("unexpected message".into())),
+            DbErr::Exec(RuntimeErr::Internal("syntax error".into())),
+        ] {
+            assert_eq!(database_code(&bug), ErrorCode::Internal, "{bug}");
+            assert_eq!(database_message(&bug), "internal error");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_sqlite_pool_is_unavailable_and_a_constraint_is_internal() {
+        use sea_orm::ConnectionTrait;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = tandem_storage::sqlite_url(&dir.path().join("t.db"));
+        let db = tandem_storage::connect(&url).await.expect("connect");
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .await
+            .expect("create");
+        db.execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .expect("insert");
+        let duplicate = db
+            .execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .expect_err("duplicate key");
+        assert_eq!(
+            database_code(&duplicate),
+            ErrorCode::Internal,
+            "{duplicate}"
+        );
+        db.close_by_ref().await.expect("close");
+        let closed = db
+            .execute_unprepared("SELECT 1")
+            .await
+            .expect_err("closed pool");
+        assert_eq!(database_code(&closed), ErrorCode::Unavailable, "{closed}");
     }
 
     #[test]

@@ -6,7 +6,13 @@
 //! otherwise and once it shuts down. The watcher looks at once, then every [`CHECK_INTERVAL`],
 //! and stops with the server's shutdown token. The health service sits outside the API-key
 //! gate: probes carry no key.
+//!
+//! The API ports speak TLS (a node's NodeService port even mutual TLS), which the kubelet's
+//! native gRPC probe cannot. A server may therefore also answer health on a plain-text port
+//! of its own ([`serve_port`], `health_listen`): the same reporter, and nothing but the health
+//! service, so the port tells a prober no more than SERVING or NOT_SERVING.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +64,12 @@ impl ServerHealth {
         (health, server)
     }
 
+    /// Returns another health service that answers from the same reporter, e.g. for the
+    /// server's plain-text health port.
+    pub fn service(&self) -> HealthServer<HealthService> {
+        HealthServer::new(HealthService::from_health_reporter(self.reporter.clone()))
+    }
+
     /// Sets the status of the server and of every service it serves.
     pub async fn set(&self, status: ServingStatus) {
         self.reporter.set_service_status("", status).await;
@@ -65,6 +77,28 @@ impl ServerHealth {
             self.reporter.set_service_status(service, status).await;
         }
     }
+}
+
+/// Serves only the health service of `health`, in plain text, on `listener` until `shutdown`
+/// completes: the port for probes that cannot speak TLS. `layer` is the server's RPC layer
+/// (spans and metrics of the probes' calls).
+pub async fn serve_port(
+    health: &ServerHealth,
+    listener: tokio::net::TcpListener,
+    layer: crate::rpc::RpcLayer,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "health port listening (plain text, grpc.health.v1 only)");
+    }
+    tonic::transport::Server::builder()
+        .layer(layer)
+        .add_service(health.service())
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
+        .await
 }
 
 /// Looks at the database once: it must answer within `timeout` and have no migration of `M`

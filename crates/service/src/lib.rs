@@ -10,15 +10,21 @@
 //! - time ([`Clock`]: the only place the service reads the system clock) and shutdown
 //!   ([`shutdown`]: one cancellation token for every server and worker);
 //! - what probes and tools see of a gRPC server: the standard health service, kept true by a
-//!   watcher of the database ([`health`]), and server reflection ([`reflection`]);
+//!   watcher of the database, also on a plain-text port of its own for probes ([`health`]), and
+//!   server reflection ([`reflection`]);
+//! - the one layer in front of every gRPC server ([`rpc`]): server spans and per-call metrics
+//!   after OpenTelemetry's RPC conventions, and actionable codes for request bodies tonic
+//!   cannot decode;
 //! - what an error becomes for a peer ([`ErrorCode`]: each error variant names its cause and
-//!   one code, which gives its gRPC status and its HTTP status).
+//!   one code, which gives its gRPC status and its HTTP status; a database that cannot be
+//!   reached now is UNAVAILABLE, see [`error::database_code`]).
 //!
 //! The broker and a node each keep their own database; both have an `api_keys` and an
 //! `audit_events` table of the same shape (`tandem-storage`), which this crate reads and writes.
 //!
-//! In the workspace: builds on `tandem-storage` (the key and audit tables) and
-//! `tandem-domain` (input checks); `tandem-broker` and `tandem-node` use it.
+//! In the workspace: builds on `tandem-storage` (the key and audit tables), `tandem-domain`
+//! (input checks) and `tandem-telemetry` (span conventions); `tandem-broker` and `tandem-node`
+//! use it.
 
 #![forbid(unsafe_code)]
 
@@ -32,6 +38,7 @@ pub mod health;
 pub mod keys;
 pub mod rate_limit;
 pub mod reflection;
+pub mod rpc;
 pub mod shutdown;
 pub mod write;
 

@@ -1,15 +1,20 @@
-//! Tracing and OpenTelemetry set-up shared by Tandem's binaries, and W3C trace-context
-//! propagation across gRPC calls from the broker to nodes.
+//! Tracing and OpenTelemetry set-up shared by Tandem's binaries, the spans of gRPC calls after
+//! OpenTelemetry's RPC conventions ([`rpc`]), and W3C trace-context propagation across gRPC calls
+//! from the broker to nodes.
 //!
 //! Logs go to stderr through `tracing-subscriber` (filter from `RUST_LOG`, default `info`), as
 //! text for people or as one JSON object per line for log collectors ([`LogFormat`]).
 //! Spans are exported over OTLP only when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) variable is set; the exporter itself reads the other
-//! `OTEL_*` variables.
+//! `OTEL_*` variables. The resource names the service (`service.name`), the process
+//! (`service.instance.id`, see [`Identity`]) and, for a node, its id (`tandem.node.id`).
 //!
 //! In the workspace: used by `tandem-node`, `tandem-broker` and `tandem-cli`; depends on no
 //! other Tandem crate.
 
+pub mod rpc;
+
+use opentelemetry::KeyValue;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -55,16 +60,84 @@ pub enum LogFormat {
     Json,
 }
 
+/// Who is sending telemetry: the OpenTelemetry resource of the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `service.name`, e.g. `tandem-broker`.
+    pub service: String,
+    /// `service.instance.id`: one per process; see [`Identity::new`].
+    pub instance: String,
+    /// `tandem.node.id`: the node's id, for a node.
+    pub node: Option<String>,
+}
+
+/// The resource attribute that names a node.
+pub const NODE_ID: &str = "tandem.node.id";
+
+impl Identity {
+    /// Returns the identity of `service` whose instance is `instance` when given (e.g. from
+    /// `TANDEM_INSTANCE_ID`), else the host name (`HOSTNAME`: a Kubernetes pod's name, a
+    /// container's id), else a random UUID.
+    pub fn new(service: &str, instance: Option<&str>) -> Self {
+        let given = |s: Option<&str>| {
+            s.map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let instance = given(instance)
+            .or_else(|| given(std::env::var("HOSTNAME").ok().as_deref()))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        Self {
+            service: service.to_owned(),
+            instance,
+            node: None,
+        }
+    }
+
+    /// Names the node this process runs.
+    pub fn with_node(mut self, node: &str) -> Self {
+        self.node = Some(node.to_owned());
+        self
+    }
+
+    /// Returns the OpenTelemetry resource: the SDK's and `OTEL_RESOURCE_ATTRIBUTES`'s
+    /// attributes, `service.name`, `service.instance.id` unless `OTEL_RESOURCE_ATTRIBUTES` sets
+    /// it, and the node's id.
+    pub fn resource(&self) -> opentelemetry_sdk::Resource {
+        let detected = opentelemetry_sdk::Resource::builder().build();
+        let instance_key = opentelemetry::Key::from_static_str("service.instance.id");
+        let mut builder =
+            opentelemetry_sdk::Resource::builder().with_service_name(self.service.clone());
+        if detected.get(&instance_key).is_none() {
+            builder = builder.with_attribute(KeyValue::new(instance_key, self.instance.clone()));
+        }
+        if let Some(node) = &self.node {
+            builder = builder.with_attribute(KeyValue::new(NODE_ID, node.clone()));
+        }
+        builder.build()
+    }
+}
+
 /// Installs the global subscriber for `service` with text logs; see [`init_telemetry_as`].
 pub fn init_telemetry(service: &str, default_filter: &str) -> anyhow::Result<TelemetryGuard> {
     init_telemetry_as(service, default_filter, LogFormat::Text)
 }
 
-/// Installs the global subscriber for `service`, writing logs in `format`. `default_filter`
-/// applies when `RUST_LOG` is unset (e.g. `"warn"` for the demo, whose output is its own
-/// summary). Call once per process.
+/// Installs the global subscriber for `service` (of a random or host-named instance), writing
+/// logs in `format`; see [`init_telemetry_for`].
 pub fn init_telemetry_as(
     service: &str,
+    default_filter: &str,
+    format: LogFormat,
+) -> anyhow::Result<TelemetryGuard> {
+    init_telemetry_for(&Identity::new(service, None), default_filter, format)
+}
+
+/// Installs the global subscriber for `identity`, writing logs in `format`. `default_filter`
+/// applies when `RUST_LOG` is unset (e.g. `"warn"` for the demo, whose output is its own
+/// summary). Call once per process.
+pub fn init_telemetry_for(
+    identity: &Identity,
     default_filter: &str,
     format: LogFormat,
 ) -> anyhow::Result<TelemetryGuard> {
@@ -87,14 +160,11 @@ pub fn init_telemetry_as(
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .build()?;
-        let resource = opentelemetry_sdk::Resource::builder()
-            .with_service_name(service.to_owned())
-            .build();
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
-            .with_resource(resource)
+            .with_resource(identity.resource())
             .build();
-        let tracer = provider.tracer(service.to_owned());
+        let tracer = provider.tracer(identity.service.clone());
         opentelemetry::global::set_tracer_provider(provider.clone());
         guard.provider = Some(provider);
         Some(tracing_opentelemetry::layer().with_tracer(tracer))
@@ -108,6 +178,20 @@ pub fn init_telemetry_as(
         .with(otel)
         .try_init()?;
     Ok(guard)
+}
+
+/// Writes propagated fields into HTTP headers.
+pub(crate) struct HeaderInjector<'a>(pub(crate) &'a mut tonic::codegen::http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            tonic::codegen::http::HeaderName::from_bytes(key.as_bytes()),
+            tonic::codegen::http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
 }
 
 struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
@@ -129,7 +213,8 @@ pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
     TraceContextPropagator::new().inject_context(&context, &mut MetadataInjector(metadata));
 }
 
-/// A tonic client interceptor that propagates the trace context on every call.
+/// A tonic client interceptor that propagates the trace context on every call, for clients
+/// without [`rpc::RpcClient`] (which does this itself, from its client span).
 pub fn propagate_trace_context(
     mut request: tonic::Request<()>,
 ) -> Result<tonic::Request<()>, tonic::Status> {
@@ -137,7 +222,8 @@ pub fn propagate_trace_context(
     Ok(request)
 }
 
-struct HeaderExtractor<'a>(&'a tonic::codegen::http::HeaderMap);
+/// Reads propagated fields from HTTP headers.
+pub(crate) struct HeaderExtractor<'a>(pub(crate) &'a tonic::codegen::http::HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
@@ -147,17 +233,6 @@ impl Extractor for HeaderExtractor<'_> {
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|k| k.as_str()).collect()
     }
-}
-
-/// Returns the span of one incoming gRPC request, a child of the caller's W3C trace context when
-/// the request carries one. Pass it to tonic's `Server::trace_fn`; the handlers' own spans nest
-/// inside it.
-pub fn grpc_request_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
-    let span = tracing::info_span!("grpc", path = %request.uri().path());
-    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
-    // Without an OpenTelemetry layer there is nothing to attach to.
-    let _ = span.set_parent(parent);
-    span
 }
 
 /// The type of [`propagate_trace_context`], for naming intercepted clients.
@@ -192,16 +267,39 @@ mod tests {
                     .contains(&caller_trace.to_string())
             );
 
-            let http = tonic::codegen::http::Request::builder()
-                .uri("/tandem.v1.NodeService/GetProfileChanges")
-                .header("traceparent", header.to_str().unwrap_or_default())
-                .body(())
-                .expect("request");
-            let served = grpc_request_span(&http);
+            let mut headers = tonic::codegen::http::HeaderMap::new();
+            headers.insert(
+                "traceparent",
+                header.to_str().expect("ascii").parse().expect("value"),
+            );
+            let served = rpc::server_span(
+                "tandem.v1.NodeService/GetProfileChanges",
+                "tandem.v1.NodeService",
+                "GetProfileChanges",
+                &headers,
+            );
             assert_eq!(
                 served.context().span().span_context().trace_id(),
                 caller_trace
             );
         });
+    }
+
+    #[test]
+    fn the_resource_names_the_service_the_instance_and_the_node() {
+        let identity = Identity::new("tandem-node", Some("pod-7")).with_node("ind-assoc");
+        let resource = identity.resource();
+        let get = |key: &'static str| {
+            resource
+                .get(&opentelemetry::Key::from_static_str(key))
+                .map(|v| v.to_string())
+        };
+        assert_eq!(get("service.name").as_deref(), Some("tandem-node"));
+        assert_eq!(get(NODE_ID).as_deref(), Some("ind-assoc"));
+        if std::env::var_os("OTEL_RESOURCE_ATTRIBUTES").is_none() {
+            assert_eq!(get("service.instance.id").as_deref(), Some("pod-7"));
+        }
+        let anonymous = Identity::new("tandem-broker", Some(" "));
+        assert!(!anonymous.instance.trim().is_empty());
     }
 }

@@ -21,6 +21,7 @@ use tandem_tls::{Alpn, ApiTls, TlsConn, TlsIncoming};
 use tokio::net::TcpListener;
 use tonic::transport::server::Connected;
 
+use tandem_service::rpc::RpcMetrics;
 use tandem_service::shutdown::{CancellationToken, run_until};
 use tandem_service::{ErrorCode, Scope, ServiceError};
 
@@ -61,14 +62,17 @@ pub fn router(broker: Arc<Broker>) -> Router {
 }
 
 /// Serves the dashboard on `listener`, over `tls` when given (HTTP/1.1 inside TLS), until
-/// `shutdown` completes, then lets open requests finish.
+/// `shutdown` completes, then lets open requests finish. `/metrics` adds the gRPC server's
+/// call metrics `rpc` to the figures.
 pub async fn serve(
     broker: Arc<Broker>,
     listener: TcpListener,
     tls: Option<Arc<ApiTls>>,
+    rpc: RpcMetrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
+    let routes = router(broker).layer(axum::Extension(rpc));
     tracing::info!(%addr, tls = tls.is_some(), "dashboard listening");
     match tls {
         Some(tls) => {
@@ -78,13 +82,13 @@ pub async fn serve(
                 incoming: tls.incoming(listener, Alpn::Http1, stop.clone().cancelled_owned()),
                 addr,
             };
-            let serving = axum::serve(listener, router(broker))
+            let serving = axum::serve(listener, routes)
                 .with_graceful_shutdown(stop.clone().cancelled_owned())
                 .into_future();
             run_until(shutdown, &stop, serving).await
         }
         None => {
-            axum::serve(listener, router(broker))
+            axum::serve(listener, routes)
                 .with_graceful_shutdown(shutdown)
                 .await
         }
@@ -220,14 +224,18 @@ async fn api_dashboard(State(broker): State<Arc<Broker>>, headers: HeaderMap) ->
     }
 }
 
-async fn prometheus(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> Response {
+async fn prometheus(
+    State(broker): State<Arc<Broker>>,
+    rpc: Option<axum::Extension<RpcMetrics>>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(refused) = operator(&broker, &headers).await {
         return refused;
     }
     match broker.dashboard(broker.now()).await {
         Ok(figures) => (
             [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-            metrics::render(&figures),
+            metrics::render_with(&figures, rpc.as_ref().map(|r| &r.0)),
         )
             .into_response(),
         Err(err) => failure(&err),

@@ -1,7 +1,8 @@
 //! The dashboard's figures in the Prometheus text exposition format (version 0.0.4), encoded by
 //! `prometheus-client`: gauges named `tandem_…` computed from the database when scraped, and
 //! the time to match as a histogram over every tandem (`histogram_quantile` gives its
-//! quantiles). Counts are exact (the "<5" rule is for the page).
+//! quantiles), and the gRPC server's call metrics (`tandem_rpc_server_*`, see
+//! `tandem_service::rpc::metrics`). Counts are exact (the "<5" rule is for the page).
 
 use std::sync::atomic::AtomicU64;
 
@@ -72,6 +73,11 @@ fn secs(ms: i64) -> f64 {
 
 /// Renders the figures as Prometheus text.
 pub fn render(d: &Dashboard) -> String {
+    render_with(d, None)
+}
+
+/// Renders the figures and, when given, the gRPC server's call metrics as Prometheus text.
+pub fn render_with(d: &Dashboard, rpc: Option<&tandem_service::rpc::RpcMetrics>) -> String {
     let mut e = Exposition {
         registry: Registry::default(),
     };
@@ -270,6 +276,9 @@ pub fn render(d: &Dashboard) -> String {
         "Waiting mentees by the reason they remain unmatched.",
         &reasons,
     );
+    if let Some(rpc) = rpc {
+        rpc.register(&mut e.registry);
+    }
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_text::encode(&mut out, &e.registry);

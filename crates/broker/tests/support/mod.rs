@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod node;
+pub mod served;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -216,6 +216,7 @@ impl Federation {
                 display_name: spec.display_name.clone(),
                 listen: "127.0.0.1:0".into(),
                 admin_listen: "127.0.0.1:0".into(),
+                health_listen: None,
                 database_url: url.clone(),
                 pseudonym_secret: secret(federation_key, &spec.node_id),
                 federation_key: federation_key.to_owned(),
@@ -246,6 +247,7 @@ impl Federation {
                 node_tls: Some(tls),
                 admin: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
                 admin_tls: Some(Arc::clone(&api_tls)),
+                health: None,
             };
             let addr = listeners.node.local_addr()?;
             let admin_addr = listeners.admin.local_addr()?;
@@ -320,6 +322,7 @@ impl Federation {
             let listeners = tandem_broker::Listeners {
                 grpc: listener,
                 dashboard: Some(dashboard),
+                health: None,
                 tls: Some(api_tls),
             };
             if let Err(err) = tandem_broker::serve(serving, listeners, shutdown).await {

@@ -75,6 +75,7 @@ pub fn config(database_url: &str) -> NodeConfig {
         display_name: "Industry Association".into(),
         listen: "127.0.0.1:0".into(),
         admin_listen: "127.0.0.1:0".into(),
+        health_listen: None,
         database_url: database_url.into(),
         pseudonym_secret: PSEUDONYM_SECRET.into(),
         federation_key: FEDERATION_KEY.into(),
