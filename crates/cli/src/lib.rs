@@ -181,6 +181,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(options) => import::run(options).await,
         Command::Solve(options) => bench::solve(&options),
         Command::Bench(bench::BenchCommand::Match(options)) => bench::bench_match(&options),
+        Command::Bench(bench::BenchCommand::Service(options)) => {
+            let _telemetry = telemetry("tandem-bench", "warn")?;
+            bench::service::bench_service(&options).await
+        }
         Command::Node {
             config,
             insecure_dev,

@@ -446,6 +446,33 @@ impl Federation {
         )
     }
 
+    /// GETs `path` from the broker's dashboard over HTTPS with `api_key` and returns the
+    /// status code and the body.
+    pub async fn dashboard_get(&self, path: &str, api_key: &str) -> anyhow::Result<(u16, String)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tls = self
+            .callers
+            .connect_http1(self.dashboard_addr, "127.0.0.1")
+            .await
+            .with_context(|| format!("connecting to the dashboard at {}", self.dashboard_addr))?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {api_key}\r\nConnection: close\r\n\r\n"
+        );
+        tls.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        tls.read_to_end(&mut answer).await?;
+        let answer = String::from_utf8_lossy(&answer);
+        let (head, body) = answer
+            .split_once("\r\n\r\n")
+            .context("the dashboard's answer has no header end")?;
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .with_context(|| format!("the dashboard's answer has no status line: {head:?}"))?;
+        Ok((status, body.to_owned()))
+    }
+
     /// Returns the broker's gRPC endpoint URL (TLS with the federation's API certificate).
     pub fn broker_endpoint(&self) -> String {
         format!("https://{}", self.broker_addr)
