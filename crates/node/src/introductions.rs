@@ -12,7 +12,7 @@ use tandem_proto::{
     ContactCard, DeliverIntroductionRequest, DeliverIntroductionResponse, GetDecisionsResponse,
     Introduction, IntroductionDecision, MentorDecision,
 };
-use tandem_storage::node::{counter, introduction, mentor};
+use tandem_storage::node::{counter, introduction, mentor, publication};
 use tracing::info;
 
 use crate::feed::{cursor, page_size, wire};
@@ -165,9 +165,28 @@ impl NodeState {
         if pseudonym.is_empty() {
             return Ok(None);
         }
-        // Pseudonyms are keyed hashes that only this node can compute, so the node recomputes
-        // them. Both the current and the previous epoch count: an introduction the broker
-        // proposed just before a rotation must still reach its mentor.
+        // A pseudonym is a keyed hash that only this node can compute, valid in the current
+        // and the previous epoch: an introduction the broker proposed just before a rotation
+        // must still reach its mentor. The publication records which mentor each published
+        // pseudonym stands for (rows are never deleted), so the usual lookup is one read
+        // whatever the node's size; only a pseudonym never published is searched for among
+        // all mentors.
+        let current = self.epoch();
+        let previous = current.and_then(|n| n.checked_sub(1));
+        let is_theirs = |mentor_id: &str| {
+            self.pseudonym_in(current, mentor_id) == pseudonym
+                || previous.is_some_and(|p| self.pseudonym_in(Some(p), mentor_id) == pseudonym)
+        };
+        if let Some(row) = publication::Entity::find_by_id(pseudonym.to_owned())
+            .one(txn)
+            .await?
+        {
+            let active = mentor::Entity::find_by_id(row.mentor_id.clone())
+                .one(txn)
+                .await?
+                .is_some_and(|m| !m.removed);
+            return Ok((active && is_theirs(&row.mentor_id)).then_some(row.mentor_id));
+        }
         let ids: Vec<String> = mentor::Entity::find()
             .select_only()
             .column(mentor::Column::Id)
@@ -175,12 +194,7 @@ impl NodeState {
             .into_tuple()
             .all(txn)
             .await?;
-        let current = self.epoch();
-        let previous = current.and_then(|n| n.checked_sub(1));
-        Ok(ids.into_iter().find(|id| {
-            self.pseudonym_in(current, id) == pseudonym
-                || previous.is_some_and(|p| self.pseudonym_in(Some(p), id) == pseudonym)
-        }))
+        Ok(ids.into_iter().find(|id| is_theirs(id)))
     }
 
     /// Returns the introductions the node received (only one mentor's when given), newest first.
