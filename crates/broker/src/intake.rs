@@ -59,7 +59,13 @@ impl Broker {
             updated_at_ms: Set(now),
             erased_at_ms: Set(0),
         };
-        let txn = self.write().await?;
+        // An insert under the unique index of (company, key): it needs no order with the
+        // broker's other writes, and a submission never waits for a round's write on
+        // PostgreSQL.
+        let txn = self.write_concurrent().await?;
+        // The membership is read again under a shared row lock, so that a removal committing
+        // meanwhile either waits for this submission (and then withdraws it) or is seen here.
+        crate::memberships::lock_active(&*txn, company).await?;
         let inserted = row.insert(&*txn).await;
         match inserted {
             Ok(stored) => {
