@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use prost::Message;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use tandem_domain::{MenteeNeeds, MentorProfile};
 use tandem_matching::{MenteeCandidate, RoundPlan, plan_round_with};
 use tandem_proto::{
@@ -226,6 +229,20 @@ impl Broker {
             .await?
             .into_iter()
             .collect();
+        // The planned mentees that still wait (withdrawn or erased ones meanwhile are skipped),
+        // claimed with one statement per chunk rather than one per proposal.
+        // A mentor whose profile was withdrawn while the round was planned is skipped, and
+        // its mentee waits for the next round.
+        let is_published = |mentor: &MentorProfile| {
+            published.contains(&(mentor.node_id.clone(), mentor.pseudonym.clone()))
+        };
+        let planned: Vec<&str> = plan
+            .proposals
+            .iter()
+            .filter(|p| is_published(&mentors.profiles[p.mentor]))
+            .map(|p| mentees.rows[p.mentee].id.as_str())
+            .collect();
+        let claimed = claim_waiting(&*txn, &planned, now).await?;
         let mut proposals = Vec::with_capacity(plan.proposals.len());
         let mut messages = Vec::with_capacity(plan.proposals.len());
         for planned in &plan.proposals {
@@ -237,22 +254,7 @@ impl Broker {
                 &mentors.profiles[planned.mentor],
                 &mentors.published[planned.mentor],
             );
-            if !published.contains(&(mentor.node_id.clone(), mentor.pseudonym.clone())) {
-                continue;
-            }
-            let claimed = mentee::Entity::update_many()
-                .col_expr(
-                    mentee::Column::Status,
-                    Expr::value(MenteeStatus::Proposed as i32),
-                )
-                .col_expr(mentee::Column::WaitingReason, Expr::value(""))
-                .col_expr(mentee::Column::WaitingDetail, Expr::value(""))
-                .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
-                .filter(mentee::Column::Id.eq(&row.id))
-                .filter(mentee::Column::Status.eq(MenteeStatus::Waiting as i32))
-                .exec(&*txn)
-                .await?;
-            if claimed.rows_affected == 0 {
+            if !is_published(mentor) || !claimed.contains(row.id.as_str()) {
                 continue;
             }
             let id = uuid::Uuid::new_v4().to_string();
@@ -367,4 +369,45 @@ impl Broker {
         txn.commit().await?;
         Ok(())
     }
+}
+
+/// Most ids in one statement's `IN` list.
+const CHUNK: usize = 500;
+
+/// Sets the mentees of `ids` that are still WAITING to PROPOSED (clearing their waiting
+/// reason) and returns their ids; on PostgreSQL their rows stay locked until the transaction
+/// ends, so a concurrent withdrawal waits for the round or is seen by it.
+async fn claim_waiting<'a>(
+    conn: &impl ConnectionTrait,
+    ids: &[&'a str],
+    now: i64,
+) -> Result<HashSet<&'a str>, BrokerError> {
+    let mut claimed = HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let mut query = mentee::Entity::find()
+            .select_only()
+            .column(mentee::Column::Id)
+            .filter(mentee::Column::Id.is_in(chunk.iter().copied()))
+            .filter(mentee::Column::Status.eq(MenteeStatus::Waiting as i32));
+        if conn.get_database_backend() == DatabaseBackend::Postgres {
+            query = query.lock_exclusive();
+        }
+        let waiting: HashSet<String> = query.into_tuple().all(conn).await?.into_iter().collect();
+        if waiting.is_empty() {
+            continue;
+        }
+        mentee::Entity::update_many()
+            .col_expr(
+                mentee::Column::Status,
+                Expr::value(MenteeStatus::Proposed as i32),
+            )
+            .col_expr(mentee::Column::WaitingReason, Expr::value(""))
+            .col_expr(mentee::Column::WaitingDetail, Expr::value(""))
+            .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
+            .filter(mentee::Column::Id.is_in(waiting.iter().cloned()))
+            .exec(conn)
+            .await?;
+        claimed.extend(chunk.iter().copied().filter(|id| waiting.contains(*id)));
+    }
+    Ok(claimed)
 }
