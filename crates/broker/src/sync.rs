@@ -185,11 +185,12 @@ impl Broker {
         let now = self.now();
         let mut update = node::Entity::update_many().filter(node::Column::Id.eq(&n.id));
         update = match &error {
-            // A later sync (on another replica's clock) that recorded its time first stands.
+            // A later sync (on another replica's clock) that recorded its time first stands;
+            // the time never goes back.
             None => update
                 .col_expr(node::Column::LastSyncAtMs, Expr::value(now))
                 .col_expr(node::Column::LastError, Expr::value(""))
-                .filter(node::Column::LastSyncAtMs.lt(now)),
+                .filter(node::Column::LastSyncAtMs.lte(now)),
             Some(e) => update.col_expr(node::Column::LastError, Expr::value(e.clone())),
         };
         update.exec(&*txn).await?;
