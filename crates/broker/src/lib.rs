@@ -20,6 +20,9 @@
 //! nodes forget its summary ([`erasure`]). When a node removes a company, its keys stop
 //! working and its mentees not yet in a tandem leave matching ([`memberships`]).
 //!
+//! Several brokers (replicas) may share one PostgreSQL database: rounds and each node's sync
+//! run on one replica at a time under advisory locks (`replicas`); SQLite is one process's.
+//!
 //! In the workspace: builds on `tandem-domain` (rules), `tandem-matching` (rounds),
 //! `tandem-storage` (its database), `tandem-service` (keys, gate, audit, clock, errors) and
 //! `tandem-tls`; the `tandem` command (`tandem-cli`) runs it.
@@ -47,10 +50,12 @@ pub mod tandems;
 mod convert;
 mod decisions;
 mod proposal_state;
+mod replicas;
 mod server;
 mod store;
 mod workers;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
@@ -78,8 +83,12 @@ pub struct Broker {
     gate: Arc<Gate>,
     /// Limits enrolment attempts per peer address (enrolment calls carry no key).
     enrolment_limiter: RateLimiter,
-    /// Only one matching round runs at a time.
+    /// Only one matching round of this process runs at a time (a second one waits); across
+    /// replicas the round's advisory lock decides (`replicas`).
     round_lock: Mutex<()>,
+    /// One sync of each node in this process at a time (a second one waits); across replicas
+    /// the node's advisory lock decides.
+    sync_locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// Only one outbox pass runs at a time, so that a node sees its messages in order.
     outbox_lock: Mutex<()>,
     /// What time it is: every timestamp the broker writes, and the tandem lifecycle.
@@ -124,6 +133,7 @@ impl Broker {
             gate,
             enrolment_limiter,
             round_lock: Mutex::new(()),
+            sync_locks: std::sync::Mutex::default(),
             outbox_lock: Mutex::new(()),
             clock,
         });

@@ -1,7 +1,9 @@
 //! Introductions: the broker delivers them, the mentor decides at the node, the broker reads
 //! the decisions, closes what it no longer pursues and, after the double opt-in, receives the
 //! mentor's contact card. When a company erases its mentee, the broker asks the node to forget
-//! the mentee summary; the introduction itself stays for the node's records.
+//! the mentee summary; the introduction itself stays for the node's records. Every
+//! introduction closed or forgotten leaves a tombstone (`tombstones`), and a delivery of it
+//! arriving late is refused.
 
 use prost::Message;
 use sea_orm::{
@@ -17,6 +19,7 @@ use tracing::info;
 
 use crate::feed::{cursor, page_size, wire};
 use crate::records::{self, encode_reasons, introduction_to_proto};
+use crate::tombstones::{self, Ending};
 use crate::{NodeError, NodeState, Staff, audit, counters};
 
 /// Longest introduction id the node accepts.
@@ -62,7 +65,10 @@ fn is_accepted(row: &introduction::Model) -> bool {
 
 impl NodeState {
     /// Stores an introduction for the mentor behind `pseudonym`. Idempotent on the
-    /// introduction id: a known id is acknowledged as a duplicate and nothing changes.
+    /// introduction id: a known, live id is acknowledged as a duplicate and nothing changes.
+    /// An id that was closed or forgotten here (or told to be before it arrived) is refused
+    /// with `WrongState`: a delivery that lost the race against a close or an erasure must not
+    /// bring the mentee back.
     pub async fn deliver_introduction(
         &self,
         request: DeliverIntroductionRequest,
@@ -89,11 +95,18 @@ impl NodeState {
         }
 
         let txn = self.write().await?;
-        if introduction::Entity::find_by_id(request.introduction_id.clone())
+        if let Err(refused) = tombstones::refuse_if_ended(&*txn, &request.introduction_id).await {
+            info!(introduction_id = %request.introduction_id, "late delivery of an ended introduction refused");
+            return Err(refused);
+        }
+        if let Some(known) = introduction::Entity::find_by_id(request.introduction_id.clone())
             .one(&*txn)
             .await?
-            .is_some()
         {
+            if known.mentee_forgotten_at_ms != 0 || known.closed {
+                let how = if known.closed { "closed" } else { "forgotten" };
+                return Err(tombstones::ended(&request.introduction_id, how));
+            }
             info!(introduction_id = %request.introduction_id, "introduction delivered again");
             return Ok(DeliverIntroductionResponse { duplicate: true });
         }
@@ -334,12 +347,14 @@ impl NodeState {
     }
 
     /// Ends an introduction the broker no longer pursues. Idempotent: closing a closed
-    /// introduction changes nothing. An accepted introduction frees its mentor's place.
+    /// introduction changes nothing. An accepted introduction frees its mentor's place. An id
+    /// the node never stored gets its tombstone, so that a delivery still under way is refused.
     pub async fn close_introduction(
         &self,
         introduction_id: &str,
         reason: &str,
     ) -> Result<(), NodeError> {
+        check_introduction_id(introduction_id)?;
         let reason = reason.trim();
         if reason.chars().count() > MAX_REASON {
             return Err(NodeError::invalid(
@@ -352,8 +367,31 @@ impl NodeState {
         }
 
         let txn = self.write().await?;
-        let row = find(&txn, introduction_id).await?;
+        let ids = [introduction_id.to_owned()];
+        tombstones::record(&*txn, &ids, Ending::Closed, self.now()).await?;
+        let Some(row) = introduction::Entity::find_by_id(introduction_id.to_owned())
+            .one(&*txn)
+            .await?
+        else {
+            audit::record(
+                &*txn,
+                self.now(),
+                audit::BROKER,
+                "introduction.closed",
+                "introduction",
+                introduction_id,
+                &format!("{reason}; never delivered"),
+            )
+            .await?;
+            txn.commit().await?;
+            info!(
+                introduction_id,
+                reason, "introduction closed before it arrived"
+            );
+            return Ok(());
+        };
         if row.closed {
+            txn.commit().await?;
             return Ok(());
         }
         let frees_place = is_accepted(&row);
@@ -435,12 +473,37 @@ impl NodeState {
 
     /// Forgets the mentee summary and the score reasons (which describe the mentee's goals) of
     /// an introduction because the company erased the mentee. The introduction's id, mentor,
-    /// decision and state stay. Idempotent: forgetting again changes nothing.
+    /// decision and state stay. Idempotent: forgetting again changes nothing. An id the node
+    /// never stored gets its tombstone (a delivery still under way is refused) and the answer
+    /// is the same: nothing of the mentee is here.
     pub async fn forget_mentee(&self, introduction_id: &str) -> Result<(), NodeError> {
         check_introduction_id(introduction_id)?;
         let txn = self.write().await?;
-        let row = find(&txn, introduction_id).await?;
+        let ids = [introduction_id.to_owned()];
+        tombstones::record(&*txn, &ids, Ending::Forgotten, self.now()).await?;
+        let Some(row) = introduction::Entity::find_by_id(introduction_id.to_owned())
+            .one(&*txn)
+            .await?
+        else {
+            audit::record(
+                &*txn,
+                self.now(),
+                audit::BROKER,
+                "introduction.mentee_forgotten",
+                "introduction",
+                introduction_id,
+                "never delivered",
+            )
+            .await?;
+            txn.commit().await?;
+            info!(
+                introduction_id,
+                "mentee forgotten before its introduction arrived"
+            );
+            return Ok(());
+        };
         if row.mentee_forgotten_at_ms != 0 {
+            txn.commit().await?;
             return Ok(());
         }
         let mut row = row.into_active_model();

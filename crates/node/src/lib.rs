@@ -42,6 +42,7 @@ mod publication;
 mod records;
 mod staff;
 mod tandems;
+mod tombstones;
 
 use std::future::Future;
 use std::sync::Arc;

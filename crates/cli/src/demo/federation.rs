@@ -75,6 +75,9 @@ pub struct Federation {
     pub dashboard_addr: SocketAddr,
     pub broker_database_url: String,
     pub nodes: Vec<RunningNode>,
+    /// The configuration and clock the broker runs with, for [`Federation::replica`].
+    broker_config: tandem_broker::BrokerConfig,
+    clock: tandem_broker::Clock,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     /// The development CA and the certificates of the broker and every node.
@@ -305,7 +308,8 @@ impl Federation {
         let dashboard = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let dashboard_addr = dashboard.local_addr()?;
         config.dashboard_listen = Some(dashboard_addr.to_string());
-        let broker = tandem_broker::Broker::with_clock(db, config, clock).await?;
+        let broker_config = config.clone();
+        let broker = tandem_broker::Broker::with_clock(db, config, clock.clone()).await?;
         broker
             .install_key(
                 tandem_broker::keys::Scope::Operator,
@@ -331,6 +335,8 @@ impl Federation {
             dashboard_addr,
             broker_database_url: url,
             nodes: running,
+            broker_config,
+            clock,
             stop,
             tasks,
             certs,
@@ -382,6 +388,15 @@ impl Federation {
             api_key: enrolled.api_key,
             node_id: enrolled.node_id,
         })
+    }
+
+    /// Returns a second broker over the federation's broker database — its own connection
+    /// pool, its own locks, the same certificate towards the nodes — as a second replica of
+    /// the broker is. It serves nothing and runs no background job; callers use its methods.
+    pub async fn replica(&self) -> anyhow::Result<Arc<tandem_broker::Broker>> {
+        let db = tandem_storage::connect(&self.broker_database_url).await?;
+        let config = self.broker_config.clone();
+        Ok(tandem_broker::Broker::with_clock(db, config, self.clock.clone()).await?)
     }
 
     /// Returns an `EnrolmentService` client of the broker (its calls carry no key).

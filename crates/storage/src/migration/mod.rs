@@ -24,6 +24,7 @@ impl MigratorTrait for NodeMigrator {
             Box::new(node::m20261205_000014_shared_key_and_audit_columns::Migration),
             Box::new(node::m20261206_000015_mentor_member_number::Migration),
             Box::new(node::m20261207_000016_companies::Migration),
+            Box::new(node::m20261208_000017_introduction_tombstones::Migration),
         ]
     }
 }
