@@ -83,6 +83,15 @@ pub struct NodeState {
     gate: Arc<Gate>,
 }
 
+impl std::fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secrets.
+        f.debug_struct("NodeState")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl NodeState {
     /// Builds a node on an already migrated database.
     pub fn new(db: DatabaseConnection, config: &NodeConfig) -> Arc<NodeState> {

@@ -53,6 +53,9 @@ pub struct RunningNode {
     /// Where the node serves `NodeAdminService` (TLS with the federation's API certificate).
     pub admin_addr: SocketAddr,
     pub database_url: String,
+    /// The node's service logic, for what staff would do in bulk outside the API (the
+    /// benchmark imports mentors through it, as `tandem import` does).
+    pub state: Arc<tandem_node::NodeState>,
 }
 
 impl RunningNode {
@@ -258,8 +261,9 @@ impl Federation {
                 .await?;
             let shutdown = stop.clone().cancelled_owned();
             let node_id = spec.node_id.clone();
+            let serving = Arc::clone(&state);
             tasks.push(tokio::spawn(async move {
-                if let Err(err) = tandem_node::serve_on(state, listeners, shutdown).await {
+                if let Err(err) = tandem_node::serve_on(serving, listeners, shutdown).await {
                     tracing::error!(node = %node_id, %err, "node server failed");
                 }
             }));
@@ -269,6 +273,7 @@ impl Federation {
                 addr,
                 admin_addr,
                 database_url: url,
+                state,
             });
         }
 
