@@ -8,11 +8,11 @@
 use prost::Message;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use tandem_proto::{
-    ContactCard, DeliverIntroductionRequest, DeliverIntroductionResponse, GetDecisionsResponse,
-    Introduction, IntroductionDecision, MentorDecision,
+    ContactCard, DeliverIntroductionRequest, DeliverIntroductionResponse, DeliveryOutcome,
+    GetDecisionsResponse, Introduction, IntroductionDecision, MenteeSummary, MentorDecision,
 };
 use tandem_storage::node::{counter, introduction, mentor, publication};
 use tracing::info;
@@ -28,6 +28,8 @@ const MAX_ID: usize = 128;
 const MAX_REASON: usize = 200;
 /// Most score reasons one introduction may carry.
 const MAX_REASONS: usize = 32;
+/// Most introductions one `DeliverIntroductions` call may carry.
+pub const MAX_BATCH: usize = 500;
 
 fn not_found() -> NodeError {
     NodeError::NotFound("introduction not found".to_owned())
@@ -59,6 +61,31 @@ async fn find(txn: &DatabaseTransaction, id: &str) -> Result<introduction::Model
         .ok_or_else(not_found)
 }
 
+/// Checks a delivery's fields and returns its mentee summary.
+fn check_delivery(request: &DeliverIntroductionRequest) -> Result<MenteeSummary, NodeError> {
+    check_introduction_id(&request.introduction_id)?;
+    let mentee = request
+        .mentee
+        .clone()
+        .ok_or_else(|| NodeError::invalid("mentee", "is required"))?;
+    if request.reasons.len() > MAX_REASONS {
+        return Err(NodeError::invalid(
+            "reasons",
+            format!("at most {MAX_REASONS} reasons"),
+        ));
+    }
+    if !request.mentee_ref.is_empty()
+        && (request.mentee_ref.len() != 64
+            || !request.mentee_ref.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(NodeError::invalid(
+            "mentee_ref",
+            "must be empty or 64 hex characters",
+        ));
+    }
+    Ok(mentee)
+}
+
 fn is_accepted(row: &introduction::Model) -> bool {
     row.decision == MentorDecision::Accepted as i32
 }
@@ -73,34 +100,80 @@ impl NodeState {
         &self,
         request: DeliverIntroductionRequest,
     ) -> Result<DeliverIntroductionResponse, NodeError> {
-        check_introduction_id(&request.introduction_id)?;
-        let mentee = request
-            .mentee
-            .ok_or_else(|| NodeError::invalid("mentee", "is required"))?;
-        if request.reasons.len() > MAX_REASONS {
-            return Err(NodeError::invalid(
-                "reasons",
-                format!("at most {MAX_REASONS} reasons"),
-            ));
-        }
-
-        if !request.mentee_ref.is_empty()
-            && (request.mentee_ref.len() != 64
-                || !request.mentee_ref.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(NodeError::invalid(
-                "mentee_ref",
-                "must be empty or 64 hex characters",
-            ));
-        }
-
+        let mentee = check_delivery(&request)?;
         let txn = self.write().await?;
-        if let Err(refused) = tombstones::refuse_if_ended(&*txn, &request.introduction_id).await {
+        let response = self.store_introduction(&txn, request, mentee).await?;
+        txn.commit().await?;
+        Ok(response)
+    }
+
+    /// Delivers a batch of introductions in one transaction, each as
+    /// [`NodeState::deliver_introduction`] would (each in a savepoint of its own, so that one
+    /// refused introduction leaves the others stored), and returns each one's outcome in order.
+    pub async fn deliver_introductions(
+        &self,
+        requests: Vec<DeliverIntroductionRequest>,
+    ) -> Result<Vec<DeliveryOutcome>, NodeError> {
+        if requests.len() > MAX_BATCH {
+            return Err(NodeError::invalid(
+                "introductions",
+                format!("at most {MAX_BATCH} introductions per call"),
+            ));
+        }
+        let txn = self.write().await?;
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            let introduction_id = request.introduction_id.clone();
+            let result = match check_delivery(&request) {
+                Ok(mentee) => {
+                    let savepoint = txn.begin().await?;
+                    match self.store_introduction(&savepoint, request, mentee).await {
+                        Ok(response) => {
+                            savepoint.commit().await?;
+                            Ok(response)
+                        }
+                        Err(refused) => Err(refused),
+                    }
+                }
+                Err(refused) => Err(refused),
+            };
+            outcomes.push(match result {
+                Ok(response) => DeliveryOutcome {
+                    introduction_id,
+                    code: tonic::Code::Ok as i32,
+                    message: String::new(),
+                    duplicate: response.duplicate,
+                },
+                // A database failure fails the whole batch (nothing is committed).
+                Err(NodeError::Db(e)) => return Err(NodeError::Db(e)),
+                Err(refused) => {
+                    let status = tonic::Status::from(refused);
+                    DeliveryOutcome {
+                        introduction_id,
+                        code: status.code() as i32,
+                        message: status.message().to_owned(),
+                        duplicate: false,
+                    }
+                }
+            });
+        }
+        txn.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Stores one checked introduction inside `txn` (see [`NodeState::deliver_introduction`]).
+    async fn store_introduction(
+        &self,
+        txn: &DatabaseTransaction,
+        request: DeliverIntroductionRequest,
+        mentee: MenteeSummary,
+    ) -> Result<DeliverIntroductionResponse, NodeError> {
+        if let Err(refused) = tombstones::refuse_if_ended(txn, &request.introduction_id).await {
             info!(introduction_id = %request.introduction_id, "late delivery of an ended introduction refused");
             return Err(refused);
         }
         if let Some(known) = introduction::Entity::find_by_id(request.introduction_id.clone())
-            .one(&*txn)
+            .one(txn)
             .await?
         {
             if known.mentee_forgotten_at_ms != 0 || known.closed {
@@ -111,7 +184,7 @@ impl NodeState {
             return Ok(DeliverIntroductionResponse { duplicate: true });
         }
         let mentor_id = self
-            .mentor_by_pseudonym(&txn, &request.pseudonym)
+            .mentor_by_pseudonym(txn, &request.pseudonym)
             .await?
             .ok_or_else(|| NodeError::NotFound("pseudonym: unknown mentor".to_owned()))?;
         // A mentee proposed again to a mentor it was proposed to before (under the mentor's
@@ -121,11 +194,11 @@ impl NodeState {
             && introduction::Entity::find()
                 .filter(introduction::Column::MentorId.eq(&mentor_id))
                 .filter(introduction::Column::MenteeRef.eq(&request.mentee_ref))
-                .one(&*txn)
+                .one(txn)
                 .await?
                 .is_some();
         let (decision, decision_seq, decided_at_ms) = if seen_before {
-            let seq = counters::next(&txn, counter::DECISION_SEQ).await?;
+            let seq = counters::next(txn, counter::DECISION_SEQ).await?;
             (MentorDecision::Declined, seq, self.now())
         } else {
             (MentorDecision::Pending, 0, 0)
@@ -146,10 +219,10 @@ impl NodeState {
             mentee_forgotten_at_ms: Set(0),
             mentee_ref: Set(request.mentee_ref.clone()),
         }
-        .insert(&*txn)
+        .insert(txn)
         .await?;
         audit::record(
-            &*txn,
+            txn,
             self.now(),
             audit::BROKER,
             "introduction.delivered",
@@ -162,7 +235,6 @@ impl NodeState {
             },
         )
         .await?;
-        txn.commit().await?;
 
         info!(introduction_id = %request.introduction_id, mentor_id, "introduction received");
         Ok(DeliverIntroductionResponse { duplicate: false })

@@ -61,6 +61,7 @@ use tandem_service::{Gate, Scope, WriteTxn, Writer};
 pub use companies::{CompanyImportReport, ImportedCompany};
 pub use config::{NodeConfig, PublicationConfig};
 pub use error::NodeError;
+pub use introductions::MAX_BATCH as MAX_DELIVERY_BATCH;
 pub use mentors::ImportReport;
 pub use staff::{Staff, StaffKey};
 pub use tandem_service::{AUTHORIZATION, Clock};

@@ -13,13 +13,14 @@ use tandem_proto::node_service_server::{NodeService, NodeServiceServer};
 use tandem_proto::profile_change::Change;
 use tandem_proto::{
     AnonymisedProfile, CloseIntroductionRequest, CloseIntroductionResponse, ContactCard,
-    DeliverIntroductionRequest, DeliverIntroductionResponse, ForgetMenteeRequest,
-    ForgetMenteeResponse, GetDecisionRequest, GetDecisionsRequest, GetDecisionsResponse,
-    GetMembershipChangesRequest, GetMembershipChangesResponse, GetNodeInfoRequest,
-    GetProfileChangesRequest, GetProfileChangesResponse, GetTandemEventsRequest,
-    GetTandemEventsResponse, IntroductionDecision, Membership, MentorDecision, NodeInfo,
-    ProfileChange, ReleaseContactCardRequest, Tandem, UpdateTandemRequest, UpdateTandemResponse,
-    Withdrawal, WithdrawalReason,
+    DeliverIntroductionRequest, DeliverIntroductionResponse, DeliverIntroductionsRequest,
+    DeliverIntroductionsResponse, DeliveryOutcome, ForgetMenteeRequest, ForgetMenteeResponse,
+    GetDecisionRequest, GetDecisionsRequest, GetDecisionsResponse, GetMembershipChangesRequest,
+    GetMembershipChangesResponse, GetNodeInfoRequest, GetProfileChangesRequest,
+    GetProfileChangesResponse, GetTandemEventsRequest, GetTandemEventsResponse,
+    IntroductionDecision, Membership, MentorDecision, NodeInfo, ProfileChange,
+    ReleaseContactCardRequest, Tandem, UpdateTandemRequest, UpdateTandemResponse, Withdrawal,
+    WithdrawalReason,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -166,6 +167,32 @@ impl NodeService for Service {
         Ok(Response::new(DeliverIntroductionResponse {
             duplicate: false,
         }))
+    }
+
+    async fn deliver_introductions(
+        &self,
+        request: Request<DeliverIntroductionsRequest>,
+    ) -> Result<Response<DeliverIntroductionsResponse>, Status> {
+        let mut outcomes = Vec::new();
+        for r in request.into_inner().introductions {
+            let introduction_id = r.introduction_id.clone();
+            let outcome = match self.deliver_introduction(Request::new(r)).await {
+                Ok(answer) => DeliveryOutcome {
+                    introduction_id,
+                    code: 0,
+                    message: String::new(),
+                    duplicate: answer.into_inner().duplicate,
+                },
+                Err(status) => DeliveryOutcome {
+                    introduction_id,
+                    code: status.code() as i32,
+                    message: status.message().to_owned(),
+                    duplicate: false,
+                },
+            };
+            outcomes.push(outcome);
+        }
+        Ok(Response::new(DeliverIntroductionsResponse { outcomes }))
     }
 
     async fn get_decisions(
