@@ -46,6 +46,7 @@ pub mod tandems;
 
 mod convert;
 mod decisions;
+mod delivery;
 mod proposal_state;
 mod server;
 mod store;
@@ -80,8 +81,9 @@ pub struct Broker {
     enrolment_limiter: RateLimiter,
     /// Only one matching round runs at a time.
     round_lock: Mutex<()>,
-    /// Only one outbox pass runs at a time, so that a node sees its messages in order.
-    outbox_lock: Mutex<()>,
+    /// The outbox's delivery lanes in this process: one per node, woken by every change that
+    /// writes messages.
+    lanes: delivery::Lanes,
     /// What time it is: every timestamp the broker writes, and the tandem lifecycle.
     clock: Clock,
 }
@@ -124,7 +126,7 @@ impl Broker {
             gate,
             enrolment_limiter,
             round_lock: Mutex::new(()),
-            outbox_lock: Mutex::new(()),
+            lanes: delivery::Lanes::default(),
             clock,
         });
         for node in broker.config.nodes.clone() {

@@ -85,7 +85,7 @@ impl Broker {
             "matching round done"
         );
         if outcome.proposals > 0 {
-            self.deliver_best_effort().await;
+            self.wake_outbox();
         }
         Ok(outcome)
     }

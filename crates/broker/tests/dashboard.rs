@@ -204,6 +204,7 @@ async fn small_network(harness: &Harness) -> (TestNode, u32) {
         .expect("round")
         .into_inner();
     assert_eq!(round.proposals, 3, "{round:?}");
+    harness.settle().await;
 
     let mut proposals = Vec::new();
     for id in &ids {

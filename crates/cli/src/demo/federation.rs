@@ -75,6 +75,8 @@ pub struct Federation {
     pub dashboard_addr: SocketAddr,
     pub broker_database_url: String,
     pub nodes: Vec<RunningNode>,
+    /// The broker, for [`Federation::settle`].
+    broker: Arc<tandem_broker::Broker>,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     /// The development CA and the certificates of the broker and every node.
@@ -331,6 +333,7 @@ impl Federation {
             dashboard_addr,
             broker_database_url: url,
             nodes: running,
+            broker,
             stop,
             tasks,
             certs,
@@ -471,6 +474,17 @@ impl Federation {
     /// Returns the development CA's certificate, which callers of the APIs trust.
     pub fn ca_cert(&self) -> PathBuf {
         self.certs.path().join(tandem_tls::mint::CA_CERT)
+    }
+
+    /// Waits until the broker delivered what its outbox holds for the nodes and is due: the
+    /// broker's calls return before their messages reach the nodes (its delivery lanes carry
+    /// them in the background), so the demo and the tests settle before they look at a node.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        self.broker
+            .settle_outbox()
+            .await
+            .context("delivering the broker's outbox")?;
+        Ok(())
     }
 
     /// Stops every server and waits for them to finish.
