@@ -6,15 +6,17 @@
 //! handlers in [`grpc`] only read the caller (which the service toolkit's gate admitted, see
 //! `tandem-service`), convert and map errors. [`serve`] runs the `MenteeService`,
 //! `EnrolmentService` and `OperatorService` on a bound listener together with the background
-//! jobs (periodic sync, outbox delivery, expiry) until a shutdown future completes. The
-//! database is migrated by the caller, never by the broker.
+//! jobs (periodic sync, the outbox's delivery lanes, expiry) until a shutdown future completes.
+//! The database is migrated by the caller, never by the broker.
 //!
 //! The flow: an association admits a member company at its node, which publishes the
 //! membership ([`memberships`]); the company exchanges the enrolment code it was handed for its
 //! API key ([`enrolment`]) and submits mentees, which carry the tokens and home node of its
 //! membership ([`intake`]); nodes are synced for memberships, profiles and mentor decisions
 //! ([`sync`]); a matching round proposes mentors ([`round`]) and queues introductions in the
-//! [`outbox`]; the company answers and, after the double opt-in, gets the mentor's contact card
+//! [`outbox`], which one delivery lane per node carries there (`delivery`; what a node refuses
+//! for good waits in the [`dead_letters`]), so that no caller waits for a node; the company
+//! answers and, after the double opt-in, gets the mentor's contact card
 //! relayed from the node ([`proposals`]), which is asked for the mentor's answer right then
 //! when the broker has not synced it yet (`decisions`). A company can erase a mentee, and the
 //! nodes forget its summary ([`erasure`]). When a node removes a company, its keys stop
@@ -29,6 +31,7 @@
 pub mod audit;
 pub mod config;
 pub mod dashboard;
+pub mod dead_letters;
 pub mod enrolment;
 pub mod erasure;
 pub mod error;
