@@ -59,12 +59,14 @@ const LANE_RUN_LIMIT: usize = 500;
 /// next message was held by another replica's claim).
 const IDLE_PAUSE_MS: i64 = 200;
 
-/// The lanes of this process: the signal that wakes them and one lock per node, so that one
-/// lane per node runs here at a time.
+/// The lanes of this process: the signal that wakes them, one lock per node, so that one
+/// lane per node runs here at a time, and the leases this process holds right now.
 #[derive(Default)]
 pub(crate) struct Lanes {
     wake: Notify,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Message id → lease, from the claim until the result is written.
+    held: std::sync::Mutex<HashMap<i64, i64>>,
 }
 
 impl Lanes {
@@ -74,6 +76,12 @@ impl Lanes {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Arc::clone(locks.entry(node_id.to_owned()).or_default())
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<i64, i64>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -318,9 +326,10 @@ impl Broker {
                 .add(outbox::Column::Id.eq(head.id))
                 .add(outbox::Column::LeasedUntilMs.eq(head.leased_until_ms));
             if head.attempts >= max_attempts {
-                // Claimed that often without a result: whoever held it died while sending it.
+                // Claimed that often already: whoever held it last died while sending it (or
+                // the limit was lowered since).
                 let detail = format!(
-                    "no result after {} attempts (lease expired); last error: {}",
+                    "gave up after {} attempts; last error: {}",
                     head.attempts, head.last_error
                 );
                 self.dead_letter_where(&*txn, held, now, &detail).await?;
@@ -345,6 +354,7 @@ impl Broker {
             if claimed.rows_affected == 0 {
                 return Ok(None);
             }
+            self.lanes.held().insert(head.id, lease);
             let mut msg = head;
             msg.attempts += 1;
             msg.leased_until_ms = lease;
@@ -440,6 +450,7 @@ impl Broker {
             }
         };
         txn.commit().await?;
+        self.lanes.held().remove(&msg.id);
         let node = &msg.node_id;
         if written == 0 {
             // Cancelled by an erasure, dropped by an operator, or taken over by another replica
@@ -459,6 +470,25 @@ impl Broker {
             }
         }
         Ok(finished)
+    }
+
+    /// Gives up the leases of attempts this process abandoned (it is stopping), so that another
+    /// replica, or this one after a restart, need not wait for them to run out. The node may
+    /// have got such a message; it gets it again.
+    async fn release_abandoned_leases(&self) {
+        let held: Vec<(i64, i64)> = self.lanes.held().drain().collect();
+        for (id, lease) in held {
+            let released = outbox::Entity::update_many()
+                .col_expr(outbox::Column::LeasedUntilMs, Expr::value(0i64))
+                .filter(pending())
+                .filter(outbox::Column::Id.eq(id))
+                .filter(outbox::Column::LeasedUntilMs.eq(lease))
+                .exec(self.db())
+                .await;
+            if let Err(e) = released {
+                tracing::warn!(message = id, error = %e, "lease not released");
+            }
+        }
     }
 
     /// Moves the messages `which` selects to the dead letters; returns how many.
@@ -493,7 +523,8 @@ enum Finished {
 
 /// Runs the delivery lanes in the background until `stop`: a lane for every node whose next
 /// message is due, started when woken ([`Broker::wake_outbox`]), when a retry falls due and
-/// at least every `period`. A lane still running at the stop is abandoned; its lease runs out.
+/// at least every `period`. A lane still running at the stop is abandoned and its lease given
+/// up.
 pub(crate) async fn run(broker: Arc<Broker>, period: Duration, stop: CancellationToken) {
     let mut lanes: JoinSet<(String, Result<LaneRun, BrokerError>)> = JoinSet::new();
     let mut busy: HashSet<String> = HashSet::new();
@@ -554,6 +585,7 @@ pub(crate) async fn run(broker: Arc<Broker>, period: Duration, stop: Cancellatio
         }
     }
     lanes.shutdown().await;
+    broker.release_abandoned_leases().await;
     tracing::debug!("delivery lanes stopped");
 }
 

@@ -394,3 +394,31 @@ async fn wrong_requests_name_the_field_and_unknown_ids_are_not_found() {
     );
     harness.stop().await;
 }
+
+#[tokio::test]
+async fn a_message_whose_holders_keep_dying_becomes_a_dead_letter() {
+    let harness = Harness::sqlite_with(|c| c.outbox_max_attempts = 2).await;
+    // Claimed twice by replicas that died mid-attempt (their leases ran out, no result).
+    let abandoned = write_message(&harness, support::HOME, outbox::FORGET, Vec::new()).await;
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Attempts, Expr::value(2))
+        .col_expr(
+            outbox::Column::LeasedUntilMs,
+            Expr::value(harness.broker.now() - 1),
+        )
+        .col_expr(outbox::Column::LastError, Expr::value("Unavailable: reset"))
+        .filter(outbox::Column::Id.eq(abandoned))
+        .exec(&harness.db)
+        .await
+        .expect("abandon");
+    let next = write_message(&harness, support::HOME, outbox::FORGET, Vec::new()).await;
+    assert_eq!(harness.settle().await, 1, "the next message flows");
+    let r = row(&harness, abandoned).await;
+    assert!(r.dead_lettered_at_ms > 0 && r.delivered_at_ms == 0, "{r:?}");
+    assert_eq!(
+        r.last_error,
+        "gave up after 2 attempts; last error: Unavailable: reset"
+    );
+    assert!(row(&harness, next).await.delivered_at_ms > 0);
+    harness.stop().await;
+}

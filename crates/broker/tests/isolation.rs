@@ -275,3 +275,56 @@ async fn a_hung_node_holds_up_only_its_own_lane() {
     stuck.stop().await;
     harness.stop().await;
 }
+
+#[tokio::test]
+async fn a_broker_that_stops_gives_up_the_leases_of_its_attempts() {
+    let mut harness = Harness::from_env("tandem_isolation_stop", |c| {
+        c.outbox_interval_secs = 1;
+    })
+    .await;
+    let stuck = node_with_mentors(&harness, "stuck", 1).await;
+    submit(&harness, "anna").await;
+    stuck.hang().await;
+    assert_eq!(
+        harness
+            .broker
+            .run_matching_round()
+            .await
+            .expect("round")
+            .proposals,
+        1
+    );
+    let db = harness.db.clone();
+    let delivery = || {
+        let db = db.clone();
+        async move {
+            outbox::Entity::find()
+                .filter(outbox::Column::Kind.eq(outbox::DELIVER))
+                .one(&db)
+                .await
+                .expect("query")
+                .expect("the delivery")
+        }
+    };
+    // The lane is in the middle of its attempt, under its lease.
+    let started = Instant::now();
+    while delivery().await.leased_until_ms == 0 {
+        assert!(started.elapsed() < FAST, "the delivery was never attempted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Stopping abandons the attempt and gives the lease up: another replica (or this one,
+    // restarted) takes the message at once instead of after the lease ran out.
+    let _keep_the_database = harness.dir.take();
+    harness.stop().await;
+    let released = delivery().await;
+    assert_eq!(
+        (
+            released.leased_until_ms,
+            released.delivered_at_ms,
+            released.attempts
+        ),
+        (0, 0, 1),
+        "{released:?}"
+    );
+    stuck.stop().await;
+}

@@ -394,23 +394,24 @@ impl TestNode {
         format!("http://{}", self.addr)
     }
 
-    /// Stops serving; the state stays.
+    /// Stops serving (or hanging); the state stays.
     pub async fn stop(&self) {
         let server = self.server.lock().expect("server slot").take();
         if let Some((tx, handle)) = server {
             let _ = tx.send(());
             handle.await.expect("test node stopped");
         }
-    }
-
-    /// Serves again on the same port with the same state (after a stop or a hang).
-    pub async fn restart(&self) {
         let hung = self.hung.lock().expect("hung slot").take();
         if let Some((tx, handle)) = hung {
             // The connections it held close: callers waiting on them see them reset.
             let _ = tx.send(());
             handle.await.expect("hung listener stopped");
         }
+    }
+
+    /// Serves again on the same port with the same state (after a stop or a hang).
+    pub async fn restart(&self) {
+        self.stop().await;
         let listener = TcpListener::bind(self.addr).await.expect("rebind node");
         self.serve_on(listener);
     }
