@@ -88,8 +88,9 @@ pub struct BrokerConfig {
     /// wait until something calls `Broker::deliver_outbox` (tests that drive every step).
     #[serde(default = "default_outbox_interval_secs")]
     pub outbox_interval_secs: u64,
-    /// Milliseconds one delivery attempt to a node may take before it counts as failed. Each
-    /// node has its own delivery lane, so a node that hangs holds up only its own messages.
+    /// Milliseconds one delivery attempt to a node may take before it counts as failed (100 to
+    /// 10000, the node client's own limit for one call). Each node has its own delivery lane,
+    /// so a node that hangs holds up only its own messages.
     #[serde(default = "default_outbox_deadline_ms")]
     pub outbox_deadline_ms: u64,
     /// Milliseconds before the first retry of a failed delivery; each further failure doubles
@@ -172,8 +173,9 @@ pub struct NodeEntry {
 
 /// Longest ttl accepted, ten years, so that `now + ttl` can never overflow.
 const MAX_TTL_HOURS: u64 = 24 * 365 * 10;
-/// Bounds of `outbox_deadline_ms`: a tenth of a second to ten minutes.
-const OUTBOX_DEADLINE_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
+/// Bounds of `outbox_deadline_ms`: a tenth of a second up to the node client's own timeout
+/// of one call, which would cut a longer attempt short anyway.
+const OUTBOX_DEADLINE_MS: std::ops::RangeInclusive<u64> = 100..=crate::nodes::REQUEST_TIMEOUT_MS;
 /// Bounds of `outbox_retry_base_ms`: up to the longest wait between two attempts.
 const OUTBOX_RETRY_BASE_MS: std::ops::RangeInclusive<u64> = 1..=crate::delivery::MAX_BACKOFF_MS;
 /// Bounds of `outbox_max_attempts`.
@@ -421,7 +423,7 @@ mod tests {
         type Spoil = fn(&mut BrokerConfig);
         let cases: [(&str, Spoil); 5] = [
             ("outbox_deadline_ms:", |c| c.outbox_deadline_ms = 0),
-            ("outbox_deadline_ms:", |c| c.outbox_deadline_ms = 600_001),
+            ("outbox_deadline_ms:", |c| c.outbox_deadline_ms = 10_001),
             ("outbox_retry_base_ms:", |c| c.outbox_retry_base_ms = 0),
             ("outbox_retry_base_ms:", |c| {
                 c.outbox_retry_base_ms = 300_001
@@ -439,7 +441,7 @@ mod tests {
             config.outbox_deadline_ms,
             config.outbox_retry_base_ms,
             config.outbox_max_attempts,
-        ) = (100, 300_000, 1000);
+        ) = (10_000, 300_000, 1000);
         assert!(config.validate().is_ok());
     }
 }
