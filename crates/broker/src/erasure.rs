@@ -132,7 +132,7 @@ impl Broker {
         txn.commit().await?;
         tracing::info!(mentee = %m.id, ended_proposals = ended, proposals = proposals.len(), "mentee erased");
         if !proposals.is_empty() || tandems > 0 {
-            self.deliver_best_effort().await;
+            self.wake_outbox();
         }
         convert::mentee(&tombstone)
     }

@@ -162,17 +162,9 @@ impl Broker {
         txn.commit().await?;
         tracing::info!(mentee = %m.id, ended_proposals = ended, "mentee withdrawn");
         if ended > 0 || !tandems.is_empty() {
-            self.deliver_best_effort().await;
+            self.wake_outbox();
         }
         convert::mentee(&stored)
-    }
-
-    /// Delivers due outbox messages now so that live nodes hear of a change before the call
-    /// returns; failures stay in the outbox for the background job.
-    pub(crate) async fn deliver_best_effort(&self) {
-        if let Err(e) = self.deliver_outbox().await {
-            tracing::warn!(error = %e, "inline outbox delivery failed");
-        }
     }
 }
 

@@ -66,7 +66,7 @@ impl Broker {
         let outcome = outcome?;
         released?;
         if outcome.proposals > 0 {
-            self.deliver_best_effort().await;
+            self.wake_outbox();
         }
         Ok(outcome)
     }

@@ -144,7 +144,7 @@ impl Broker {
             .iter()
             .any(|r| r.decisions + r.withdrawals + r.tandem_events + r.memberships > 0)
         {
-            self.deliver_best_effort().await;
+            self.wake_outbox();
         }
         Ok(results)
     }

@@ -23,6 +23,31 @@ async fn table_count(db: &DatabaseConnection) -> usize {
         .len()
 }
 
+async fn columns(db: &DatabaseConnection, table: &str) -> Vec<String> {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => format!("SELECT name FROM pragma_table_info('{table}')"),
+        _ => format!(
+            "SELECT column_name AS name FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name = '{table}'"
+        ),
+    };
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("list columns")
+        .iter()
+        .map(|row| row.try_get::<String>("", "name").expect("column name"))
+        .collect()
+}
+
+/// The outbox has the lease and dead-letter columns of the delivery lanes.
+async fn assert_outbox_lanes(db: &DatabaseConnection) {
+    let columns = columns(db, "outbox").await;
+    assert_eq!(columns.len(), 12, "{columns:?}");
+    for column in ["leased_until_ms", "dead_lettered_at_ms"] {
+        assert!(columns.iter().any(|c| c == column), "{column}: {columns:?}");
+    }
+}
+
 async fn round_trip(url: &str) {
     let db = connect_for_migrations(url).await.expect("connect");
     NodeMigrator::up(&db, None).await.expect("node up");
@@ -35,8 +60,18 @@ async fn round_trip(url: &str) {
 
     BrokerMigrator::up(&db, None).await.expect("broker up");
     assert_eq!(table_count(&db).await, 10);
+    assert_outbox_lanes(&db).await;
     BrokerMigrator::refresh(&db).await.expect("broker refresh");
     assert_eq!(table_count(&db).await, 10);
+    assert_outbox_lanes(&db).await;
+    // One step down takes the lanes' columns away again.
+    BrokerMigrator::down(&db, Some(1))
+        .await
+        .expect("broker down one");
+    assert_eq!(columns(&db, "outbox").await.len(), 10);
+    BrokerMigrator::up(&db, None)
+        .await
+        .expect("broker up again");
     BrokerMigrator::down(&db, None).await.expect("broker down");
     assert_eq!(table_count(&db).await, 0);
 }

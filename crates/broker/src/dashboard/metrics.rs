@@ -111,6 +111,11 @@ pub fn render(d: &Dashboard) -> String {
         "Messages for the node not yet acknowledged.",
         &per_node(&|n| n.outbox_pending as f64),
     );
+    e.family(
+        "tandem_node_outbox_dead_letters",
+        "Messages for the node the broker gave up on (refused for good or failed too often), waiting for an operator.",
+        &per_node(&|n| n.outbox_dead_letters as f64),
+    );
     let synced: Vec<Sample<'_>> = d
         .nodes
         .iter()

@@ -81,6 +81,8 @@ pub struct Federation {
     /// The configuration and clock the broker runs with, for [`Federation::replica`].
     broker_config: tandem_broker::BrokerConfig,
     clock: tandem_broker::Clock,
+    /// The broker, for [`Federation::settle`].
+    broker: Arc<tandem_broker::Broker>,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     /// The development CA and the certificates of the broker and every node.
@@ -342,6 +344,7 @@ impl Federation {
             nodes: running,
             broker_config,
             clock,
+            broker,
             stop,
             tasks,
             certs,
@@ -518,6 +521,17 @@ impl Federation {
     /// Returns the development CA's certificate, which callers of the APIs trust.
     pub fn ca_cert(&self) -> PathBuf {
         self.certs.path().join(tandem_tls::mint::CA_CERT)
+    }
+
+    /// Waits until the broker delivered what its outbox holds for the nodes and is due: the
+    /// broker's calls return before their messages reach the nodes (its delivery lanes carry
+    /// them in the background), so the demo and the tests settle before they look at a node.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        self.broker
+            .settle_outbox()
+            .await
+            .context("delivering the broker's outbox")?;
+        Ok(())
     }
 
     /// Stops every server and waits for them to finish.

@@ -45,6 +45,7 @@ impl MigratorTrait for BrokerMigrator {
             Box::new(broker::m20261204_000006_tandems::Migration),
             Box::new(broker::m20261204_000010_mentee_erasure::Migration),
             Box::new(broker::m20261207_000011_memberships::Migration),
+            Box::new(broker::m20261208_000012_outbox_lanes::Migration),
         ]
     }
 }
