@@ -1,7 +1,10 @@
 //! Delivery lanes: how the [`outbox`](crate::outbox) reaches the nodes.
 //!
 //! Each node has one lane. A lane delivers its node's messages strictly in the order they were
-//! written, one at a time, each attempt within `outbox_deadline_ms`; a failure holds the lane
+//! written, in batches: it claims up to [`CLAIM_BATCH`] due messages at once, sends each run of
+//! consecutive introductions as one `DeliverIntroductions` call (every other message, and every
+//! introduction to a node that does not offer the batch call, on its own), and writes all their
+//! results in one transaction. Each call is made within `outbox_deadline_ms`; a failure holds the lane
 //! (never skipping ahead, so that a node never sees an introduction closed before it was
 //! delivered) and is retried after a jittered exponential backoff from `outbox_retry_base_ms`
 //! up to five minutes. Lanes run side by side, so a node that hangs slows only its own.
@@ -39,7 +42,8 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use tandem_proto::{
-    CloseIntroductionRequest, DeliverIntroductionRequest, ForgetMenteeRequest, UpdateTandemRequest,
+    CloseIntroductionRequest, DeliverIntroductionRequest, DeliverIntroductionsRequest,
+    ForgetMenteeRequest, UpdateTandemRequest,
 };
 use tandem_storage::broker::{node, outbox};
 use tokio::sync::Notify;
@@ -55,7 +59,12 @@ pub(crate) const MAX_BACKOFF_MS: u64 = 5 * 60 * 1000;
 const LEASE_MARGIN_MS: i64 = 5_000;
 /// Most messages one lane run finishes before it makes room (the background loop starts the
 /// lane again at once when more are due).
-const LANE_RUN_LIMIT: usize = 500;
+const LANE_RUN_LIMIT: usize = 2000;
+/// Most messages a lane claims at once (and so delivers in one call when they are consecutive
+/// introductions; the node takes up to 500).
+pub(crate) const CLAIM_BATCH: u64 = 200;
+/// Most introductions in one `DeliverIntroductions` call (the node's limit).
+const DELIVERY_BATCH_LIMIT: usize = 500;
 
 /// The lanes of this process: the signal that wakes them, one lock per node, so that one
 /// lane per node runs here at a time, and the leases this process holds right now.
@@ -106,6 +115,8 @@ enum Outcome {
     Failed(String),
     /// The node (or the broker) refuses it for good: it becomes a dead letter.
     Refused(String),
+    /// Not sent: an earlier message of its batch failed, and the lane waits.
+    Unattempted,
 }
 
 /// A message a lane holds under its lease.
@@ -265,67 +276,71 @@ impl Broker {
             .await?;
         let mut run = LaneRun::default();
         while run.finished < LANE_RUN_LIMIT {
-            let Some(claim) = self.claim(node_id).await? else {
+            let claims = self.claim(node_id).await?;
+            if claims.is_empty() {
                 break;
+            }
+            let outcomes = match &node {
+                Some(n) => self.attempt(n, &claims).await,
+                None => claims
+                    .iter()
+                    .map(|_| Outcome::Refused("the node is not registered".to_owned()))
+                    .collect(),
             };
-            let outcome = match &node {
-                Some(n) => self.attempt(n, &claim.msg).await,
-                None => Outcome::Refused("the node is not registered".to_owned()),
-            };
-            let delivered = matches!(outcome, Outcome::Delivered);
-            match self.finish(&claim, outcome).await? {
-                Finished::Done => {
-                    run.finished += 1;
-                    run.delivered += usize::from(delivered);
-                }
-                Finished::Stale => {}
-                Finished::Retry => break,
+            let batch = self.finish(&claims, outcomes).await?;
+            run.finished += batch.finished;
+            run.delivered += batch.delivered;
+            if batch.retry {
+                break;
             }
         }
         Ok(run)
     }
 
-    /// Claims the node's next message under a lease when it is due and nobody holds it;
-    /// `None` when there is none to take now. A message whose earlier holders all vanished
-    /// without a result (`outbox_max_attempts` claims) becomes a dead letter instead.
-    async fn claim(&self, node_id: &str) -> Result<Option<Claim>, BrokerError> {
+    /// Claims the node's next due messages (up to [`CLAIM_BATCH`], consecutive from the lane's
+    /// first one) under one lease when the first is due and nobody holds it; empty when there
+    /// is none to take now. A first message whose earlier holders all vanished without a result
+    /// (`outbox_max_attempts` claims) becomes a dead letter instead.
+    async fn claim(&self, node_id: &str) -> Result<Vec<Claim>, BrokerError> {
         let max_attempts = i32::try_from(self.config.outbox_max_attempts).unwrap_or(i32::MAX);
         loop {
             let now = self.now();
             let txn = self.write().await?;
             let lane = pending().add(outbox::Column::NodeId.eq(node_id));
-            let Some(head) = outbox::Entity::find()
+            let rows = outbox::Entity::find()
                 .filter(lane.clone())
                 .order_by_asc(outbox::Column::Id)
-                .limit(1)
+                .limit(CLAIM_BATCH)
                 .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                .one(&*txn)
-                .await?
-            else {
-                return Ok(None);
-            };
-            // SKIP LOCKED passes over a message another replica is claiming right now; the
-            // lane then waits rather than take a later message first. (Under SQLite's single
-            // writer the first row is always the head.)
-            let first: Option<Option<i64>> = outbox::Entity::find()
-                .select_only()
-                .column_as(outbox::Column::Id.min(), "first")
-                .filter(lane)
-                .into_tuple()
-                .one(&*txn)
+                .all(&*txn)
                 .await?;
-            if first.flatten() != Some(head.id)
+            let Some(head) = rows.first() else {
+                return Ok(Vec::new());
+            };
+            // SKIP LOCKED passes over a message another transaction holds right now; the lane
+            // then waits rather than take a later message first. (Under SQLite's single writer
+            // the rows are always the lane's first ones.)
+            let in_order: Vec<i64> = outbox::Entity::find()
+                .select_only()
+                .column(outbox::Column::Id)
+                .filter(lane)
+                .order_by_asc(outbox::Column::Id)
+                .limit(CLAIM_BATCH)
+                .into_tuple()
+                .all(&*txn)
+                .await?;
+            if in_order.first() != Some(&head.id)
                 || head.next_attempt_at_ms > now
                 || head.leased_until_ms > now
             {
-                return Ok(None);
+                return Ok(Vec::new());
             }
-            let held = pending()
-                .add(outbox::Column::Id.eq(head.id))
-                .add(outbox::Column::LeasedUntilMs.eq(head.leased_until_ms));
             if head.attempts >= max_attempts {
                 // Claimed that often already: whoever held it last died while sending it (or
                 // the limit was lowered since).
+                let held = pending()
+                    .add(outbox::Column::Id.eq(head.id))
+                    .add(outbox::Column::LeasedUntilMs.eq(head.leased_until_ms));
                 let detail = format!(
                     "gave up after {} attempts; last error: {}",
                     head.attempts, head.last_error
@@ -335,41 +350,190 @@ impl Broker {
                 tracing::warn!(node = %node_id, message = head.id, kind = %head.kind, "message dead-lettered");
                 continue;
             }
+            // The head and the messages right behind it that are due and free as well (a
+            // message another replica skipped past, or one still waiting for its retry, ends
+            // the batch: nothing is taken out of order).
+            let batch: Vec<outbox::Model> = rows
+                .iter()
+                .enumerate()
+                .take_while(|(k, row)| {
+                    in_order.get(*k) == Some(&row.id)
+                        && row.next_attempt_at_ms <= now
+                        && row.leased_until_ms <= now
+                        && row.attempts < max_attempts
+                })
+                .map(|(_, row)| row.clone())
+                .collect();
             let deadline = i64::try_from(self.config.outbox_deadline_ms).unwrap_or(i64::MAX);
             // Each claim's lease differs from the one before, so that a result written under a
             // lease that ran out and was taken over matches nothing.
+            let latest = batch.iter().map(|m| m.leased_until_ms).max().unwrap_or(0);
             let lease = now
                 .saturating_add(deadline)
                 .saturating_add(LEASE_MARGIN_MS)
-                .max(head.leased_until_ms.saturating_add(1));
+                .max(latest.saturating_add(1));
+            let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
             let claimed = outbox::Entity::update_many()
                 .col_expr(outbox::Column::LeasedUntilMs, Expr::value(lease))
-                .col_expr(outbox::Column::Attempts, Expr::value(head.attempts + 1))
-                .filter(held)
+                .col_expr(
+                    outbox::Column::Attempts,
+                    sea_orm::sea_query::ExprTrait::add(Expr::col(outbox::Column::Attempts), 1),
+                )
+                .filter(pending())
+                .filter(outbox::Column::Id.is_in(ids.clone()))
+                .filter(outbox::Column::LeasedUntilMs.lte(now))
                 .exec(&*txn)
                 .await?;
-            txn.commit().await?;
-            if claimed.rows_affected == 0 {
-                return Ok(None);
+            if claimed.rows_affected != ids.len() as u64 {
+                // Someone else took part of it meanwhile: leave it all to the next try.
+                drop(txn);
+                return Ok(Vec::new());
             }
-            self.lanes.held().insert(head.id, lease);
-            let mut msg = head;
-            msg.attempts += 1;
-            msg.leased_until_ms = lease;
-            return Ok(Some(Claim { msg, lease }));
+            txn.commit().await?;
+            let mut held = self.lanes.held();
+            let claims = batch
+                .into_iter()
+                .map(|mut msg| {
+                    held.insert(msg.id, lease);
+                    msg.attempts += 1;
+                    msg.leased_until_ms = lease;
+                    Claim { msg, lease }
+                })
+                .collect();
+            drop(held);
+            return Ok(claims);
         }
     }
 
-    /// Sends one message within the attempt deadline.
-    async fn attempt(&self, node: &node::Model, msg: &outbox::Model) -> Outcome {
+    /// Sends a lane's claimed messages in order, each run of consecutive introductions as one
+    /// call, each call within the attempt deadline, until one fails; returns one outcome per
+    /// claim (`Unattempted` after a failure).
+    async fn attempt(&self, node: &node::Model, claims: &[Claim]) -> Vec<Outcome> {
         let deadline = Duration::from_millis(self.config.outbox_deadline_ms);
-        match tokio::time::timeout(deadline, self.send(node, msg)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Outcome::Failed(format!(
+        let timed_out = || {
+            Outcome::Failed(format!(
                 "no answer within {} ms",
                 self.config.outbox_deadline_ms
-            )),
+            ))
+        };
+        let mut outcomes = Vec::with_capacity(claims.len());
+        let mut k = 0;
+        while k < claims.len() {
+            let run = claims[k..]
+                .iter()
+                .take(DELIVERY_BATCH_LIMIT)
+                .take_while(|c| c.msg.kind == outbox::DELIVER)
+                .count();
+            let results = if run > 1 {
+                let group = &claims[k..k + run];
+                k += run;
+                match tokio::time::timeout(deadline, self.send_deliveries(node, group)).await {
+                    Ok(results) => results,
+                    Err(_) => group.iter().map(|_| timed_out()).collect(),
+                }
+            } else {
+                let msg = &claims[k].msg;
+                k += 1;
+                match tokio::time::timeout(deadline, self.send(node, msg)).await {
+                    Ok(outcome) => vec![outcome],
+                    Err(_) => vec![timed_out()],
+                }
+            };
+            let failed = results.iter().any(|o| matches!(o, Outcome::Failed(_)));
+            outcomes.extend(results);
+            if failed {
+                break;
+            }
         }
+        outcomes.resize_with(claims.len(), || Outcome::Unattempted);
+        outcomes
+    }
+
+    /// Sends consecutive introductions as one `DeliverIntroductions` call and says what the
+    /// node's answer means for each; a node without the batch call gets them one by one.
+    async fn send_deliveries(&self, node: &node::Model, group: &[Claim]) -> Vec<Outcome> {
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(group.len());
+        let mut requests = Vec::with_capacity(group.len());
+        for claim in group {
+            match decode::<DeliverIntroductionRequest>(&claim.msg) {
+                Ok(request) => {
+                    requests.push(request);
+                    outcomes.push(None);
+                }
+                Err(refused) => outcomes.push(Some(refused)),
+            }
+        }
+        let mut client = match self.node_client(node) {
+            Ok(client) => client,
+            Err(e) => {
+                return group
+                    .iter()
+                    .map(|_| Outcome::Failed(e.to_string()))
+                    .collect();
+            }
+        };
+        let sent = requests.len();
+        let answer = client
+            .deliver_introductions(DeliverIntroductionsRequest {
+                introductions: requests,
+            })
+            .await;
+        let answers: Vec<Outcome> = match answer {
+            Ok(response) => {
+                let results = response.into_inner().outcomes;
+                if results.len() != sent {
+                    let detail = format!(
+                        "the node answered {} outcomes for {sent} introductions",
+                        results.len()
+                    );
+                    (0..sent).map(|_| Outcome::Failed(detail.clone())).collect()
+                } else {
+                    results
+                        .into_iter()
+                        .map(|r| {
+                            let answer = match tonic::Code::from(r.code) {
+                                tonic::Code::Ok => Ok(()),
+                                code => Err(tonic::Status::new(code, r.message)),
+                            };
+                            classify(outbox::DELIVER, answer)
+                        })
+                        .collect()
+                }
+            }
+            // A node of an older release: one call per introduction, in order, until one fails.
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                let mut singles = Vec::with_capacity(sent);
+                for claim in group {
+                    if outcomes[singles.len()].is_some() {
+                        singles.push(Outcome::Unattempted);
+                        continue;
+                    }
+                    let outcome = self.send(node, &claim.msg).await;
+                    let failed = matches!(outcome, Outcome::Failed(_));
+                    singles.push(outcome);
+                    if failed {
+                        break;
+                    }
+                }
+                singles.resize_with(group.len(), || Outcome::Unattempted);
+                return outcomes
+                    .into_iter()
+                    .zip(singles)
+                    .map(|(refused, single)| refused.unwrap_or(single))
+                    .collect();
+            }
+            Err(status) => (0..sent)
+                .map(|_| classify(outbox::DELIVER, Err(status.clone())))
+                .collect(),
+        };
+        let mut answers = answers.into_iter();
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.or_else(|| answers.next())
+                    .unwrap_or(Outcome::Failed("no outcome".to_owned()))
+            })
+            .collect()
     }
 
     /// Sends one message and says what the node's answer means for it.
@@ -400,74 +564,114 @@ impl Broker {
         classify(&msg.kind, answer)
     }
 
-    /// Writes the outcome of an attempt, conditionally on the message still being held under
-    /// the lane's lease.
-    async fn finish(&self, claim: &Claim, outcome: Outcome) -> Result<Finished, BrokerError> {
-        let msg = &claim.msg;
+    /// Writes the outcomes of a lane's batch in one transaction, each conditionally on its
+    /// message still being held under the lane's lease.
+    async fn finish(
+        &self,
+        claims: &[Claim],
+        outcomes: Vec<Outcome>,
+    ) -> Result<BatchFinish, BrokerError> {
         let now = self.now();
         let max_attempts = i32::try_from(self.config.outbox_max_attempts).unwrap_or(i32::MAX);
+        let mut done = BatchFinish::default();
         let txn = self.write().await?;
-        let (finished, written) = match &outcome {
-            Outcome::Delivered => {
-                let written = outbox::Entity::update_many()
-                    .col_expr(outbox::Column::DeliveredAtMs, Expr::value(now.max(1)))
-                    .col_expr(outbox::Column::LastError, Expr::value(""))
-                    .col_expr(outbox::Column::LeasedUntilMs, Expr::value(0i64))
-                    .filter(still_claimed(claim))
-                    .exec(&*txn)
-                    .await?;
-                (Finished::Done, written.rows_affected)
+        // Everything the nodes took, one statement per lease (a batch shares one).
+        let mut delivered: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (claim, outcome) in claims.iter().zip(&outcomes) {
+            if matches!(outcome, Outcome::Delivered) {
+                delivered.entry(claim.lease).or_default().push(claim.msg.id);
             }
-            Outcome::Refused(detail) => {
-                let written = self
-                    .dead_letter_where(&*txn, still_claimed(claim), now, detail)
-                    .await?;
-                (Finished::Done, written)
+        }
+        let mut taken = 0usize;
+        for (lease, ids) in &delivered {
+            let written = outbox::Entity::update_many()
+                .col_expr(outbox::Column::DeliveredAtMs, Expr::value(now.max(1)))
+                .col_expr(outbox::Column::LastError, Expr::value(""))
+                .col_expr(outbox::Column::LeasedUntilMs, Expr::value(0i64))
+                .filter(pending())
+                .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+                .filter(outbox::Column::LeasedUntilMs.eq(*lease))
+                .exec(&*txn)
+                .await?;
+            taken += usize::try_from(written.rows_affected).unwrap_or(usize::MAX);
+        }
+        done.delivered = taken;
+        done.finished = taken;
+        let mut stale = ids_len(&delivered).saturating_sub(taken);
+        for (claim, outcome) in claims.iter().zip(&outcomes) {
+            let msg = &claim.msg;
+            let written = match outcome {
+                Outcome::Delivered => continue,
+                Outcome::Refused(detail) => {
+                    self.dead_letter_where(&*txn, still_claimed(claim), now, detail)
+                        .await?
+                }
+                Outcome::Failed(detail) if msg.attempts >= max_attempts => {
+                    let detail = format!("{detail} (gave up after {} attempts)", msg.attempts);
+                    self.dead_letter_where(&*txn, still_claimed(claim), now, &detail)
+                        .await?
+                }
+                Outcome::Failed(detail) => {
+                    let jitter = rand::rng().random::<f64>();
+                    let wait = backoff_ms(self.config.outbox_retry_base_ms, msg.attempts, jitter);
+                    let written = outbox::Entity::update_many()
+                        .col_expr(
+                            outbox::Column::NextAttemptAtMs,
+                            Expr::value(now.saturating_add(wait)),
+                        )
+                        .col_expr(outbox::Column::LastError, Expr::value(detail.clone()))
+                        .col_expr(outbox::Column::LeasedUntilMs, Expr::value(0i64))
+                        .filter(still_claimed(claim))
+                        .exec(&*txn)
+                        .await?
+                        .rows_affected;
+                    if written > 0 {
+                        done.retry = true;
+                        tracing::warn!(node = %msg.node_id, attempts = msg.attempts, kind = %msg.kind, error = %detail, "message delivery failed");
+                    }
+                    written
+                }
+                // Back as it was before the claim: the lane takes it again after the retry.
+                Outcome::Unattempted => {
+                    outbox::Entity::update_many()
+                        .col_expr(outbox::Column::LeasedUntilMs, Expr::value(0i64))
+                        .col_expr(
+                            outbox::Column::Attempts,
+                            Expr::value(msg.attempts.saturating_sub(1)),
+                        )
+                        .filter(still_claimed(claim))
+                        .exec(&*txn)
+                        .await?;
+                    continue;
+                }
+            };
+            if written == 0 {
+                stale += 1;
+                continue;
             }
-            Outcome::Failed(detail) if msg.attempts >= max_attempts => {
-                let detail = format!("{detail} (gave up after {} attempts)", msg.attempts);
-                let written = self
-                    .dead_letter_where(&*txn, still_claimed(claim), now, &detail)
-                    .await?;
-                (Finished::Done, written)
+            if let Outcome::Refused(error) | Outcome::Failed(error) = outcome
+                && (matches!(outcome, Outcome::Refused(_)) || msg.attempts >= max_attempts)
+            {
+                done.finished += 1;
+                tracing::warn!(node = %msg.node_id, message = msg.id, attempts = msg.attempts, kind = %msg.kind, %error, "message dead-lettered");
             }
-            Outcome::Failed(detail) => {
-                let jitter = rand::rng().random::<f64>();
-                let wait = backoff_ms(self.config.outbox_retry_base_ms, msg.attempts, jitter);
-                let written = outbox::Entity::update_many()
-                    .col_expr(
-                        outbox::Column::NextAttemptAtMs,
-                        Expr::value(now.saturating_add(wait)),
-                    )
-                    .col_expr(outbox::Column::LastError, Expr::value(detail.clone()))
-                    .col_expr(outbox::Column::LeasedUntilMs, Expr::value(0i64))
-                    .filter(still_claimed(claim))
-                    .exec(&*txn)
-                    .await?;
-                (Finished::Retry, written.rows_affected)
-            }
-        };
+        }
         txn.commit().await?;
-        self.lanes.held().remove(&msg.id);
-        let node = &msg.node_id;
-        if written == 0 {
+        {
+            let mut held = self.lanes.held();
+            for claim in claims {
+                held.remove(&claim.msg.id);
+            }
+        }
+        if taken > 0 {
+            tracing::debug!(node = %claims[0].msg.node_id, delivered = taken, "messages delivered");
+        }
+        if stale > 0 {
             // Cancelled by an erasure, dropped by an operator, or taken over by another replica
-            // after the lease ran out: its state is theirs now.
-            tracing::info!(node = %node, message = msg.id, kind = %msg.kind, ?outcome, "stale delivery result ignored");
-            return Ok(Finished::Stale);
+            // after the lease ran out: their state is theirs now.
+            tracing::info!(node = %claims[0].msg.node_id, stale, "stale delivery results ignored");
         }
-        match (&outcome, finished) {
-            (Outcome::Delivered, _) => {
-                tracing::debug!(node = %node, kind = %msg.kind, introduction = %msg.introduction_id, "message delivered");
-            }
-            (Outcome::Failed(error), Finished::Retry) => {
-                tracing::warn!(node = %node, attempts = msg.attempts, kind = %msg.kind, %error, "message delivery failed");
-            }
-            (Outcome::Failed(error) | Outcome::Refused(error), _) => {
-                tracing::warn!(node = %node, message = msg.id, attempts = msg.attempts, kind = %msg.kind, %error, "message dead-lettered");
-            }
-        }
-        Ok(finished)
+        Ok(done)
     }
 
     /// Gives up the leases of attempts this process abandoned (it is stopping), so that another
@@ -508,15 +712,19 @@ impl Broker {
     }
 }
 
-/// How a lane goes on after writing an attempt's outcome.
-#[derive(Debug, Clone, Copy)]
-enum Finished {
-    /// The message is done with (delivered or a dead letter): on to the next.
-    Done,
-    /// It waits for a retry, and the lane with it.
-    Retry,
-    /// Someone else changed it meanwhile: on to whatever is next now.
-    Stale,
+/// What writing a batch's outcomes came to.
+#[derive(Debug, Default, Clone, Copy)]
+struct BatchFinish {
+    /// Messages the nodes acknowledged.
+    delivered: usize,
+    /// Messages done with: delivered or moved to the dead letters.
+    finished: usize,
+    /// A message waits for a retry, and the lane with it.
+    retry: bool,
+}
+
+fn ids_len(by_lease: &HashMap<i64, Vec<i64>>) -> usize {
+    by_lease.values().map(Vec::len).sum()
 }
 
 #[cfg(test)]
