@@ -10,10 +10,11 @@ use tandem_proto::mentee_service_client::MenteeServiceClient;
 use tandem_proto::node_admin_service_client::NodeAdminServiceClient;
 use tandem_proto::operator_service_client::OperatorServiceClient;
 use tandem_proto::{
-    CompanyDecision, CreateMentorRequest, GetContactCardRequest, GetMenteeRequest,
-    GetNetworkStatsRequest, ListAuditEventsRequest, ListMenteesRequest, ListNodesRequest,
-    ListProposalsRequest, RegisterNodeRequest, RespondToProposalRequest, RunMatchingRoundRequest,
-    SyncNodesRequest, WithdrawMenteeRequest,
+    CompanyDecision, CreateMentorRequest, DropDeadLetterRequest, GetContactCardRequest,
+    GetMenteeRequest, GetNetworkStatsRequest, ListAuditEventsRequest, ListDeadLettersRequest,
+    ListMenteesRequest, ListNodesRequest, ListProposalsRequest, RegisterNodeRequest,
+    RespondToProposalRequest, RetryDeadLetterRequest, RunMatchingRoundRequest, SyncNodesRequest,
+    WithdrawMenteeRequest,
 };
 use tandem_proto::{
     GetMentorRequest, GetPublicationReportRequest, ListIntroductionsRequest, ListMentorsRequest,
@@ -244,6 +245,36 @@ async fn every_rpc_refuses_every_foreign_caller() -> anyhow::Result<()> {
         &denied,
         &m,
         "list_audit_events",
+    );
+    refused(
+        as_acme
+            .list_dead_letters(ListDeadLettersRequest::default())
+            .await
+            .err()
+            .ok_or(()),
+        &denied,
+        "chamber",
+        "list_dead_letters",
+    );
+    refused(
+        as_acme
+            .retry_dead_letter(RetryDeadLetterRequest { message_id: 1 })
+            .await
+            .err()
+            .ok_or(()),
+        &denied,
+        "chamber",
+        "retry_dead_letter",
+    );
+    refused(
+        as_acme
+            .drop_dead_letter(DropDeadLetterRequest { message_id: 1 })
+            .await
+            .err()
+            .ok_or(()),
+        &denied,
+        "chamber",
+        "drop_dead_letter",
     );
 
     // No key, a made-up key: unauthenticated, and the same answer for both.

@@ -377,6 +377,14 @@ async fn check_page(
         ));
         expected.push((format!("node.{id}.health"), "healthy".to_owned()));
     }
+    // Dead letters per node, checked against the JSON endpoint (the demo has none).
+    for node in figures["nodes"].as_array().context("nodes")? {
+        let id = node["node_id"].as_str().context("node id")?;
+        let dead = node["outbox_dead_letters"]
+            .as_u64()
+            .context("dead letters")?;
+        expected.push((format!("node.{id}.outbox_dead_letters"), dead.to_string()));
+    }
     for reason in &stats.waiting_reasons {
         expected.push((
             format!("unmatched.{}", reason.reason),

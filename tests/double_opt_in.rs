@@ -35,6 +35,7 @@ async fn proposed(f: &mut TestFederation) -> anyhow::Result<(String, String)> {
         .await?
         .into_inner();
     anyhow::ensure!(round.proposals == 1, "{round:?}");
+    f.settle().await?;
     let proposal = f
         .mentees
         .list_proposals(f.as_company(

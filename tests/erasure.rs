@@ -40,6 +40,7 @@ async fn an_erased_mentee_is_forgotten_by_the_broker_and_the_mentors_node() -> a
         .await?
         .into_inner();
     assert_eq!(round.proposals, 2, "{round:?}");
+    f.settle().await?;
 
     let mut proposals: Vec<Proposal> = Vec::new();
     for (company, id) in [("acme", &ids[0]), ("globex", &ids[1])] {
@@ -113,6 +114,7 @@ async fn an_erased_mentee_is_forgotten_by_the_broker_and_the_mentors_node() -> a
     assert_eq!(read, tombstone);
 
     // The mentor's node forgot the mentee but keeps the introduction, its decision and state.
+    f.settle().await?;
     let after = introduction(&mut f, erased_node, &proposals[0].proposal_id).await?;
     assert!(after.mentee_forgotten);
     assert_eq!(after.mentee, None);

@@ -75,7 +75,8 @@ async fn a_tandem_forms_across_nodes_and_only_the_submitting_company_gets_the_ca
         "{proposal:?}"
     );
 
-    // The introduction reached the chamber's node, about the right mentor, without the company.
+    // The introduction reaches the chamber's node, about the right mentor, without the company.
+    f.settle().await?;
     let intros = f.admins[0]
         .list_introductions(ListIntroductionsRequest::default())
         .await?
@@ -253,6 +254,7 @@ async fn a_declined_mentor_is_replaced_by_another_in_the_next_round() -> anyhow:
     f.operator
         .run_matching_round(RunMatchingRoundRequest {})
         .await?;
+    f.settle().await?;
     let first = f
         .mentees
         .list_proposals(f.as_company(

@@ -242,6 +242,7 @@ async fn removal_revokes_the_keys_and_withdraws_waiting_mentees_but_not_tandems(
         f.operator
             .run_matching_round(RunMatchingRoundRequest {})
             .await?;
+        f.settle().await?;
         let proposal = f
             .mentees
             .list_proposals(f.as_company(
@@ -271,6 +272,7 @@ async fn removal_revokes_the_keys_and_withdraws_waiting_mentees_but_not_tandems(
                     },
                 )?)
                 .await?;
+            f.settle().await?;
         }
     }
     let waiting = f
@@ -344,27 +346,20 @@ async fn removal_revokes_the_keys_and_withdraws_waiting_mentees_but_not_tandems(
     assert!(audit.iter().any(|e| e.action == "key.revoked"), "{audit:?}");
 
     // At the node: the open introduction ends (through the outbox), the tandem runs on.
-    let mut closed = false;
-    for _ in 0..50 {
-        let introductions = f.admins[0]
-            .list_introductions(ListIntroductionsRequest::default())
-            .await?
-            .into_inner()
-            .introductions;
-        let open: Vec<&str> = introductions
-            .iter()
-            .filter(|i| !i.closed)
-            .map(|i| i.introduction_id.as_str())
-            .collect();
-        if open == [proposals[0].as_str()] {
-            closed = true;
-            break;
-        }
-        f.operator.sync_nodes(SyncNodesRequest::default()).await?;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(
-        closed,
+    f.settle().await?;
+    let introductions = f.admins[0]
+        .list_introductions(ListIntroductionsRequest::default())
+        .await?
+        .into_inner()
+        .introductions;
+    let open: Vec<&str> = introductions
+        .iter()
+        .filter(|i| !i.closed)
+        .map(|i| i.introduction_id.as_str())
+        .collect();
+    assert_eq!(
+        open,
+        [proposals[0].as_str()],
         "the proposed mentee's introduction was closed at the node"
     );
     let tandems = f.admins[0]

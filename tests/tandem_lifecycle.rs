@@ -36,6 +36,7 @@ async fn form_tandem(f: &mut TestFederation) -> anyhow::Result<(String, String, 
     f.operator
         .run_matching_round(RunMatchingRoundRequest {})
         .await?;
+    f.settle().await?;
     let proposal = f
         .mentees
         .list_proposals(f.as_company(
@@ -64,6 +65,8 @@ async fn form_tandem(f: &mut TestFederation) -> anyhow::Result<(String, String, 
             },
         )?)
         .await?;
+    // The node gets its copy of the new tandem.
+    f.settle().await?;
     Ok((m.mentee_id, proposal.proposal_id, created.id))
 }
 
@@ -111,7 +114,9 @@ async fn company_view(f: &mut TestFederation, id: &str) -> anyhow::Result<Tandem
         .into_inner())
 }
 
+/// Returns the node's copy of the mentor's tandem once the broker's outbox settled.
 async fn node_view(f: &mut TestFederation, mentor_id: &str) -> anyhow::Result<Tandem> {
+    f.settle().await?;
     let mut tandems = f.admins[0]
         .list_tandems(ListTandemsRequest {
             filter_id: mentor_id.to_owned(),
@@ -236,6 +241,7 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
 
     // Four weeks in, the mentor's side records a meeting at the node; the broker picks it up.
     clock.advance_days(14);
+    f.settle().await?;
     let n = f.admins[0]
         .record_check_in(RecordCheckInRequest {
             tandem_id: id.clone(),
@@ -373,6 +379,7 @@ async fn a_tandem_runs_from_goals_through_meetings_and_reviews_to_completion() -
             },
         )?)
         .await?;
+    f.settle().await?;
     f.admins[0]
         .give_feedback(GiveFeedbackRequest {
             tandem_id: id.clone(),
@@ -499,6 +506,7 @@ async fn a_tandem_ended_early_in_its_first_weeks_sends_the_mentee_back_without_t
             },
         )?)
         .await?;
+    f.settle().await?;
     clock.advance_days(10);
     // An ending needs a reason.
     let no_reason = f.admins[0]
@@ -541,6 +549,7 @@ async fn a_tandem_ended_early_in_its_first_weeks_sends_the_mentee_back_without_t
         .await?
         .into_inner();
     assert_eq!(m.status(), MenteeStatus::Waiting);
+    f.settle().await?;
     let record = f.admins[0]
         .get_mentor(GetMentorRequest {
             mentor_id: mentor_id.clone(),

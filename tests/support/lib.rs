@@ -53,6 +53,13 @@ impl TestFederation {
         with_key(&enrolled.api_key, message)
     }
 
+    /// Waits until the broker delivered what its outbox holds for the nodes and is due
+    /// ([`Federation::settle`]): calls to the broker return before their messages reach the
+    /// nodes.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        self.federation.settle().await
+    }
+
     /// Admits a company with `register_number` at the `k`-th node and enrols it under `name`.
     pub async fn enrol(
         &mut self,

@@ -37,6 +37,18 @@ fn default_outbox_interval_secs() -> u64 {
     5
 }
 
+fn default_outbox_deadline_ms() -> u64 {
+    5_000
+}
+
+fn default_outbox_retry_base_ms() -> u64 {
+    1_000
+}
+
+fn default_outbox_max_attempts() -> u32 {
+    20
+}
+
 fn default_proposal_ttl_hours() -> u64 {
     336
 }
@@ -75,9 +87,26 @@ pub struct BrokerConfig {
     /// Seconds between two syncs of every node; 0 disables the periodic sync.
     #[serde(default = "default_sync_interval_secs")]
     pub sync_interval_secs: u64,
-    /// Seconds between two outbox deliveries; 0 disables the periodic delivery.
+    /// Seconds between two scans of the outbox for due messages. Every change that writes a
+    /// message wakes delivery at once; the scan is the safety net (messages another replica
+    /// wrote, leases of a replica that died). 0 turns background delivery off: messages then
+    /// wait until something calls `Broker::deliver_outbox` (tests that drive every step).
     #[serde(default = "default_outbox_interval_secs")]
     pub outbox_interval_secs: u64,
+    /// Milliseconds one delivery attempt to a node may take before it counts as failed (100 to
+    /// 10000, the node client's own limit for one call). Each node has its own delivery lane,
+    /// so a node that hangs holds up only its own messages.
+    #[serde(default = "default_outbox_deadline_ms")]
+    pub outbox_deadline_ms: u64,
+    /// Milliseconds before the first retry of a failed delivery; each further failure doubles
+    /// the wait (with random jitter), up to five minutes.
+    #[serde(default = "default_outbox_retry_base_ms")]
+    pub outbox_retry_base_ms: u64,
+    /// Failed attempts after which a message becomes a dead letter, so that it stops holding
+    /// back the later messages to its node (a message the node refuses for good becomes one at
+    /// once). Operators list, retry and drop dead letters through `OperatorService`.
+    #[serde(default = "default_outbox_max_attempts")]
+    pub outbox_max_attempts: u32,
     /// Hours an open proposal waits for both answers before it expires.
     #[serde(default = "default_proposal_ttl_hours")]
     pub proposal_ttl_hours: u64,
@@ -149,6 +178,13 @@ pub struct NodeEntry {
 
 /// Longest ttl accepted, ten years, so that `now + ttl` can never overflow.
 const MAX_TTL_HOURS: u64 = 24 * 365 * 10;
+/// Bounds of `outbox_deadline_ms`: a tenth of a second up to the node client's own timeout
+/// of one call, which would cut a longer attempt short anyway.
+const OUTBOX_DEADLINE_MS: std::ops::RangeInclusive<u64> = 100..=crate::nodes::REQUEST_TIMEOUT_MS;
+/// Bounds of `outbox_retry_base_ms`: up to the longest wait between two attempts.
+const OUTBOX_RETRY_BASE_MS: std::ops::RangeInclusive<u64> = 1..=crate::delivery::MAX_BACKOFF_MS;
+/// Bounds of `outbox_max_attempts`.
+const OUTBOX_MAX_ATTEMPTS: std::ops::RangeInclusive<u32> = 1..=1000;
 
 impl BrokerConfig {
     /// Returns the options of a matching round.
@@ -177,6 +213,9 @@ impl BrokerConfig {
             database_url: database_url.into(),
             sync_interval_secs: default_sync_interval_secs(),
             outbox_interval_secs: default_outbox_interval_secs(),
+            outbox_deadline_ms: default_outbox_deadline_ms(),
+            outbox_retry_base_ms: default_outbox_retry_base_ms(),
+            outbox_max_attempts: default_outbox_max_attempts(),
             proposal_ttl_hours: default_proposal_ttl_hours(),
             profile_staleness_secs: default_profile_staleness_secs(),
             weights: ScoreWeights::default(),
@@ -238,6 +277,27 @@ impl BrokerConfig {
         }
         if self.proposal_ttl_hours == 0 || self.proposal_ttl_hours > MAX_TTL_HOURS {
             return Err(format!("proposal_ttl_hours: must be 1 to {MAX_TTL_HOURS}"));
+        }
+        if !OUTBOX_DEADLINE_MS.contains(&self.outbox_deadline_ms) {
+            return Err(format!(
+                "outbox_deadline_ms: must be {} to {} (milliseconds)",
+                OUTBOX_DEADLINE_MS.start(),
+                OUTBOX_DEADLINE_MS.end()
+            ));
+        }
+        if !OUTBOX_RETRY_BASE_MS.contains(&self.outbox_retry_base_ms) {
+            return Err(format!(
+                "outbox_retry_base_ms: must be {} to {} (milliseconds)",
+                OUTBOX_RETRY_BASE_MS.start(),
+                OUTBOX_RETRY_BASE_MS.end()
+            ));
+        }
+        if !OUTBOX_MAX_ATTEMPTS.contains(&self.outbox_max_attempts) {
+            return Err(format!(
+                "outbox_max_attempts: must be {} to {}",
+                OUTBOX_MAX_ATTEMPTS.start(),
+                OUTBOX_MAX_ATTEMPTS.end()
+            ));
         }
         if self.profile_staleness_secs == 0 {
             return Err("profile_staleness_secs: must be at least 1".to_owned());
@@ -305,6 +365,14 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:7000");
         assert_eq!(config.sync_interval_secs, 60);
         assert_eq!(config.outbox_interval_secs, 5);
+        assert_eq!(
+            (
+                config.outbox_deadline_ms,
+                config.outbox_retry_base_ms,
+                config.outbox_max_attempts
+            ),
+            (5_000, 1_000, 20)
+        );
         assert_eq!(config.proposal_ttl_hours, 336);
         assert_eq!(config.profile_staleness_secs, 86_400);
         assert_eq!(
@@ -383,5 +451,32 @@ mod tests {
                 .expect_err("ttl")
                 .starts_with("proposal_ttl_hours:")
         );
+    }
+
+    #[test]
+    fn names_a_bad_outbox_setting() {
+        type Spoil = fn(&mut BrokerConfig);
+        let cases: [(&str, Spoil); 5] = [
+            ("outbox_deadline_ms:", |c| c.outbox_deadline_ms = 0),
+            ("outbox_deadline_ms:", |c| c.outbox_deadline_ms = 10_001),
+            ("outbox_retry_base_ms:", |c| c.outbox_retry_base_ms = 0),
+            ("outbox_retry_base_ms:", |c| {
+                c.outbox_retry_base_ms = 300_001
+            }),
+            ("outbox_max_attempts:", |c| c.outbox_max_attempts = 0),
+        ];
+        for (key, spoil) in cases {
+            let mut config = BrokerConfig::new("sqlite://b.db");
+            spoil(&mut config);
+            let err = config.validate().expect_err(key);
+            assert!(err.starts_with(key), "{err}");
+        }
+        let mut config = BrokerConfig::new("sqlite://b.db");
+        (
+            config.outbox_deadline_ms,
+            config.outbox_retry_base_ms,
+            config.outbox_max_attempts,
+        ) = (10_000, 300_000, 1000);
+        assert!(config.validate().is_ok());
     }
 }

@@ -95,7 +95,8 @@ impl Broker {
                 .exec(&*txn)
                 .await?;
             // Every introduction that was (or, in a delivery pass running right now, may be)
-            // sent gets a forget message; the node answers NOT_FOUND for one it never got.
+            // sent gets a forget message. For one it never got the node keeps a tombstone and
+            // refuses the delivery should it still arrive (from another replica's pass).
             let forget: Vec<_> = deliveries
                 .iter()
                 .filter_map(|d| proposals.iter().find(|p| p.id == d.introduction_id))
@@ -131,7 +132,7 @@ impl Broker {
         txn.commit().await?;
         tracing::info!(mentee = %m.id, ended_proposals = ended, proposals = proposals.len(), "mentee erased");
         if !proposals.is_empty() || tandems > 0 {
-            self.deliver_best_effort().await;
+            self.wake_outbox();
         }
         convert::mentee(&tombstone)
     }

@@ -48,6 +48,12 @@ pub enum BrokerError {
     /// Someone else changed the object between our read and our write.
     #[error("{0}")]
     ChangedConcurrently(&'static str),
+    /// Another broker replica on the same database is running a matching round.
+    #[error(
+        "a matching round is already running on another broker replica; \
+         try again when it has finished"
+    )]
+    RoundRunningElsewhere,
     /// A node could not be reached or did not answer properly.
     #[error("node {node} unavailable: {detail}")]
     NodeUnavailable { node: String, detail: String },
@@ -76,7 +82,7 @@ impl ServiceError for BrokerError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::IdempotencyKeyReused => ErrorCode::AlreadyExists,
             Self::WrongState(_) | Self::ChangedConcurrently(_) => ErrorCode::FailedPrecondition,
-            Self::NodeUnavailable { .. } => ErrorCode::Unavailable,
+            Self::NodeUnavailable { .. } | Self::RoundRunningElsewhere => ErrorCode::Unavailable,
             Self::Db(e) => tandem_service::error::database_code(e),
             Self::Tls(_) | Self::Planner(_) | Self::Corrupt(_) => ErrorCode::Internal,
         }
@@ -185,6 +191,17 @@ mod tests {
             assert_eq!(status.code(), tonic::Code::PermissionDenied);
             assert_eq!(status.message(), message);
         }
+    }
+
+    #[test]
+    fn a_round_on_another_replica_says_to_try_again() {
+        let status: tonic::Status = BrokerError::RoundRunningElsewhere.into();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "a matching round is already running on another broker replica; \
+             try again when it has finished"
+        );
     }
 
     #[test]

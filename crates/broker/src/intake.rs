@@ -59,7 +59,13 @@ impl Broker {
             updated_at_ms: Set(now),
             erased_at_ms: Set(0),
         };
-        let txn = self.write().await?;
+        // An insert under the unique index of (company, key): it needs no order with the
+        // broker's other writes, and a submission never waits for a round's write on
+        // PostgreSQL.
+        let txn = self.write_concurrent().await?;
+        // The membership is read again under a shared row lock, so that a removal committing
+        // meanwhile either waits for this submission (and then withdraws it) or is seen here.
+        crate::memberships::lock_active(&*txn, company).await?;
         let inserted = row.insert(&*txn).await;
         match inserted {
             Ok(stored) => {
@@ -156,17 +162,9 @@ impl Broker {
         txn.commit().await?;
         tracing::info!(mentee = %m.id, ended_proposals = ended, "mentee withdrawn");
         if ended > 0 || !tandems.is_empty() {
-            self.deliver_best_effort().await;
+            self.wake_outbox();
         }
         convert::mentee(&stored)
-    }
-
-    /// Delivers due outbox messages now so that live nodes hear of a change before the call
-    /// returns; failures stay in the outbox for the background job.
-    pub(crate) async fn deliver_best_effort(&self) {
-        if let Err(e) = self.deliver_outbox().await {
-            tracing::warn!(error = %e, "inline outbox delivery failed");
-        }
     }
 }
 

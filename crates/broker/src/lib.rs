@@ -6,19 +6,24 @@
 //! handlers in [`grpc`] only read the caller (which the service toolkit's gate admitted, see
 //! `tandem-service`), convert and map errors. [`serve`] runs the `MenteeService`,
 //! `EnrolmentService` and `OperatorService` on a bound listener together with the background
-//! jobs (periodic sync, outbox delivery, expiry) until a shutdown future completes. The
-//! database is migrated by the caller, never by the broker.
+//! jobs (periodic sync, the outbox's delivery lanes, expiry) until a shutdown future completes.
+//! The database is migrated by the caller, never by the broker.
 //!
 //! The flow: an association admits a member company at its node, which publishes the
 //! membership ([`memberships`]); the company exchanges the enrolment code it was handed for its
 //! API key ([`enrolment`]) and submits mentees, which carry the tokens and home node of its
 //! membership ([`intake`]); nodes are synced for memberships, profiles and mentor decisions
 //! ([`sync`]); a matching round proposes mentors ([`round`]) and queues introductions in the
-//! [`outbox`]; the company answers and, after the double opt-in, gets the mentor's contact card
+//! [`outbox`], which one delivery lane per node carries there (`delivery`; what a node refuses
+//! for good waits in the [`dead_letters`]), so that no caller waits for a node; the company
+//! answers and, after the double opt-in, gets the mentor's contact card
 //! relayed from the node ([`proposals`]), which is asked for the mentor's answer right then
 //! when the broker has not synced it yet (`decisions`). A company can erase a mentee, and the
 //! nodes forget its summary ([`erasure`]). When a node removes a company, its keys stop
 //! working and its mentees not yet in a tandem leave matching ([`memberships`]).
+//!
+//! Several brokers (replicas) may share one PostgreSQL database: rounds and each node's sync
+//! run on one replica at a time under advisory locks (`replicas`); SQLite is one process's.
 //!
 //! In the workspace: builds on `tandem-domain` (rules), `tandem-matching` (rounds),
 //! `tandem-storage` (its database), `tandem-service` (keys, gate, audit, clock, errors) and
@@ -29,6 +34,7 @@
 pub mod audit;
 pub mod config;
 pub mod dashboard;
+pub mod dead_letters;
 pub mod enrolment;
 pub mod erasure;
 pub mod error;
@@ -46,11 +52,14 @@ pub mod tandems;
 
 mod convert;
 mod decisions;
+mod delivery;
 mod proposal_state;
+mod replicas;
 mod server;
 mod store;
 mod workers;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
@@ -78,10 +87,15 @@ pub struct Broker {
     gate: Arc<Gate>,
     /// Limits enrolment attempts per peer address (enrolment calls carry no key).
     enrolment_limiter: RateLimiter,
-    /// Only one matching round runs at a time.
+    /// Only one matching round of this process runs at a time (a second one waits); across
+    /// replicas the round's advisory lock decides (`replicas`).
     round_lock: Mutex<()>,
-    /// Only one outbox pass runs at a time, so that a node sees its messages in order.
-    outbox_lock: Mutex<()>,
+    /// One sync of each node in this process at a time (a second one waits); across replicas
+    /// the node's advisory lock decides.
+    sync_locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// The outbox's delivery lanes in this process: one per node, woken by every change that
+    /// writes messages.
+    lanes: delivery::Lanes,
     /// What time it is: every timestamp the broker writes, and the tandem lifecycle.
     clock: Clock,
 }
@@ -124,7 +138,8 @@ impl Broker {
             gate,
             enrolment_limiter,
             round_lock: Mutex::new(()),
-            outbox_lock: Mutex::new(()),
+            sync_locks: std::sync::Mutex::default(),
+            lanes: delivery::Lanes::default(),
             clock,
         });
         for node in broker.config.nodes.clone() {

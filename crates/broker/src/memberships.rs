@@ -15,7 +15,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect,
 };
 use tandem_domain::{Employer, Violations, validate};
 use tandem_proto::{GetMembershipChangesRequest, Membership, MenteeStatus, NodeSyncResult};
@@ -140,6 +140,24 @@ impl Broker {
             group_token: m.group_token,
             home_node_id: m.node_id,
         })
+    }
+}
+
+/// Fails unless `company`'s membership is current, holding a shared lock on its row until the
+/// caller's transaction ends (PostgreSQL; SQLite's single writer needs none).
+pub(crate) async fn lock_active(
+    conn: &impl ConnectionTrait,
+    company: &str,
+) -> Result<(), BrokerError> {
+    let mut query = membership::Entity::find_by_id(company.to_owned());
+    if conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        query = query.lock_shared();
+    }
+    let m = query.one(conn).await?.ok_or(BrokerError::NoMembership)?;
+    if m.active {
+        Ok(())
+    } else {
+        Err(BrokerError::MembershipEnded)
     }
 }
 

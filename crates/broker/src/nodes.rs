@@ -17,8 +17,10 @@ use crate::{Broker, BrokerError, convert};
 
 /// How long the broker waits for a connection to a node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the broker waits for a node to answer one call, in milliseconds.
+pub(crate) const REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// How long the broker waits for a node to answer one call.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(REQUEST_TIMEOUT_MS);
 
 /// Lazily connected channels to the nodes, one per endpoint and identity, shared by all calls.
 pub(crate) struct NodeClients {

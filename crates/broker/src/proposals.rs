@@ -113,8 +113,8 @@ impl Broker {
         txn.commit().await?;
         tracing::info!(proposal = %p.id, decision = ?decision, "company answered");
         // A decline closes the introduction at the node; a confirmation that completed the
-        // tandem gives the node its copy.
-        self.deliver_best_effort().await;
+        // tandem gives the node its copy. The lanes take them there; nobody waits for it.
+        self.wake_outbox();
         convert::proposal(&updated)
     }
 
@@ -133,7 +133,7 @@ impl Broker {
             p = self.own_proposal(self.db(), company, proposal_id).await?;
             if p.status == ProposalStatus::Tandem as i32 {
                 // The tandem just formed: the node gets its copy as after a sync.
-                self.deliver_best_effort().await;
+                self.wake_outbox();
             }
         }
         if p.status != ProposalStatus::Tandem as i32 {

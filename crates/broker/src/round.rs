@@ -1,22 +1,34 @@
 //! Matching rounds: every waiting mentee against every mentor with free places on a
 //! fresh-enough node, solved exactly by the domain's planner, written in one transaction
 //! together with the introductions for the nodes.
+//!
+//! One round runs at a time: in this process under a mutex, across broker replicas on one
+//! PostgreSQL under an advisory lock (`replicas`) held from before the round reads its input
+//! until its write committed. The write does not rest on the lock alone: each proposal is
+//! written only while its mentee still waits and its mentor still has a place, counted again
+//! inside the write transaction over the mentor's locked profile row, so that a round running
+//! without the lock (a replica of an older release, during a rolling update) cannot overbook.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use prost::Message;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tandem_domain::{MenteeNeeds, MentorProfile};
 use tandem_matching::{MenteeCandidate, RoundPlan, plan_round_with};
 use tandem_proto::{
     AnonymisedProfile, CompanyDecision, DeliverIntroductionRequest, MatchingRound, MenteeStatus,
     MentorDecision, ProposalStatus, UnmatchedReason,
 };
+use tandem_service::WriteTxn;
 use tandem_storage::broker::{matching_round, mentee, node, profile, proposal};
 
+use crate::replicas::{LockKey, ReplicaLocks};
 use crate::{Broker, BrokerError, audit, convert, outbox};
+
+/// A mentor as the key of the round's maps: node id and pseudonym.
+type MentorKey = (String, String);
 
 /// The mentees of a round: their rows and what the planner sees of them.
 struct Mentees {
@@ -37,10 +49,30 @@ fn saturating_u32(n: usize) -> u32 {
 
 impl Broker {
     /// Runs a matching round now and returns its outcome. Rounds never overlap: a second call
-    /// waits for the running one and then runs its own.
+    /// in this process waits for the running one and then runs its own; while another broker
+    /// replica on the same database runs one, the call fails at once with
+    /// `RoundRunningElsewhere`.
     #[tracing::instrument(skip(self))]
     pub async fn run_matching_round(&self) -> Result<MatchingRound, BrokerError> {
         let _round = self.round_lock.lock().await;
+        let replicas = ReplicaLocks::begin(self.db()).await?;
+        if !replicas.try_lock(LockKey::ROUND).await? {
+            tracing::info!("matching round refused: one is running on another replica");
+            return Err(BrokerError::RoundRunningElsewhere);
+        }
+        let outcome = self.round(&replicas).await;
+        // An error already rolled the round back; the lock goes either way.
+        let released = replicas.release().await;
+        let outcome = outcome?;
+        released?;
+        if outcome.proposals > 0 {
+            self.wake_outbox();
+        }
+        Ok(outcome)
+    }
+
+    /// Runs one round while `replicas` holds the round's lock.
+    async fn round(&self, replicas: &ReplicaLocks) -> Result<MatchingRound, BrokerError> {
         let started = self.now();
         let clock = std::time::Instant::now();
         let round_id = uuid::Uuid::new_v4().to_string();
@@ -74,8 +106,13 @@ impl Broker {
             pricing_ms: i64::try_from(plan.stats.pricing_ms).unwrap_or(i64::MAX),
             ..MatchingRound::default()
         };
-        self.write_round(&round_id, &mentees, &mentors, &plan, &mut outcome, &clock)
+        let txn = self
+            .write_round(&round_id, &mentees, &mentors, &plan, &mut outcome, &clock)
             .await?;
+        // The round's write commits only while the lock is still held (its session may have
+        // been ended by the database since).
+        replicas.ensure_held().await?;
+        txn.commit().await?;
         tracing::info!(
             round = %round_id,
             mentees = outcome.mentees_considered,
@@ -84,9 +121,6 @@ impl Broker {
             objective = outcome.objective,
             "matching round done"
         );
-        if outcome.proposals > 0 {
-            self.deliver_best_effort().await;
-        }
         Ok(outcome)
     }
 
@@ -203,8 +237,11 @@ impl Broker {
     }
 
     /// Writes the round in one transaction: proposals, the mentees' new states and reasons,
-    /// the introductions for the nodes, and the round itself. A mentee that stopped waiting or
-    /// a mentor whose profile was withdrawn while the round was planned is skipped.
+    /// the introductions for the nodes, and the round itself. A proposal is skipped when its
+    /// mentee stopped waiting, or its mentor's profile was withdrawn or has no place left
+    /// (counting the open proposals committed since the round read its input) while the
+    /// round was planned; that mentee waits for the next round. Returns the transaction for
+    /// the caller to commit.
     async fn write_round(
         &self,
         round_id: &str,
@@ -213,19 +250,29 @@ impl Broker {
         plan: &RoundPlan,
         outcome: &mut MatchingRound,
         clock: &std::time::Instant,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<WriteTxn<'_>, BrokerError> {
         let now = self.now();
         let ttl_ms = i64::try_from(self.config.proposal_ttl_hours.saturating_mul(3_600_000))
             .unwrap_or(i64::MAX);
         let txn = self.write().await?;
-        let published: HashSet<(String, String)> = profile::Entity::find()
-            .select_only()
-            .columns([profile::Column::NodeId, profile::Column::Pseudonym])
-            .into_tuple()
-            .all(&*txn)
-            .await?
-            .into_iter()
+        let planned_mentors: Vec<MentorKey> = plan
+            .proposals
+            .iter()
+            .map(|p| {
+                let m = &mentors.profiles[p.mentor];
+                (m.node_id.clone(), m.pseudonym.clone())
+            })
             .collect();
+        let mut places = places_left(&*txn, planned_mentors).await?;
+        // The planned mentees that still wait (withdrawn or erased ones meanwhile are skipped),
+        // read and locked with one statement per chunk rather than claimed one by one.
+        let planned: Vec<&str> = plan
+            .proposals
+            .iter()
+            .map(|p| mentees.rows[p.mentee].id.as_str())
+            .collect();
+        let waiting = still_waiting(&*txn, &planned).await?;
+        let mut claimed: Vec<&str> = Vec::with_capacity(plan.proposals.len());
         let mut proposals = Vec::with_capacity(plan.proposals.len());
         let mut messages = Vec::with_capacity(plan.proposals.len());
         for planned in &plan.proposals {
@@ -237,24 +284,16 @@ impl Broker {
                 &mentors.profiles[planned.mentor],
                 &mentors.published[planned.mentor],
             );
-            if !published.contains(&(mentor.node_id.clone(), mentor.pseudonym.clone())) {
+            if !waiting.contains(row.id.as_str()) {
                 continue;
             }
-            let claimed = mentee::Entity::update_many()
-                .col_expr(
-                    mentee::Column::Status,
-                    Expr::value(MenteeStatus::Proposed as i32),
-                )
-                .col_expr(mentee::Column::WaitingReason, Expr::value(""))
-                .col_expr(mentee::Column::WaitingDetail, Expr::value(""))
-                .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
-                .filter(mentee::Column::Id.eq(&row.id))
-                .filter(mentee::Column::Status.eq(MenteeStatus::Waiting as i32))
-                .exec(&*txn)
-                .await?;
-            if claimed.rows_affected == 0 {
+            let key = (mentor.node_id.clone(), mentor.pseudonym.clone());
+            // Withdrawn (no row), or its places went to proposals committed meanwhile.
+            let Some(left) = places.get_mut(&key).filter(|left| **left > 0) else {
                 continue;
-            }
+            };
+            *left -= 1;
+            claimed.push(row.id.as_str());
             let id = uuid::Uuid::new_v4().to_string();
             let cross_node = !needs.home_node_id.is_empty() && needs.home_node_id != mentor.node_id;
             proposals.push(proposal::ActiveModel {
@@ -288,6 +327,7 @@ impl Broker {
             outcome.objective += planned.score.total;
             outcome.cross_node_proposals += u32::from(cross_node);
         }
+        mark_proposed(&*txn, &claimed, now).await?;
         for chunk in proposals.chunks(200) {
             proposal::Entity::insert_many(chunk.to_vec())
                 .exec_without_returning(&*txn)
@@ -364,7 +404,113 @@ impl Broker {
             &detail,
         )
         .await?;
-        txn.commit().await?;
-        Ok(())
+        Ok(txn)
     }
+}
+
+/// Most ids in one statement's `IN` list.
+const CHUNK: usize = 500;
+
+/// Returns which of the mentees of `ids` still wait, locking their rows until the transaction
+/// ends (PostgreSQL), so that a concurrent withdrawal waits for the round or is seen by it.
+async fn still_waiting<'a>(
+    conn: &impl ConnectionTrait,
+    ids: &[&'a str],
+) -> Result<HashSet<&'a str>, BrokerError> {
+    let mut out = HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let waiting: HashSet<String> = mentee::Entity::find()
+            .select_only()
+            .column(mentee::Column::Id)
+            .filter(mentee::Column::Id.is_in(chunk.iter().copied()))
+            .filter(mentee::Column::Status.eq(MenteeStatus::Waiting as i32))
+            .lock_exclusive()
+            .into_tuple()
+            .all(conn)
+            .await?
+            .into_iter()
+            .collect();
+        out.extend(chunk.iter().copied().filter(|id| waiting.contains(*id)));
+    }
+    Ok(out)
+}
+
+/// Sets the (locked, waiting) mentees of `ids` to PROPOSED and clears their waiting reason,
+/// one statement per chunk.
+async fn mark_proposed(
+    conn: &impl ConnectionTrait,
+    ids: &[&str],
+    now: i64,
+) -> Result<(), BrokerError> {
+    for chunk in ids.chunks(CHUNK) {
+        mentee::Entity::update_many()
+            .col_expr(
+                mentee::Column::Status,
+                Expr::value(MenteeStatus::Proposed as i32),
+            )
+            .col_expr(mentee::Column::WaitingReason, Expr::value(""))
+            .col_expr(mentee::Column::WaitingDetail, Expr::value(""))
+            .col_expr(mentee::Column::UpdatedAtMs, Expr::value(now))
+            .filter(mentee::Column::Id.is_in(chunk.iter().copied()))
+            .filter(mentee::Column::Status.eq(MenteeStatus::Waiting as i32))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Returns the places each of `keys` has left now: the free capacity of its profile (locked
+/// until the transaction ends, so that a concurrent round's write waits for this one and then
+/// counts its proposals) less its open proposals still waiting for the mentor. A mentor whose
+/// profile is gone is missing.
+async fn places_left(
+    conn: &impl ConnectionTrait,
+    mut keys: Vec<MentorKey>,
+) -> Result<HashMap<MentorKey, u32>, BrokerError> {
+    keys.sort_unstable();
+    keys.dedup();
+    let mut places: HashMap<MentorKey, u32> = HashMap::with_capacity(keys.len());
+    // Sorted chunks lock rows in one global order, so two rounds never deadlock on them.
+    for chunk in keys.chunks(500) {
+        // A pseudonym may recur on another node, in another chunk: count each key once.
+        let wanted: HashSet<&MentorKey> = chunk.iter().collect();
+        let pseudonyms = chunk.iter().map(|(_, p)| p.clone());
+        let rows: Vec<(String, String, i32)> = profile::Entity::find()
+            .select_only()
+            .columns([
+                profile::Column::NodeId,
+                profile::Column::Pseudonym,
+                profile::Column::FreeCapacity,
+            ])
+            .filter(profile::Column::Pseudonym.is_in(pseudonyms.clone()))
+            .order_by_asc(profile::Column::NodeId)
+            .order_by_asc(profile::Column::Pseudonym)
+            .lock_exclusive()
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (node_id, pseudonym, free) in rows {
+            let key = (node_id, pseudonym);
+            if wanted.contains(&key) {
+                places.insert(key, u32::try_from(free).unwrap_or(0));
+            }
+        }
+        let held: Vec<(String, String)> = proposal::Entity::find()
+            .select_only()
+            .columns([proposal::Column::NodeId, proposal::Column::Pseudonym])
+            .filter(proposal::Column::Pseudonym.is_in(pseudonyms))
+            .filter(proposal::Column::Status.eq(ProposalStatus::Open as i32))
+            .filter(proposal::Column::MentorDecision.eq(MentorDecision::Pending as i32))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for key in held {
+            if wanted.contains(&key)
+                && let Some(left) = places.get_mut(&key)
+            {
+                *left = left.saturating_sub(1);
+            }
+        }
+    }
+    Ok(places)
 }

@@ -12,6 +12,12 @@ impl Broker {
         Ok(self.writer.begin().await?)
     }
 
+    /// Begins a write transaction that runs beside the broker's other writes on PostgreSQL
+    /// (under the write lock on SQLite); see `Writer::begin_concurrent`.
+    pub(crate) async fn write_concurrent(&self) -> Result<WriteTxn<'_>, BrokerError> {
+        Ok(self.writer.begin_concurrent().await?)
+    }
+
     /// Returns a registered node, or `NotFound`.
     pub(crate) async fn node(&self, id: &str) -> Result<node::Model, BrokerError> {
         node::Entity::find_by_id(id.to_owned())

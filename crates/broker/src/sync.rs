@@ -7,8 +7,16 @@
 //! from, so that two syncs of the same node never apply a page twice. A decision the broker
 //! already asked the node for (when a company needed it, see `decisions`) arrives here again
 //! and changes nothing.
+//!
+//! A node is synced by one caller at a time: in this process a second sync of the node waits
+//! for the running one; across broker replicas on one PostgreSQL the node's advisory lock
+//! (`replicas`) lets one sync it and the others skip it for this time. The conditional cursor
+//! moves stay as the last defence, and the node's last sync time only moves forward.
+
+use std::sync::Arc;
 
 use crate::nodes::NodeClient;
+use crate::replicas::{LockKey, ReplicaLocks};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use tandem_proto::profile_change::Change;
@@ -87,32 +95,56 @@ fn cursor(value: u64) -> i64 {
 
 impl Broker {
     /// Syncs one node, or every registered node concurrently when `node_id` is `None`, and
-    /// returns what each sync brought.
+    /// returns what each sync brought. A node that another broker replica is syncing right
+    /// now is skipped, its result saying so.
     #[tracing::instrument(skip(self))]
     pub async fn sync_nodes(
         &self,
         node_id: Option<&str>,
     ) -> Result<Vec<NodeSyncResult>, BrokerError> {
-        let nodes = match node_id {
-            Some(id) => vec![self.node(id).await?],
-            None => {
-                node::Entity::find()
-                    .order_by_asc(node::Column::Id)
-                    .all(self.db())
-                    .await?
-            }
+        let ids: Vec<String> = match node_id {
+            Some(id) => vec![self.node(id).await?.id],
+            None => node::Entity::find()
+                .order_by_asc(node::Column::Id)
+                .all(self.db())
+                .await?
+                .into_iter()
+                .map(|n| n.id)
+                .collect(),
         };
-        let syncs = nodes.iter().map(|n| self.sync_node(n));
-        let results: Vec<NodeSyncResult> = futures_util::future::join_all(syncs)
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
+        // In the order of the ids, so that two calls never wait for each other crosswise.
+        let mut running_here = Vec::with_capacity(ids.len());
+        for id in &ids {
+            running_here.push(self.node_sync_lock(id).lock_owned().await);
+        }
+        let replicas = ReplicaLocks::begin(self.db()).await?;
+        let mut mine = Vec::with_capacity(ids.len());
+        for id in &ids {
+            mine.push(replicas.try_lock(LockKey::sync(id)).await?);
+        }
+        let syncs = ids.iter().zip(&mine).map(|(id, &mine)| async move {
+            if !mine {
+                tracing::info!(node = %id, "sync skipped: running on another replica");
+                return Ok(NodeSyncResult {
+                    node_id: id.clone(),
+                    error: format!("sync of node {id} already running on another broker replica"),
+                    ..NodeSyncResult::default()
+                });
+            }
+            // Read now: a sync that ran while this one waited moved the cursors.
+            let n = self.node(id).await?;
+            self.sync_node(&n).await
+        });
+        let results = futures_util::future::join_all(syncs).await;
+        replicas.release().await?;
+        drop(running_here);
+        let results: Vec<NodeSyncResult> = results.into_iter().collect::<Result<_, _>>()?;
         // What the sync changed (tandems, ended proposals) reaches live nodes at once.
         if results
             .iter()
             .any(|r| r.decisions + r.withdrawals + r.tandem_events + r.memberships > 0)
         {
-            self.deliver_best_effort().await;
+            self.wake_outbox();
         }
         Ok(results)
     }
@@ -150,11 +182,15 @@ impl Broker {
                 Ok(()) | Err(SyncFailure::Overtaken) => None,
             });
         let txn = self.write().await?;
+        let now = self.now();
         let mut update = node::Entity::update_many().filter(node::Column::Id.eq(&n.id));
         update = match &error {
+            // A later sync (on another replica's clock) that recorded its time first stands;
+            // the time never goes back.
             None => update
-                .col_expr(node::Column::LastSyncAtMs, Expr::value(self.now()))
-                .col_expr(node::Column::LastError, Expr::value("")),
+                .col_expr(node::Column::LastSyncAtMs, Expr::value(now))
+                .col_expr(node::Column::LastError, Expr::value(""))
+                .filter(node::Column::LastSyncAtMs.lte(now)),
             Some(e) => update.col_expr(node::Column::LastError, Expr::value(e.clone())),
         };
         update.exec(&*txn).await?;
@@ -174,6 +210,15 @@ impl Broker {
             }
         }
         Ok(result)
+    }
+
+    /// Returns the mutex that one sync of `node_id` in this process holds.
+    fn node_sync_lock(&self, node_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .sync_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(locks.entry(node_id.to_owned()).or_default())
     }
 
     /// Pulls and applies profile changes until the node has no more.

@@ -246,7 +246,7 @@ impl Broker {
         let row = owned(&*txn, owner, id).await?;
         let t = apply(&*txn, row, owner, action, now, |t| change(t, now)).await?;
         txn.commit().await?;
-        self.deliver_best_effort().await;
+        self.wake_outbox();
         Ok(t)
     }
 

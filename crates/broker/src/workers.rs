@@ -1,6 +1,8 @@
-//! The broker's background jobs: the periodic sync of every node, the outbox delivery and the
-//! expiry of proposals. Each runs on its own interval until the stop signal, each iteration in
-//! its own span; a failed iteration is logged and the next one tries again.
+//! The broker's background jobs: the periodic sync of every node, the outbox's delivery lanes
+//! and the expiry of proposals. Sync and expiry run on their own intervals until the stop
+//! signal, each iteration in its own span; a failed iteration is logged and the next one tries
+//! again. The delivery lanes run as long (see `delivery`), woken by every change that writes
+//! messages and at least every `outbox_interval_secs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +21,6 @@ const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Copy)]
 enum Job {
     Sync,
-    Outbox,
     Expiry,
 }
 
@@ -27,7 +28,6 @@ impl Job {
     fn name(self) -> &'static str {
         match self {
             Self::Sync => "sync",
-            Self::Outbox => "outbox",
             Self::Expiry => "expiry",
         }
     }
@@ -39,14 +39,9 @@ impl Job {
                     tracing::warn!(error = %e, "periodic sync failed");
                 }
             }
-            Self::Outbox => {
-                if let Err(e) = broker.deliver_outbox().await {
-                    tracing::warn!(error = %e, "outbox delivery failed");
-                }
-            }
             Self::Expiry => match broker.expire_proposals().await {
                 Ok(0) => {}
-                Ok(_) => broker.deliver_best_effort().await,
+                Ok(_) => broker.wake_outbox(),
                 Err(e) => tracing::warn!(error = %e, "proposal expiry failed"),
             },
         }
@@ -58,10 +53,17 @@ pub(crate) fn spawn(broker: Arc<Broker>, stop: CancellationToken) -> JoinSet<()>
     let config = broker.config();
     let jobs = [
         (Job::Sync, config.sync_interval_secs),
-        (Job::Outbox, config.outbox_interval_secs),
         (Job::Expiry, EXPIRY_INTERVAL.as_secs()),
     ];
     let mut set = JoinSet::new();
+    match config.outbox_interval_secs {
+        0 => tracing::info!(job = "outbox", "background job disabled"),
+        secs => {
+            let lanes =
+                crate::delivery::run(Arc::clone(&broker), Duration::from_secs(secs), stop.clone());
+            set.spawn(lanes.instrument(tracing::info_span!("background_job", job = "outbox")));
+        }
+    }
     for (job, secs) in jobs {
         if secs == 0 {
             tracing::info!(job = job.name(), "background job disabled");

@@ -204,6 +204,7 @@ async fn small_network(harness: &Harness) -> (TestNode, u32) {
         .expect("round")
         .into_inner();
     assert_eq!(round.proposals, 3, "{round:?}");
+    harness.settle().await;
 
     let mut proposals = Vec::new();
     for id in &ids {
@@ -302,6 +303,7 @@ async fn the_figures_match_what_happened() {
     assert_eq!(a["profiles"], 2);
     assert_eq!(a["tandems"], 1);
     assert_eq!(a["stale"], false);
+    assert_eq!(a["outbox_dead_letters"], 0);
     assert!(a["last_error"].is_null());
     assert!(a["last_sync_at_ms"].as_i64().expect("synced") > 0);
     assert!(a["sync_lag_secs"].as_u64().expect("lag") < 60);
@@ -444,6 +446,10 @@ async fn metrics_are_valid_prometheus_text_with_exact_figures() {
     assert_eq!(sample("tandem_node_stale{node=\"offline\"}"), 1.0);
     assert_eq!(sample("tandem_node_sync_error{node=\"offline\"}"), 1.0);
     assert_eq!(sample("tandem_node_stale{node=\"assoc\"}"), 0.0);
+    assert_eq!(
+        sample("tandem_node_outbox_dead_letters{node=\"assoc\"}"),
+        0.0
+    );
     assert_eq!(sample("tandem_matching_rounds"), 1.0);
     // The time to match is a histogram over every tandem: one tandem, in some bucket.
     assert_eq!(sample("tandem_time_to_match_seconds_count"), 1.0);

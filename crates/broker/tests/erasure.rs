@@ -67,6 +67,7 @@ async fn an_erased_mentee_leaves_a_tombstone_and_the_node_forgets_it() {
     };
     let erased_intro = proposal_of(erased.clone()).await;
     let kept_intro = proposal_of(kept.clone()).await;
+    assert_eq!(harness.settle().await, 2);
     assert!(
         node.introduction(&erased_intro)
             .expect("delivered")
@@ -108,6 +109,7 @@ async fn an_erased_mentee_leaves_a_tombstone_and_the_node_forgets_it() {
     );
 
     // The node closed the introduction and forgot the mentee; the other one is untouched.
+    assert_eq!(harness.settle().await, 2, "the close and the forget");
     let intro = node.introduction(&erased_intro).expect("still known");
     assert_eq!(intro.closed.as_deref(), Some("mentee_withdrawn"));
     assert!(intro.forgotten);

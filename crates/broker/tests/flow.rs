@@ -91,7 +91,8 @@ async fn main_flow(harness: &Harness) {
             .any(|r| r.criterion == "goal_coverage")
     );
 
-    // The introduction reached the node before the round returned.
+    // The introduction reaches the node once the outbox settled.
+    assert_eq!(harness.settle().await, 1);
     let intro = assoc
         .introduction(&proposal.proposal_id)
         .expect("introduction delivered");

@@ -64,6 +64,7 @@ async fn after_a_mentor_declines_the_next_round_proposes_another_mentor() {
             .proposals,
         1
     );
+    harness.settle().await;
     let first = harness.broker.list_proposals(ACME, &m).await.expect("list");
     let first = &first[0];
     assert_eq!(
@@ -92,6 +93,7 @@ async fn after_a_mentor_declines_the_next_round_proposes_another_mentor() {
             .proposals,
         1
     );
+    harness.settle().await;
     let proposals = harness.broker.list_proposals(ACME, &m).await.expect("list");
     assert_eq!(proposals.len(), 2);
     // Newest first: the second mentor now, the declined one before.
@@ -133,6 +135,11 @@ async fn a_mentor_withdrawn_at_the_node_ends_the_open_proposal() {
     let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
+    assert_eq!(
+        harness.settle().await,
+        1,
+        "the introduction reached the node"
+    );
 
     node.withdraw(&support::token(1001));
     let synced = harness.broker.sync_nodes(None).await.expect("sync");
@@ -149,7 +156,7 @@ async fn a_mentor_withdrawn_at_the_node_ends_the_open_proposal() {
         .expect("count");
     assert_eq!(profiles, 1, "the withdrawn profile is erased at the broker");
 
-    harness.broker.deliver_outbox().await.expect("deliver");
+    assert_eq!(harness.settle().await, 1);
     let intro = node.introduction(&proposal_id).expect("intro");
     assert_eq!(intro.closed.as_deref(), Some("mentor_withdrawn"));
 
@@ -170,6 +177,7 @@ async fn a_new_pseudonym_or_suppression_keeps_the_open_proposal() {
     let node = two_mentors(&harness).await;
     let m = submit(&harness, "k").await;
     harness.broker.run_matching_round().await.expect("round");
+    harness.settle().await;
     let proposal = harness.broker.list_proposals(ACME, &m).await.expect("list")[0].clone();
     let pseudonym = proposal.mentor.expect("mentor").pseudonym;
     node.decide(&proposal.proposal_id, MentorDecision::Accepted);
@@ -277,9 +285,19 @@ async fn introductions_wait_in_the_outbox_while_the_node_is_down() {
         .expect("query")
         .expect("queued");
     assert_eq!(pending.delivered_at_ms, 0);
-    assert_eq!(pending.attempts, 1, "the round tried once inline");
-    assert!(!pending.last_error.is_empty());
-    assert!(pending.next_attempt_at_ms > pending.created_at_ms);
+    assert_eq!(pending.attempts, 0, "the round only queued it");
+
+    // The node is down: the attempt fails and the message waits for a retry.
+    assert_eq!(harness.broker.deliver_outbox().await.expect("deliver"), 0);
+    let failed = outbox::Entity::find_by_id(pending.id)
+        .one(&harness.db)
+        .await
+        .expect("query")
+        .expect("row");
+    assert_eq!((failed.delivered_at_ms, failed.attempts), (0, 1));
+    assert!(!failed.last_error.is_empty());
+    assert!(failed.next_attempt_at_ms > failed.created_at_ms);
+    assert_eq!(failed.leased_until_ms, 0, "the lease ends with the attempt");
 
     // Not due yet: nothing is attempted.
     assert_eq!(harness.broker.deliver_outbox().await.expect("deliver"), 0);
@@ -337,6 +355,7 @@ async fn a_company_decline_closes_the_introduction_and_the_mentee_waits() {
     let node = two_mentors(&harness).await;
     let m = submit(&harness, "k").await;
     harness.broker.run_matching_round().await.expect("round");
+    harness.settle().await;
     let mut acme = harness.company(ACME);
     let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
@@ -366,6 +385,7 @@ async fn a_company_decline_closes_the_introduction_and_the_mentee_waits() {
         mentee_status(&harness, &m).await,
         MenteeStatus::Waiting as i32
     );
+    assert_eq!(harness.settle().await, 1);
     let intro = node.introduction(&proposal_id).expect("intro");
     assert_eq!(intro.closed.as_deref(), Some("company_declined"));
     node.stop().await;
@@ -378,6 +398,7 @@ async fn a_confirmation_before_the_mentor_accepts_completes_on_sync() {
     let node = two_mentors(&harness).await;
     let m = submit(&harness, "k").await;
     harness.broker.run_matching_round().await.expect("round");
+    harness.settle().await;
     let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
@@ -418,6 +439,7 @@ async fn expired_proposals_end_and_the_node_is_told() {
     let node = two_mentors(&harness).await;
     let m = submit(&harness, "k").await;
     harness.broker.run_matching_round().await.expect("round");
+    harness.settle().await;
     let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
@@ -434,7 +456,7 @@ async fn expired_proposals_end_and_the_node_is_told() {
         mentee_status(&harness, &m).await,
         MenteeStatus::Waiting as i32
     );
-    harness.broker.deliver_outbox().await.expect("deliver");
+    assert_eq!(harness.settle().await, 1);
     assert_eq!(
         node.introduction(&proposal_id)
             .expect("intro")
@@ -452,6 +474,7 @@ async fn withdrawing_a_proposed_mentee_closes_the_introduction() {
     let node = two_mentors(&harness).await;
     let m = submit(&harness, "k").await;
     harness.broker.run_matching_round().await.expect("round");
+    harness.settle().await;
     let proposal_id = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
@@ -468,6 +491,7 @@ async fn withdrawing_a_proposed_mentee_closes_the_introduction() {
         mentee_status(&harness, &m).await,
         MenteeStatus::Withdrawn as i32
     );
+    assert_eq!(harness.settle().await, 1);
     assert_eq!(
         node.introduction(&proposal_id)
             .expect("intro")

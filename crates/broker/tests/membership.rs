@@ -76,6 +76,7 @@ async fn a_removed_company_loses_its_keys_and_its_mentees_leave_matching_but_tan
     let proposed = submit(&harness, ACME, "proposed").await;
     let round = harness.broker.run_matching_round().await.expect("round");
     assert_eq!(round.proposals, 2, "{round:?}");
+    harness.settle().await;
     let proposal = |m: String| {
         let broker = harness.broker.clone();
         async move { broker.list_proposals(ACME, &m).await.expect("list")[0].clone() }
@@ -134,6 +135,7 @@ async fn a_removed_company_loses_its_keys_and_its_mentees_leave_matching_but_tan
         proposal(proposed.clone()).await.status,
         ProposalStatus::Withdrawn as i32
     );
+    harness.settle().await;
     let intro = assoc
         .introduction(&open_proposal.proposal_id)
         .expect("intro");

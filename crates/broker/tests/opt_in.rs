@@ -33,7 +33,8 @@ async fn proposed(harness: &Harness) -> (TestNode, String, String) {
     let p = harness.broker.list_proposals(ACME, &m).await.expect("list")[0]
         .proposal_id
         .clone();
-    assert!(node.introduction(&p).is_some(), "delivered at once");
+    assert_eq!(harness.settle().await, 1);
+    assert!(node.introduction(&p).is_some(), "delivered");
     (node, m, p)
 }
 

@@ -39,6 +39,9 @@ const BROKER_KEYS: &[&str] = &[
     "database_url",
     "sync_interval_secs",
     "outbox_interval_secs",
+    "outbox_deadline_ms",
+    "outbox_retry_base_ms",
+    "outbox_max_attempts",
     "proposal_ttl_hours",
     "profile_staleness_secs",
     "weights",
@@ -164,7 +167,23 @@ federation_key = "fedcba9876543210fedcba9876543210"
     fn loads_the_shipped_examples() {
         let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
         load_node(&deploy.join("node.toml")).expect("deploy/node.toml");
-        load_broker(&deploy.join("broker.toml")).expect("deploy/broker.toml");
+        let broker = load_broker(&deploy.join("broker.toml")).expect("deploy/broker.toml");
+        // The example spells out the outbox's defaults.
+        let defaults = tandem_broker::BrokerConfig::new("sqlite://b.db");
+        assert_eq!(
+            (
+                broker.outbox_interval_secs,
+                broker.outbox_deadline_ms,
+                broker.outbox_retry_base_ms,
+                broker.outbox_max_attempts
+            ),
+            (
+                defaults.outbox_interval_secs,
+                defaults.outbox_deadline_ms,
+                defaults.outbox_retry_base_ms,
+                defaults.outbox_max_attempts
+            )
+        );
     }
 
     /// Uncomments the example section `[name]` of a shipped configuration and its keys.

@@ -193,6 +193,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Solve(options) => bench::solve(&options),
         Command::Bench(bench::BenchCommand::Match(options)) => bench::bench_match(&options),
         Command::Health(options) => health::run(&options).await,
+        Command::Bench(bench::BenchCommand::Service(options)) => {
+            let _telemetry = telemetry("tandem-bench", "warn")?;
+            bench::service::bench_service(&options).await
+        }
         Command::Node {
             config,
             insecure_dev,

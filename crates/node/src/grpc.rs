@@ -17,13 +17,14 @@ use tandem_proto::{
 };
 use tandem_proto::{
     CloseIntroductionRequest, CloseIntroductionResponse, ContactCard, CreateMentorRequest,
-    DeliverIntroductionRequest, DeliverIntroductionResponse, ForgetMenteeRequest,
-    ForgetMenteeResponse, GetDecisionRequest, GetDecisionsRequest, GetDecisionsResponse,
-    GetMentorRequest, GetNodeInfoRequest, GetProfileChangesRequest, GetProfileChangesResponse,
-    GetPublicationReportRequest, Introduction, IntroductionDecision, ListIntroductionsRequest,
-    ListIntroductionsResponse, ListMentorsRequest, ListMentorsResponse, ListNodeAuditEventsRequest,
-    ListNodeAuditEventsResponse, Mentor, NodeInfo, PublicationReport, RecordDecisionRequest,
-    ReleaseContactCardRequest, RemoveMentorRequest, RemoveMentorResponse, UpdateMentorRequest,
+    DeliverIntroductionRequest, DeliverIntroductionResponse, DeliverIntroductionsRequest,
+    DeliverIntroductionsResponse, ForgetMenteeRequest, ForgetMenteeResponse, GetDecisionRequest,
+    GetDecisionsRequest, GetDecisionsResponse, GetMentorRequest, GetNodeInfoRequest,
+    GetProfileChangesRequest, GetProfileChangesResponse, GetPublicationReportRequest, Introduction,
+    IntroductionDecision, ListIntroductionsRequest, ListIntroductionsResponse, ListMentorsRequest,
+    ListMentorsResponse, ListNodeAuditEventsRequest, ListNodeAuditEventsResponse, Mentor, NodeInfo,
+    PublicationReport, RecordDecisionRequest, ReleaseContactCardRequest, RemoveMentorRequest,
+    RemoveMentorResponse, UpdateMentorRequest,
 };
 use tandem_proto::{
     EndTandemRequest, GetTandemEventsRequest, GetTandemEventsResponse, GiveFeedbackRequest,
@@ -105,6 +106,23 @@ impl NodeService for NodeApi {
         request: Request<DeliverIntroductionRequest>,
     ) -> RpcResult<DeliverIntroductionResponse> {
         reply(self.state.deliver_introduction(request.into_inner()).await)
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(node = %self.state.node_id, introductions = request.get_ref().introductions.len())
+    )]
+    async fn deliver_introductions(
+        &self,
+        request: Request<DeliverIntroductionsRequest>,
+    ) -> RpcResult<DeliverIntroductionsResponse> {
+        let requests = request.into_inner().introductions;
+        reply(
+            self.state
+                .deliver_introductions(requests)
+                .await
+                .map(|outcomes| DeliverIntroductionsResponse { outcomes }),
+        )
     }
 
     #[tracing::instrument(

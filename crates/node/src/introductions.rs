@@ -1,22 +1,25 @@
 //! Introductions: the broker delivers them, the mentor decides at the node, the broker reads
 //! the decisions, closes what it no longer pursues and, after the double opt-in, receives the
 //! mentor's contact card. When a company erases its mentee, the broker asks the node to forget
-//! the mentee summary; the introduction itself stays for the node's records.
+//! the mentee summary; the introduction itself stays for the node's records. Every
+//! introduction closed or forgotten leaves a tombstone (`tombstones`), and a delivery of it
+//! arriving late is refused.
 
 use prost::Message;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use tandem_proto::{
-    ContactCard, DeliverIntroductionRequest, DeliverIntroductionResponse, GetDecisionsResponse,
-    Introduction, IntroductionDecision, MentorDecision,
+    ContactCard, DeliverIntroductionRequest, DeliverIntroductionResponse, DeliveryOutcome,
+    GetDecisionsResponse, Introduction, IntroductionDecision, MenteeSummary, MentorDecision,
 };
-use tandem_storage::node::{counter, introduction, mentor};
+use tandem_storage::node::{counter, introduction, mentor, publication};
 use tracing::info;
 
 use crate::feed::{cursor, page_size, wire};
 use crate::records::{self, encode_reasons, introduction_to_proto};
+use crate::tombstones::{self, Ending};
 use crate::{NodeError, NodeState, Staff, audit, counters};
 
 /// Longest introduction id the node accepts.
@@ -25,6 +28,8 @@ const MAX_ID: usize = 128;
 const MAX_REASON: usize = 200;
 /// Most score reasons one introduction may carry.
 const MAX_REASONS: usize = 32;
+/// Most introductions one `DeliverIntroductions` call may carry.
+pub const MAX_BATCH: usize = 500;
 
 fn not_found() -> NodeError {
     NodeError::NotFound("introduction not found".to_owned())
@@ -56,49 +61,130 @@ async fn find(txn: &DatabaseTransaction, id: &str) -> Result<introduction::Model
         .ok_or_else(not_found)
 }
 
+/// Checks a delivery's fields and returns its mentee summary.
+fn check_delivery(request: &DeliverIntroductionRequest) -> Result<MenteeSummary, NodeError> {
+    check_introduction_id(&request.introduction_id)?;
+    let mentee = request
+        .mentee
+        .clone()
+        .ok_or_else(|| NodeError::invalid("mentee", "is required"))?;
+    if request.reasons.len() > MAX_REASONS {
+        return Err(NodeError::invalid(
+            "reasons",
+            format!("at most {MAX_REASONS} reasons"),
+        ));
+    }
+    if !request.mentee_ref.is_empty()
+        && (request.mentee_ref.len() != 64
+            || !request.mentee_ref.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(NodeError::invalid(
+            "mentee_ref",
+            "must be empty or 64 hex characters",
+        ));
+    }
+    Ok(mentee)
+}
+
 fn is_accepted(row: &introduction::Model) -> bool {
     row.decision == MentorDecision::Accepted as i32
 }
 
 impl NodeState {
     /// Stores an introduction for the mentor behind `pseudonym`. Idempotent on the
-    /// introduction id: a known id is acknowledged as a duplicate and nothing changes.
+    /// introduction id: a known, live id is acknowledged as a duplicate and nothing changes.
+    /// An id that was closed or forgotten here (or told to be before it arrived) is refused
+    /// with `WrongState`: a delivery that lost the race against a close or an erasure must not
+    /// bring the mentee back.
     pub async fn deliver_introduction(
         &self,
         request: DeliverIntroductionRequest,
     ) -> Result<DeliverIntroductionResponse, NodeError> {
-        check_introduction_id(&request.introduction_id)?;
-        let mentee = request
-            .mentee
-            .ok_or_else(|| NodeError::invalid("mentee", "is required"))?;
-        if request.reasons.len() > MAX_REASONS {
-            return Err(NodeError::invalid(
-                "reasons",
-                format!("at most {MAX_REASONS} reasons"),
-            ));
-        }
-
-        if !request.mentee_ref.is_empty()
-            && (request.mentee_ref.len() != 64
-                || !request.mentee_ref.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(NodeError::invalid(
-                "mentee_ref",
-                "must be empty or 64 hex characters",
-            ));
-        }
-
+        let mentee = check_delivery(&request)?;
         let txn = self.write().await?;
-        if introduction::Entity::find_by_id(request.introduction_id.clone())
-            .one(&*txn)
+        let response = self.store_introduction(&txn, request, mentee).await?;
+        txn.commit().await?;
+        Ok(response)
+    }
+
+    /// Delivers a batch of introductions in one transaction, each as
+    /// [`NodeState::deliver_introduction`] would (each in a savepoint of its own, so that one
+    /// refused introduction leaves the others stored), and returns each one's outcome in order.
+    pub async fn deliver_introductions(
+        &self,
+        requests: Vec<DeliverIntroductionRequest>,
+    ) -> Result<Vec<DeliveryOutcome>, NodeError> {
+        if requests.len() > MAX_BATCH {
+            return Err(NodeError::invalid(
+                "introductions",
+                format!("at most {MAX_BATCH} introductions per call"),
+            ));
+        }
+        let txn = self.write().await?;
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            let introduction_id = request.introduction_id.clone();
+            let result = match check_delivery(&request) {
+                Ok(mentee) => {
+                    let savepoint = txn.begin().await?;
+                    match self.store_introduction(&savepoint, request, mentee).await {
+                        Ok(response) => {
+                            savepoint.commit().await?;
+                            Ok(response)
+                        }
+                        Err(refused) => Err(refused),
+                    }
+                }
+                Err(refused) => Err(refused),
+            };
+            outcomes.push(match result {
+                Ok(response) => DeliveryOutcome {
+                    introduction_id,
+                    code: tonic::Code::Ok as i32,
+                    message: String::new(),
+                    duplicate: response.duplicate,
+                },
+                // A database failure fails the whole batch (nothing is committed).
+                Err(NodeError::Db(e)) => return Err(NodeError::Db(e)),
+                Err(refused) => {
+                    let status = tonic::Status::from(refused);
+                    DeliveryOutcome {
+                        introduction_id,
+                        code: status.code() as i32,
+                        message: status.message().to_owned(),
+                        duplicate: false,
+                    }
+                }
+            });
+        }
+        txn.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Stores one checked introduction inside `txn` (see [`NodeState::deliver_introduction`]).
+    async fn store_introduction(
+        &self,
+        txn: &DatabaseTransaction,
+        request: DeliverIntroductionRequest,
+        mentee: MenteeSummary,
+    ) -> Result<DeliverIntroductionResponse, NodeError> {
+        if let Err(refused) = tombstones::refuse_if_ended(txn, &request.introduction_id).await {
+            info!(introduction_id = %request.introduction_id, "late delivery of an ended introduction refused");
+            return Err(refused);
+        }
+        if let Some(known) = introduction::Entity::find_by_id(request.introduction_id.clone())
+            .one(txn)
             .await?
-            .is_some()
         {
+            if known.mentee_forgotten_at_ms != 0 || known.closed {
+                let how = if known.closed { "closed" } else { "forgotten" };
+                return Err(tombstones::ended(&request.introduction_id, how));
+            }
             info!(introduction_id = %request.introduction_id, "introduction delivered again");
             return Ok(DeliverIntroductionResponse { duplicate: true });
         }
         let mentor_id = self
-            .mentor_by_pseudonym(&txn, &request.pseudonym)
+            .mentor_by_pseudonym(txn, &request.pseudonym)
             .await?
             .ok_or_else(|| NodeError::NotFound("pseudonym: unknown mentor".to_owned()))?;
         // A mentee proposed again to a mentor it was proposed to before (under the mentor's
@@ -108,11 +194,11 @@ impl NodeState {
             && introduction::Entity::find()
                 .filter(introduction::Column::MentorId.eq(&mentor_id))
                 .filter(introduction::Column::MenteeRef.eq(&request.mentee_ref))
-                .one(&*txn)
+                .one(txn)
                 .await?
                 .is_some();
         let (decision, decision_seq, decided_at_ms) = if seen_before {
-            let seq = counters::next(&txn, counter::DECISION_SEQ).await?;
+            let seq = counters::next(txn, counter::DECISION_SEQ).await?;
             (MentorDecision::Declined, seq, self.now())
         } else {
             (MentorDecision::Pending, 0, 0)
@@ -133,10 +219,10 @@ impl NodeState {
             mentee_forgotten_at_ms: Set(0),
             mentee_ref: Set(request.mentee_ref.clone()),
         }
-        .insert(&*txn)
+        .insert(txn)
         .await?;
         audit::record(
-            &*txn,
+            txn,
             self.now(),
             audit::BROKER,
             "introduction.delivered",
@@ -149,7 +235,6 @@ impl NodeState {
             },
         )
         .await?;
-        txn.commit().await?;
 
         info!(introduction_id = %request.introduction_id, mentor_id, "introduction received");
         Ok(DeliverIntroductionResponse { duplicate: false })
@@ -165,9 +250,28 @@ impl NodeState {
         if pseudonym.is_empty() {
             return Ok(None);
         }
-        // Pseudonyms are keyed hashes that only this node can compute, so the node recomputes
-        // them. Both the current and the previous epoch count: an introduction the broker
-        // proposed just before a rotation must still reach its mentor.
+        // A pseudonym is a keyed hash that only this node can compute, valid in the current
+        // and the previous epoch: an introduction the broker proposed just before a rotation
+        // must still reach its mentor. The publication records which mentor each published
+        // pseudonym stands for (rows are never deleted), so the usual lookup is one read
+        // whatever the node's size; only a pseudonym never published is searched for among
+        // all mentors.
+        let current = self.epoch();
+        let previous = current.and_then(|n| n.checked_sub(1));
+        let is_theirs = |mentor_id: &str| {
+            self.pseudonym_in(current, mentor_id) == pseudonym
+                || previous.is_some_and(|p| self.pseudonym_in(Some(p), mentor_id) == pseudonym)
+        };
+        if let Some(row) = publication::Entity::find_by_id(pseudonym.to_owned())
+            .one(txn)
+            .await?
+        {
+            let active = mentor::Entity::find_by_id(row.mentor_id.clone())
+                .one(txn)
+                .await?
+                .is_some_and(|m| !m.removed);
+            return Ok((active && is_theirs(&row.mentor_id)).then_some(row.mentor_id));
+        }
         let ids: Vec<String> = mentor::Entity::find()
             .select_only()
             .column(mentor::Column::Id)
@@ -175,12 +279,7 @@ impl NodeState {
             .into_tuple()
             .all(txn)
             .await?;
-        let current = self.epoch();
-        let previous = current.and_then(|n| n.checked_sub(1));
-        Ok(ids.into_iter().find(|id| {
-            self.pseudonym_in(current, id) == pseudonym
-                || previous.is_some_and(|p| self.pseudonym_in(Some(p), id) == pseudonym)
-        }))
+        Ok(ids.into_iter().find(|id| is_theirs(id)))
     }
 
     /// Returns the introductions the node received (only one mentor's when given), newest first.
@@ -320,12 +419,14 @@ impl NodeState {
     }
 
     /// Ends an introduction the broker no longer pursues. Idempotent: closing a closed
-    /// introduction changes nothing. An accepted introduction frees its mentor's place.
+    /// introduction changes nothing. An accepted introduction frees its mentor's place. An id
+    /// the node never stored gets its tombstone, so that a delivery still under way is refused.
     pub async fn close_introduction(
         &self,
         introduction_id: &str,
         reason: &str,
     ) -> Result<(), NodeError> {
+        check_introduction_id(introduction_id)?;
         let reason = reason.trim();
         if reason.chars().count() > MAX_REASON {
             return Err(NodeError::invalid(
@@ -338,8 +439,31 @@ impl NodeState {
         }
 
         let txn = self.write().await?;
-        let row = find(&txn, introduction_id).await?;
+        let ids = [introduction_id.to_owned()];
+        tombstones::record(&*txn, &ids, Ending::Closed, self.now()).await?;
+        let Some(row) = introduction::Entity::find_by_id(introduction_id.to_owned())
+            .one(&*txn)
+            .await?
+        else {
+            audit::record(
+                &*txn,
+                self.now(),
+                audit::BROKER,
+                "introduction.closed",
+                "introduction",
+                introduction_id,
+                &format!("{reason}; never delivered"),
+            )
+            .await?;
+            txn.commit().await?;
+            info!(
+                introduction_id,
+                reason, "introduction closed before it arrived"
+            );
+            return Ok(());
+        };
         if row.closed {
+            txn.commit().await?;
             return Ok(());
         }
         let frees_place = is_accepted(&row);
@@ -421,12 +545,37 @@ impl NodeState {
 
     /// Forgets the mentee summary and the score reasons (which describe the mentee's goals) of
     /// an introduction because the company erased the mentee. The introduction's id, mentor,
-    /// decision and state stay. Idempotent: forgetting again changes nothing.
+    /// decision and state stay. Idempotent: forgetting again changes nothing. An id the node
+    /// never stored gets its tombstone (a delivery still under way is refused) and the answer
+    /// is the same: nothing of the mentee is here.
     pub async fn forget_mentee(&self, introduction_id: &str) -> Result<(), NodeError> {
         check_introduction_id(introduction_id)?;
         let txn = self.write().await?;
-        let row = find(&txn, introduction_id).await?;
+        let ids = [introduction_id.to_owned()];
+        tombstones::record(&*txn, &ids, Ending::Forgotten, self.now()).await?;
+        let Some(row) = introduction::Entity::find_by_id(introduction_id.to_owned())
+            .one(&*txn)
+            .await?
+        else {
+            audit::record(
+                &*txn,
+                self.now(),
+                audit::BROKER,
+                "introduction.mentee_forgotten",
+                "introduction",
+                introduction_id,
+                "never delivered",
+            )
+            .await?;
+            txn.commit().await?;
+            info!(
+                introduction_id,
+                "mentee forgotten before its introduction arrived"
+            );
+            return Ok(());
+        };
         if row.mentee_forgotten_at_ms != 0 {
+            txn.commit().await?;
             return Ok(());
         }
         let mut row = row.into_active_model();

@@ -45,6 +45,7 @@ mod publication;
 mod records;
 mod staff;
 mod tandems;
+mod tombstones;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -64,6 +65,7 @@ use tandem_service::{Gate, Scope, WriteTxn, Writer};
 pub use companies::{CompanyImportReport, ImportedCompany};
 pub use config::{NodeConfig, PublicationConfig};
 pub use error::NodeError;
+pub use introductions::MAX_BATCH as MAX_DELIVERY_BATCH;
 pub use mentors::ImportReport;
 pub use staff::{Staff, StaffKey};
 pub use tandem_service::{AUTHORIZATION, Clock};
@@ -84,6 +86,15 @@ pub struct NodeState {
     clock: Clock,
     /// Checks the staff's keys (bound to this node) and their rate limits.
     gate: Arc<Gate>,
+}
+
+impl std::fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secrets.
+        f.debug_struct("NodeState")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NodeState {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, TryIntoModel,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TryIntoModel,
 };
 use tandem_domain::{FieldViolation, MentorRecord, Violations, validate};
 use tandem_proto::{Mentor, PublicationState};
@@ -16,7 +16,7 @@ use tandem_storage::node::{counter, introduction, mentor};
 use tracing::info;
 
 use crate::records::{self, MentorLists};
-use crate::{NodeError, NodeState, Staff, audit, counters};
+use crate::{NodeError, NodeState, Staff, audit, counters, tombstones};
 
 /// Why introductions end when their mentor is removed.
 pub const CLOSED_MENTOR_REMOVED: &str = "mentor_removed";
@@ -298,6 +298,15 @@ impl NodeState {
         row.version = Set(version);
         row.updated_at_ms = Set(self.now());
         row.update(&*txn).await?;
+        let open: Vec<String> = introduction::Entity::find()
+            .select_only()
+            .column(introduction::Column::Id)
+            .filter(introduction::Column::MentorId.eq(mentor_id))
+            .filter(introduction::Column::Closed.eq(false))
+            .into_tuple()
+            .all(&*txn)
+            .await?;
+        tombstones::record(&*txn, &open, tombstones::Ending::Closed, self.now()).await?;
         let closed = introduction::Entity::update_many()
             .col_expr(introduction::Column::Closed, Expr::value(true))
             .col_expr(

@@ -202,7 +202,8 @@ async fn broker_and_staff_talk_to_a_served_node() {
     assert!(none.introductions.is_empty());
 
     // The company erased the mentee: the node forgets the summary and the reasons, keeps the
-    // introduction and its state; forgetting again is harmless, an unknown id is not found.
+    // introduction and its state; forgetting again is harmless. An id the node never stored is
+    // forgotten too (its tombstone refuses a delivery arriving later).
     for _ in 0..2 {
         broker
             .forget_mentee(ForgetMenteeRequest {
@@ -224,13 +225,12 @@ async fn broker_and_staff_talk_to_a_served_node() {
     assert!(forgotten.reasons.is_empty());
     assert_eq!(forgotten.decision(), MentorDecision::Accepted);
     assert!(forgotten.contact_released);
-    let status = broker
+    broker
         .forget_mentee(ForgetMenteeRequest {
             introduction_id: "unknown".into(),
         })
         .await
-        .expect_err("unknown");
-    assert_eq!(status.code(), Code::NotFound);
+        .expect("an unknown id is forgotten too");
 
     broker
         .close_introduction(CloseIntroductionRequest {
@@ -239,14 +239,30 @@ async fn broker_and_staff_talk_to_a_served_node() {
         })
         .await
         .expect("close");
-    let status = broker
+    broker
         .close_introduction(CloseIntroductionRequest {
-            introduction_id: "unknown".into(),
+            introduction_id: "never-delivered".into(),
             reason: "expired".into(),
         })
         .await
-        .expect_err("unknown");
-    assert_eq!(status.code(), Code::NotFound);
+        .expect("an unknown id is closed too");
+    for (id, how) in [
+        ("unknown", "forgotten"),
+        ("never-delivered", "closed"),
+        ("intro-1", "forgotten"),
+    ] {
+        let status = broker
+            .deliver_introduction(introduction(id, &mentor.pseudonym))
+            .await
+            .expect_err("a late delivery");
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        assert!(
+            status
+                .message()
+                .contains(&format!("was {how} at this node")),
+            "{status:?}"
+        );
+    }
 
     // Erasure: the mentor disappears from the staff's list and the feed withdraws the profile.
     admin

@@ -338,15 +338,6 @@ async fn unknown_introductions_and_bad_decisions_are_refused() {
     assert_eq!(
         code(
             state
-                .close_introduction("nope", "expired")
-                .await
-                .expect_err("unknown")
-        ),
-        Code::NotFound
-    );
-    assert_eq!(
-        code(
-            state
                 .release_contact_card("nope")
                 .await
                 .expect_err("unknown")

@@ -130,6 +130,23 @@ impl ApiClientTls {
         endpoint.connect_with_connector_lazy(ApiConnector(Arc::clone(&self.config)))
     }
 
+    /// Opens a TLS connection for HTTP/1.1 (the dashboard, `/metrics`) to `addr`, verifying
+    /// the server's certificate against `host`.
+    pub async fn connect_http1(
+        &self,
+        addr: std::net::SocketAddr,
+        host: &str,
+    ) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let mut config = ClientConfig::clone(&self.config);
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let name = rustls_pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {e}")))?;
+        let tcp = TcpStream::connect(addr).await?;
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+    }
+
     /// Connects a gRPC channel to `endpoint`; fails when the handshake does.
     pub async fn connect(
         self: &Arc<Self>,

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde::Serialize;
 use tandem_proto::{CompanyDecision, MentorDecision, ProposalStatus};
 use tandem_storage::broker::{matching_round, mentee, node, outbox, proposal, tandem};
@@ -61,6 +63,9 @@ pub struct NodeHealth {
     pub tandems: u64,
     /// Messages for the node not yet acknowledged (introductions waiting in the outbox).
     pub outbox_pending: u64,
+    /// Messages for the node the broker gave up on (refused for good, or failed too often),
+    /// waiting for an operator to retry or drop them (`OperatorService.ListDeadLetters`).
+    pub outbox_dead_letters: u64,
 }
 
 /// Mentees by state.
@@ -238,16 +243,14 @@ impl Broker {
         let staleness_ms = i64::try_from(self.config.profile_staleness_secs.saturating_mul(1000))
             .unwrap_or(i64::MAX);
 
-        let pending: Vec<(String, i64)> = outbox::Entity::find()
-            .select_only()
-            .column(outbox::Column::NodeId)
-            .column_as(Expr::col(outbox::Column::Id).count(), "pending")
-            .filter(outbox::Column::DeliveredAtMs.eq(0))
-            .group_by(outbox::Column::NodeId)
-            .into_tuple()
-            .all(self.db())
+        let pending = self.outbox_counts(crate::delivery::pending()).await?;
+        let dead_letters = self
+            .outbox_counts(
+                Condition::all()
+                    .add(outbox::Column::DeliveredAtMs.eq(0))
+                    .add(outbox::Column::DeadLetteredAtMs.gt(0)),
+            )
             .await?;
-        let pending: HashMap<String, i64> = pending.into_iter().collect();
         let node_stats: HashMap<&str, &tandem_proto::NodeStats> = stats
             .nodes
             .iter()
@@ -271,6 +274,7 @@ impl Broker {
                     free_capacity: counts.map_or(0, |c| u64::from(c.free_capacity)),
                     tandems: counts.map_or(0, |c| u64::from(c.tandems)),
                     outbox_pending: unsigned(pending.get(&n.id).copied().unwrap_or(0)),
+                    outbox_dead_letters: unsigned(dead_letters.get(&n.id).copied().unwrap_or(0)),
                     display_name: n.display_name,
                     node_id: n.id,
                 }
@@ -378,6 +382,20 @@ impl Broker {
             rounds,
             unmatched,
         })
+    }
+
+    /// Counts the outbox messages `which` selects, by node.
+    async fn outbox_counts(&self, which: Condition) -> Result<HashMap<String, i64>, BrokerError> {
+        let counts: Vec<(String, i64)> = outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::NodeId)
+            .column_as(Expr::col(outbox::Column::Id).count(), "messages")
+            .filter(which)
+            .group_by(outbox::Column::NodeId)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        Ok(counts.into_iter().collect())
     }
 
     /// Returns every tandem's wait from the mentee's submission until the tandem formed.

@@ -117,6 +117,11 @@ pub fn render_with(d: &Dashboard, rpc: Option<&tandem_service::rpc::RpcMetrics>)
         "Messages for the node not yet acknowledged.",
         &per_node(&|n| n.outbox_pending as f64),
     );
+    e.family(
+        "tandem_node_outbox_dead_letters",
+        "Messages for the node the broker gave up on (refused for good or failed too often), waiting for an operator.",
+        &per_node(&|n| n.outbox_dead_letters as f64),
+    );
     let synced: Vec<Sample<'_>> = d
         .nodes
         .iter()

@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use tandem_proto::operator_service_server::OperatorService;
 use tandem_proto::{
-    GetNetworkStatsRequest, ListAuditEventsRequest, ListAuditEventsResponse, ListNodesRequest,
+    DropDeadLetterRequest, DropDeadLetterResponse, GetNetworkStatsRequest, ListAuditEventsRequest,
+    ListAuditEventsResponse, ListDeadLettersRequest, ListDeadLettersResponse, ListNodesRequest,
     ListNodesResponse, MatchingRound, NetworkStats, Node, RegisterNodeRequest,
-    RunMatchingRoundRequest, SyncNodesRequest, SyncNodesResponse,
+    RetryDeadLetterRequest, RetryDeadLetterResponse, RunMatchingRoundRequest, SyncNodesRequest,
+    SyncNodesResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -93,5 +95,43 @@ impl OperatorService for OperatorGrpc {
         let r = request.into_inner();
         let events = self.broker.list_audit_events(r.after_id, r.limit).await?;
         Ok(Response::new(ListAuditEventsResponse { events }))
+    }
+
+    #[tracing::instrument(name = "OperatorService/ListDeadLetters", skip_all)]
+    async fn list_dead_letters(
+        &self,
+        request: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        operator(&request)?;
+        let r = request.into_inner();
+        let dead_letters = self
+            .broker
+            .list_dead_letters(&r.node_id, r.after_id, r.limit)
+            .await?;
+        Ok(Response::new(ListDeadLettersResponse { dead_letters }))
+    }
+
+    #[tracing::instrument(name = "OperatorService/RetryDeadLetter", skip_all)]
+    async fn retry_dead_letter(
+        &self,
+        request: Request<RetryDeadLetterRequest>,
+    ) -> Result<Response<RetryDeadLetterResponse>, Status> {
+        operator(&request)?;
+        self.broker
+            .retry_dead_letter(request.get_ref().message_id)
+            .await?;
+        Ok(Response::new(RetryDeadLetterResponse {}))
+    }
+
+    #[tracing::instrument(name = "OperatorService/DropDeadLetter", skip_all)]
+    async fn drop_dead_letter(
+        &self,
+        request: Request<DropDeadLetterRequest>,
+    ) -> Result<Response<DropDeadLetterResponse>, Status> {
+        operator(&request)?;
+        self.broker
+            .drop_dead_letter(request.get_ref().message_id)
+            .await?;
+        Ok(Response::new(DropDeadLetterResponse {}))
     }
 }

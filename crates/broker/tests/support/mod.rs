@@ -208,6 +208,17 @@ impl Harness {
         }
     }
 
+    /// Delivers everything the outbox holds that is due, as the background delivery lanes
+    /// would (they are off in most tests, so that tests drive every step): what a call sent
+    /// to the nodes has reached them once this returns. Returns how many messages the nodes
+    /// acknowledged.
+    pub async fn settle(&self) -> usize {
+        self.broker
+            .settle_outbox()
+            .await
+            .expect("settle the outbox")
+    }
+
     /// Returns an operator client.
     pub fn operator(&self) -> OperatorClient {
         OperatorServiceClient::with_interceptor(self.channel.clone(), bearer("operator"))

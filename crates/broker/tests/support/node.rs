@@ -2,8 +2,9 @@
 //! ephemeral port and keeps its state in memory — a versioned profile feed, a versioned
 //! membership feed of the member companies it admitted (with their enrolment codes),
 //! introductions (idempotent on their id), a decision log, closing, and contact cards released
-//! only for accepted, open introductions, forgetting a mentee summary. It can be stopped and
-//! restarted on the same port.
+//! only for accepted, open introductions, forgetting a mentee summary. It logs every message
+//! the broker's outbox brings, in order. It can be stopped, made to hang (accept connections
+//! and never answer) and restarted on the same port.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,13 +14,14 @@ use tandem_proto::node_service_server::{NodeService, NodeServiceServer};
 use tandem_proto::profile_change::Change;
 use tandem_proto::{
     AnonymisedProfile, CloseIntroductionRequest, CloseIntroductionResponse, ContactCard,
-    DeliverIntroductionRequest, DeliverIntroductionResponse, ForgetMenteeRequest,
-    ForgetMenteeResponse, GetDecisionRequest, GetDecisionsRequest, GetDecisionsResponse,
-    GetMembershipChangesRequest, GetMembershipChangesResponse, GetNodeInfoRequest,
-    GetProfileChangesRequest, GetProfileChangesResponse, GetTandemEventsRequest,
-    GetTandemEventsResponse, IntroductionDecision, Membership, MentorDecision, NodeInfo,
-    ProfileChange, ReleaseContactCardRequest, Tandem, UpdateTandemRequest, UpdateTandemResponse,
-    Withdrawal, WithdrawalReason,
+    DeliverIntroductionRequest, DeliverIntroductionResponse, DeliverIntroductionsRequest,
+    DeliverIntroductionsResponse, DeliveryOutcome, ForgetMenteeRequest, ForgetMenteeResponse,
+    GetDecisionRequest, GetDecisionsRequest, GetDecisionsResponse, GetMembershipChangesRequest,
+    GetMembershipChangesResponse, GetNodeInfoRequest, GetProfileChangesRequest,
+    GetProfileChangesResponse, GetTandemEventsRequest, GetTandemEventsResponse,
+    IntroductionDecision, Membership, MentorDecision, NodeInfo, ProfileChange,
+    ReleaseContactCardRequest, Tandem, UpdateTandemRequest, UpdateTandemResponse, Withdrawal,
+    WithdrawalReason,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -52,6 +54,8 @@ struct State {
     tandems: BTreeMap<String, Tandem>,
     /// The membership feed's version.
     membership_version: u64,
+    /// Every outbox message the broker sent, in order of arrival: (kind, introduction id).
+    calls: Vec<(&'static str, String)>,
     /// Each membership in its current state, by company id.
     memberships: BTreeMap<String, Membership>,
 }
@@ -143,6 +147,9 @@ impl NodeService for Service {
     ) -> Result<Response<DeliverIntroductionResponse>, Status> {
         let r = request.into_inner();
         let mut state = self.state();
+        state
+            .calls
+            .push(("deliver_introduction", r.introduction_id.clone()));
         if let Some(known) = state.introductions.get_mut(&r.introduction_id) {
             known.deliveries += 1;
             return Ok(Response::new(DeliverIntroductionResponse {
@@ -166,6 +173,32 @@ impl NodeService for Service {
         Ok(Response::new(DeliverIntroductionResponse {
             duplicate: false,
         }))
+    }
+
+    async fn deliver_introductions(
+        &self,
+        request: Request<DeliverIntroductionsRequest>,
+    ) -> Result<Response<DeliverIntroductionsResponse>, Status> {
+        let mut outcomes = Vec::new();
+        for r in request.into_inner().introductions {
+            let introduction_id = r.introduction_id.clone();
+            let outcome = match self.deliver_introduction(Request::new(r)).await {
+                Ok(answer) => DeliveryOutcome {
+                    introduction_id,
+                    code: 0,
+                    message: String::new(),
+                    duplicate: answer.into_inner().duplicate,
+                },
+                Err(status) => DeliveryOutcome {
+                    introduction_id,
+                    code: status.code() as i32,
+                    message: status.message().to_owned(),
+                    duplicate: false,
+                },
+            };
+            outcomes.push(outcome);
+        }
+        Ok(Response::new(DeliverIntroductionsResponse { outcomes }))
     }
 
     async fn get_decisions(
@@ -216,6 +249,9 @@ impl NodeService for Service {
     ) -> Result<Response<CloseIntroductionResponse>, Status> {
         let r = request.into_inner();
         let mut state = self.state();
+        state
+            .calls
+            .push(("close_introduction", r.introduction_id.clone()));
         let intro = state
             .introductions
             .get_mut(&r.introduction_id)
@@ -247,11 +283,17 @@ impl NodeService for Service {
         &self,
         request: Request<UpdateTandemRequest>,
     ) -> Result<Response<UpdateTandemResponse>, Status> {
+        let mut state = self.state();
+        let request = request.into_inner();
+        let id = request
+            .tandem
+            .as_ref()
+            .map(|t| t.tandem_id.clone())
+            .unwrap_or_default();
+        state.calls.push(("update_tandem", id));
         let tandem = request
-            .into_inner()
             .tandem
             .ok_or_else(|| Status::invalid_argument("tandem: is required"))?;
-        let mut state = self.state();
         if !state.introductions.contains_key(&tandem.tandem_id) {
             return Err(Status::not_found("unknown introduction"));
         }
@@ -304,6 +346,9 @@ impl NodeService for Service {
     ) -> Result<Response<ForgetMenteeResponse>, Status> {
         let r = request.into_inner();
         let mut state = self.state();
+        state
+            .calls
+            .push(("forget_mentee", r.introduction_id.clone()));
         let intro = state
             .introductions
             .get_mut(&r.introduction_id)
@@ -333,6 +378,8 @@ pub struct TestNode {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
     server: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
+    /// The listener that takes connections and never answers, while the node hangs.
+    hung: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl TestNode {
@@ -345,6 +392,7 @@ impl TestNode {
             addr,
             state: Arc::new(Mutex::new(State::default())),
             server: Mutex::new(None),
+            hung: Mutex::new(None),
         };
         node.serve_on(listener);
         node
@@ -373,19 +421,53 @@ impl TestNode {
         format!("http://{}", self.addr)
     }
 
-    /// Stops serving; the state stays.
+    /// Stops serving (or hanging); the state stays.
     pub async fn stop(&self) {
         let server = self.server.lock().expect("server slot").take();
         if let Some((tx, handle)) = server {
             let _ = tx.send(());
             handle.await.expect("test node stopped");
         }
+        let hung = self.hung.lock().expect("hung slot").take();
+        if let Some((tx, handle)) = hung {
+            // The connections it held close: callers waiting on them see them reset.
+            let _ = tx.send(());
+            handle.await.expect("hung listener stopped");
+        }
     }
 
-    /// Serves again on the same port with the same state.
+    /// Serves again on the same port with the same state (after a stop or a hang).
     pub async fn restart(&self) {
+        self.stop().await;
         let listener = TcpListener::bind(self.addr).await.expect("rebind node");
         self.serve_on(listener);
+    }
+
+    /// Stops serving and hangs instead: the port accepts connections and never answers (a
+    /// node whose process is stuck, or a network that drops its replies).
+    pub async fn hang(&self) {
+        self.stop().await;
+        let listener = TcpListener::bind(self.addr).await.expect("rebind node");
+        let (tx, mut rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        if let Ok((socket, _)) = accepted {
+                            held.push(socket);
+                        }
+                    }
+                    _ = &mut rx => break,
+                }
+            }
+        });
+        *self.hung.lock().expect("hung slot") = Some((tx, handle));
+    }
+
+    /// Returns every outbox message the broker sent, in order: (kind, introduction id).
+    pub fn calls(&self) -> Vec<(&'static str, String)> {
+        self.state().calls.clone()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -1,6 +1,8 @@
-//! `tandem solve` and `tandem bench match`: the matching engine on its own, with figures.
+//! `tandem solve` and `tandem bench match`: the matching engine on its own, with figures;
+//! `tandem bench service`: the whole service around it ([`service`]).
 
 pub mod population;
+pub mod service;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -36,6 +38,8 @@ pub struct SolveOptions {
 pub enum BenchCommand {
     /// A whole matching round over a generated national population.
     Match(BenchMatchOptions),
+    /// The service path: a broker and nodes over real gRPC and TLS, fed through the API.
+    Service(service::BenchServiceOptions),
 }
 
 /// Options of `tandem bench match`.
@@ -117,7 +121,7 @@ struct BenchReport {
 }
 
 /// Returns the process's peak resident memory in MiB (Linux), if known.
-fn peak_memory_mib() -> Option<f64> {
+pub(crate) fn peak_memory_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

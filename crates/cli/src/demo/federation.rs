@@ -53,6 +53,9 @@ pub struct RunningNode {
     /// Where the node serves `NodeAdminService` (TLS with the federation's API certificate).
     pub admin_addr: SocketAddr,
     pub database_url: String,
+    /// The node's service logic, for what staff would do in bulk outside the API (the
+    /// benchmark imports mentors through it, as `tandem import` does).
+    pub state: Arc<tandem_node::NodeState>,
 }
 
 impl RunningNode {
@@ -75,6 +78,11 @@ pub struct Federation {
     pub dashboard_addr: SocketAddr,
     pub broker_database_url: String,
     pub nodes: Vec<RunningNode>,
+    /// The configuration and clock the broker runs with, for [`Federation::replica`].
+    broker_config: tandem_broker::BrokerConfig,
+    clock: tandem_broker::Clock,
+    /// The broker, for [`Federation::settle`].
+    broker: Arc<tandem_broker::Broker>,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     /// The development CA and the certificates of the broker and every node.
@@ -257,8 +265,9 @@ impl Federation {
                 .await?;
             let shutdown = stop.clone().cancelled_owned();
             let node_id = spec.node_id.clone();
+            let serving = Arc::clone(&state);
             tasks.push(tokio::spawn(async move {
-                if let Err(err) = tandem_node::serve_on(state, listeners, shutdown).await {
+                if let Err(err) = tandem_node::serve_on(serving, listeners, shutdown).await {
                     tracing::error!(node = %node_id, %err, "node server failed");
                 }
             }));
@@ -268,6 +277,7 @@ impl Federation {
                 addr,
                 admin_addr,
                 database_url: url,
+                state,
             });
         }
 
@@ -307,7 +317,8 @@ impl Federation {
         let dashboard = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let dashboard_addr = dashboard.local_addr()?;
         config.dashboard_listen = Some(dashboard_addr.to_string());
-        let broker = tandem_broker::Broker::with_clock(db, config, clock).await?;
+        let broker_config = config.clone();
+        let broker = tandem_broker::Broker::with_clock(db, config, clock.clone()).await?;
         broker
             .install_key(
                 tandem_broker::keys::Scope::Operator,
@@ -334,6 +345,9 @@ impl Federation {
             dashboard_addr,
             broker_database_url: url,
             nodes: running,
+            broker_config,
+            clock,
+            broker,
             stop,
             tasks,
             certs,
@@ -385,6 +399,15 @@ impl Federation {
             api_key: enrolled.api_key,
             node_id: enrolled.node_id,
         })
+    }
+
+    /// Returns a second broker over the federation's broker database — its own connection
+    /// pool, its own locks, the same certificate towards the nodes — as a second replica of
+    /// the broker is. It serves nothing and runs no background job; callers use its methods.
+    pub async fn replica(&self) -> anyhow::Result<Arc<tandem_broker::Broker>> {
+        let db = tandem_storage::connect(&self.broker_database_url).await?;
+        let config = self.broker_config.clone();
+        Ok(tandem_broker::Broker::with_clock(db, config, self.clock.clone()).await?)
     }
 
     /// Returns an `EnrolmentService` client of the broker (its calls carry no key).
@@ -449,6 +472,33 @@ impl Federation {
         )
     }
 
+    /// GETs `path` from the broker's dashboard over HTTPS with `api_key` and returns the
+    /// status code and the body.
+    pub async fn dashboard_get(&self, path: &str, api_key: &str) -> anyhow::Result<(u16, String)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tls = self
+            .callers
+            .connect_http1(self.dashboard_addr, "127.0.0.1")
+            .await
+            .with_context(|| format!("connecting to the dashboard at {}", self.dashboard_addr))?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {api_key}\r\nConnection: close\r\n\r\n"
+        );
+        tls.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        tls.read_to_end(&mut answer).await?;
+        let answer = String::from_utf8_lossy(&answer);
+        let (head, body) = answer
+            .split_once("\r\n\r\n")
+            .context("the dashboard's answer has no header end")?;
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .with_context(|| format!("the dashboard's answer has no status line: {head:?}"))?;
+        Ok((status, body.to_owned()))
+    }
+
     /// Returns the broker's gRPC endpoint URL (TLS with the federation's API certificate).
     pub fn broker_endpoint(&self) -> String {
         format!("https://{}", self.broker_addr)
@@ -474,6 +524,17 @@ impl Federation {
     /// Returns the development CA's certificate, which callers of the APIs trust.
     pub fn ca_cert(&self) -> PathBuf {
         self.certs.path().join(tandem_tls::mint::CA_CERT)
+    }
+
+    /// Waits until the broker delivered what its outbox holds for the nodes and is due: the
+    /// broker's calls return before their messages reach the nodes (its delivery lanes carry
+    /// them in the background), so the demo and the tests settle before they look at a node.
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        self.broker
+            .settle_outbox()
+            .await
+            .context("delivering the broker's outbox")?;
+        Ok(())
     }
 
     /// Stops every server and waits for them to finish.

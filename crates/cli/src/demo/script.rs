@@ -258,6 +258,8 @@ async fn script(
             round.objective
         ));
         rounds.push(RoundLine::from(&round));
+        // The broker's outbox carries the introductions to the nodes in the background.
+        federation.settle().await?;
         let before = answers.clone();
         mentors_answer(&mut clients, options.seed, round_number, &mut answers).await?;
         clients
@@ -272,6 +274,8 @@ async fn script(
             &mut answers,
         )
         .await?;
+        // The nodes hear of the declines and get their copies of the new tandems.
+        federation.settle().await?;
         say(format!(
             "{}. Mentors answered at their nodes ({} accepted, {} declined); companies answered ({} confirmed, {} declined); {} contact cards released after the double opt-in.",
             3 + round_number * 2,
@@ -283,7 +287,8 @@ async fn script(
         ));
     }
 
-    let lifecycle = tandems_get_going(&mut clients, &companies, options.seed).await?;
+    let lifecycle = tandems_get_going(federation, &mut clients, &companies, options.seed).await?;
+    federation.settle().await?;
     say(format!(
         "{}. Tandems got going: {} recorded their goals (baseline and target) and a meeting cadence; {} first meetings were recorded ({} of them by mentors at their nodes, picked up at the next sync); {} ended early in the first weeks, so those mentees wait for another mentor.",
         4 + options.rounds * 2,
@@ -310,6 +315,7 @@ async fn script(
 /// by the company, some by the mentor's node; a few tandems end early. Choices depend only on
 /// the seed and the tandem.
 async fn tandems_get_going(
+    federation: &Federation,
     clients: &mut Clients,
     companies: &[population::Company],
     seed: u64,
@@ -394,6 +400,8 @@ async fn tandems_get_going(
                 ..CheckIn::default()
             };
             if says_yes(seed, &who, "mentor records", 0, 0.3) {
+                // The mentor records at the node once the node has the tandem's goals.
+                federation.settle().await?;
                 let node = clients
                     .admin_nodes
                     .iter()

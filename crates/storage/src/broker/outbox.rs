@@ -1,5 +1,6 @@
 //! Messages to nodes (deliver or close an introduction, update a tandem, forget a mentee),
-//! retried until acknowledged.
+//! retried until acknowledged, or until they become dead letters: refused by the node for
+//! good, or failed too often.
 
 use sea_orm::entity::prelude::*;
 
@@ -24,10 +25,16 @@ pub struct Model {
     pub payload: Vec<u8>,
     pub attempts: i32,
     pub next_attempt_at_ms: i64,
-    /// Unix ms when the node acknowledged; 0 while pending.
+    /// Unix ms when the node acknowledged (or the message was cancelled or dropped); 0 while
+    /// pending.
     pub delivered_at_ms: i64,
     pub last_error: String,
     pub created_at_ms: i64,
+    /// Unix ms until which a broker replica holds the message for one delivery attempt; 0 (or
+    /// past) when nobody does.
+    pub leased_until_ms: i64,
+    /// Unix ms when the message became a dead letter; 0 while it is not one.
+    pub dead_lettered_at_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,6 +24,7 @@ impl MigratorTrait for NodeMigrator {
             Box::new(node::m20261205_000014_shared_key_and_audit_columns::Migration),
             Box::new(node::m20261206_000015_mentor_member_number::Migration),
             Box::new(node::m20261207_000016_companies::Migration),
+            Box::new(node::m20261208_000017_introduction_tombstones::Migration),
         ]
     }
 }
@@ -44,6 +45,7 @@ impl MigratorTrait for BrokerMigrator {
             Box::new(broker::m20261204_000006_tandems::Migration),
             Box::new(broker::m20261204_000010_mentee_erasure::Migration),
             Box::new(broker::m20261207_000011_memberships::Migration),
+            Box::new(broker::m20261208_000012_outbox_lanes::Migration),
         ]
     }
 }

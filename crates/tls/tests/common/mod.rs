@@ -46,6 +46,12 @@ impl NodeService for Counting {
     ) -> Result<Response<DeliverIntroductionResponse>, Status> {
         Err(Status::unimplemented("test"))
     }
+    async fn deliver_introductions(
+        &self,
+        _: Request<DeliverIntroductionsRequest>,
+    ) -> Result<Response<DeliverIntroductionsResponse>, Status> {
+        Err(Status::unimplemented("test"))
+    }
     async fn get_decisions(
         &self,
         _: Request<GetDecisionsRequest>,

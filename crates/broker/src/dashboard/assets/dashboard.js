@@ -178,7 +178,7 @@
   function renderNodes(d) {
     var body = $('nodes');
     clear(body);
-    if (!d.nodes.length) { emptyRow(body, 8, 'No node is registered yet.'); return; }
+    if (!d.nodes.length) { emptyRow(body, 9, 'No node is registered yet.'); return; }
     d.nodes.forEach(function (n) {
       var tr = el('tr');
       var name = el('td');
@@ -197,6 +197,8 @@
       tr.appendChild(cell(plain(n.free_capacity), 'num', 'node.' + n.node_id + '.free_capacity'));
       tr.appendChild(cell(people(n.tandems), 'num', 'node.' + n.node_id + '.tandems'));
       tr.appendChild(cell(plain(n.outbox_pending), 'num', 'node.' + n.node_id + '.outbox_pending'));
+      tr.appendChild(cell(plain(n.outbox_dead_letters), n.outbox_dead_letters ? 'num alert' : 'num',
+        'node.' + n.node_id + '.outbox_dead_letters'));
       body.appendChild(tr);
     });
   }

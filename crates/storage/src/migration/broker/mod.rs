@@ -6,3 +6,4 @@ pub mod m20261203_000005_node_identity;
 pub mod m20261204_000006_tandems;
 pub mod m20261204_000010_mentee_erasure;
 pub mod m20261207_000011_memberships;
+pub mod m20261208_000012_outbox_lanes;

@@ -8,3 +8,4 @@ pub mod m20261204_000013_mentee_ref;
 pub mod m20261205_000014_shared_key_and_audit_columns;
 pub mod m20261206_000015_mentor_member_number;
 pub mod m20261207_000016_companies;
+pub mod m20261208_000017_introduction_tombstones;
