@@ -43,6 +43,10 @@ struct Mentors {
     profiles: Vec<MentorProfile>,
 }
 
+fn elapsed_ms(since: std::time::Instant) -> i64 {
+    i64::try_from(since.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
 fn saturating_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -79,6 +83,7 @@ impl Broker {
 
         let mentees = self.waiting_mentees().await?;
         let mentors = self.available_mentors(started).await?;
+        let load_ms = elapsed_ms(clock);
         // Planning is CPU-bound (seconds at national scale): keep it off the async workers.
         let options = self.config.round_options();
         let (mentees, mentors, plan) = tokio::task::spawn_blocking(move || {
@@ -86,6 +91,7 @@ impl Broker {
             (mentees, mentors, plan)
         })
         .await?;
+        let plan_ms = elapsed_ms(clock) - load_ms;
         let mut outcome = MatchingRound {
             round_id: round_id.clone(),
             mentees_considered: saturating_u32(mentees.rows.len()),
@@ -104,6 +110,8 @@ impl Broker {
             candidates_ms: i64::try_from(plan.stats.candidates_ms).unwrap_or(i64::MAX),
             solve_ms: i64::try_from(plan.stats.solve_ms).unwrap_or(i64::MAX),
             pricing_ms: i64::try_from(plan.stats.pricing_ms).unwrap_or(i64::MAX),
+            load_ms,
+            plan_ms,
             ..MatchingRound::default()
         };
         let txn = self
@@ -113,12 +121,16 @@ impl Broker {
         // been ended by the database since).
         replicas.ensure_held().await?;
         txn.commit().await?;
+        outcome.write_ms = elapsed_ms(clock) - load_ms - plan_ms;
         tracing::info!(
             round = %round_id,
             mentees = outcome.mentees_considered,
             mentors = outcome.mentors_considered,
             proposals = outcome.proposals,
             objective = outcome.objective,
+            load_ms,
+            plan_ms,
+            write_ms = outcome.write_ms,
             "matching round done"
         );
         Ok(outcome)

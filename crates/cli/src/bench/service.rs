@@ -116,6 +116,10 @@ struct RoundFigures {
     engine_ms: i64,
     /// Wall time over the engine's share.
     wall_over_engine: f64,
+    /// The broker's phases: reading the input, planning, writing.
+    load_ms: i64,
+    plan_ms: i64,
+    write_ms: i64,
     /// Submissions a company sent while the round ran.
     submissions_during_round: Latency,
 }
@@ -333,6 +337,9 @@ async fn run(federation: &Federation, options: &BenchServiceOptions) -> anyhow::
         wall_ms: round_wall.as_millis() as u64,
         engine_ms,
         wall_over_engine: round_wall.as_secs_f64() * 1000.0 / (engine_ms.max(1) as f64),
+        load_ms: round.load_ms,
+        plan_ms: round.plan_ms,
+        write_ms: round.write_ms,
         submissions_during_round: Latency::of(during_round),
     };
 
@@ -523,6 +530,12 @@ fn print_report(r: &Report) {
         round.wall_ms as f64 / 1000.0,
         round.engine_ms as f64 / 1000.0,
         round.wall_over_engine
+    );
+    println!(
+        "  phases: load {:.2} s, plan {:.2} s, write {:.2} s",
+        round.load_ms as f64 / 1000.0,
+        round.plan_ms as f64 / 1000.0,
+        round.write_ms as f64 / 1000.0
     );
     let d = &round.submissions_during_round;
     println!(
