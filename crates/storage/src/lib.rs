@@ -96,6 +96,10 @@ async fn open(url: &str, pool: Pool) -> Result<DatabaseConnection, StorageError>
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(std::time::Duration::from_secs(5))
                     .foreign_keys(true)
+                    // 32 MiB of page cache per connection (SQLite's default is 2 MiB): the
+                    // operators' counts scan whole tables, which at tens of thousands of
+                    // mentees no longer fit the default and are read from the file each time.
+                    .pragma("cache_size", "-32768")
             });
     } else {
         options.max_connections(if pool == Pool::Single { 1 } else { 10 });
